@@ -1,0 +1,37 @@
+"""Settings of a node, from the environment (prefix ``AVANCE_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of one Avance node (one administration)."""
+
+    model_config = SettingsConfigDict(env_prefix="AVANCE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite database and node files live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file DATA_DIR/avance.db."
+    )
+    country: str | None = Field(None, description="ISO 3166 alpha-2 code of the administration.")
+    lang: str = Field("fr", description="Default language for messages (fr or en).")
+    rules_file: Path | None = Field(None, description="Selectivity rules (YAML) of the rule assessor.")
+    schedule_file: Path | None = Field(None, description="National tariff schedule (CSV).")
+    offices_file: Path | None = Field(None, description="Customs offices (YAML) replacing the shipped list.")
+    arrival_past_days: int = Field(30, description="How far before registration an arrival may lie.")
+    arrival_future_days: int = Field(120, description="How far after registration an arrival may lie.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'avance.db').as_posix()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

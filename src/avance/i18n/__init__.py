@@ -1,0 +1,77 @@
+"""Messages shown to users, in French and English, from the YAML catalogs beside this file.
+
+Each catalog is a flat mapping ``key: message`` with ``str.format`` placeholders. Both catalogs
+hold the same keys (a test checks it). French is the default: most users work in French.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+LANGUAGES: tuple[str, ...] = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+
+
+@lru_cache(maxsize=None)
+def catalog(lang: str) -> dict[str, str]:
+    """The message catalog of ``lang`` (``fr`` or ``en``)."""
+    text = resources.files(__package__).joinpath(f"{lang}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+class _Lenient(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def t(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> str:
+    """Render message ``key`` in ``lang``; falls back to the other language, then to the key."""
+    if lang not in LANGUAGES:
+        lang = DEFAULT_LANGUAGE
+    template = catalog(lang).get(key)
+    if template is None:
+        for other in LANGUAGES:
+            template = catalog(other).get(key)
+            if template is not None:
+                break
+    if template is None:
+        return key
+    return template.format_map(_Lenient({k: _show(v) for k, v in params.items()}))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def negotiate(accept_language: str | None, default: str = DEFAULT_LANGUAGE) -> str:
+    """Pick ``fr`` or ``en`` from an HTTP ``Accept-Language`` header (q-values honoured)."""
+    if not accept_language:
+        return default
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept_language.split(",")):
+        fields = part.strip().split(";")
+        tag = fields[0].strip().lower()
+        quality = 1.0
+        for param in fields[1:]:
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        primary = tag.split("-")[0]
+        if tag == "*":
+            primary = default
+        if primary not in LANGUAGES or quality <= 0:
+            continue
+        candidate = (quality, -position, primary)
+        if best is None or candidate > best:
+            best = candidate
+    return best[2] if best else default
