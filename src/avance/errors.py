@@ -35,7 +35,11 @@ class AvanceError(Exception):
         super().__init__(self.code, params)
 
     def message(self, lang: str) -> str:
-        return t(self.code, lang, **self.params)
+        params = {
+            k: [t(v, lang) for v in value] if isinstance(value, (list, tuple)) and all(isinstance(v, str) and "." in v for v in value) else value
+            for k, value in self.params.items()
+        }
+        return t(self.code, lang, **params)
 
 
 class ValidationFailed(AvanceError):

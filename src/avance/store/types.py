@@ -34,7 +34,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         value = Decimal(value) if not isinstance(value, Decimal) else value
-        return value.normalize() if value == value.to_integral_value() else value
+        return value.normalize()  # the same value reads back the same on every engine
 
 
 class UTCDateTime(TypeDecorator[datetime]):

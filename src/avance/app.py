@@ -1,0 +1,71 @@
+"""The FastAPI application of a node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi_offline import FastAPIOffline
+from sqlalchemy import text
+
+from avance import __version__
+from avance.config import Settings, get_settings
+from avance.declarations.api import router as declarations_router
+from avance.http import MAX_BODY, NodeDep, _lang, install_error_handlers, problem
+from avance.i18n import t
+from avance.manifests.api import router as manifests_router
+from avance.node import Node, open_node
+
+DESCRIPTION = """
+Avance receives cargo reports and goods declarations **before the goods arrive**, validates
+them, computes duties and taxes, and assigns a control lane (green, yellow, red, blue).
+
+* Authenticate with `Authorization: Bearer <token>` (tokens come from `avance users create`).
+* Send `Accept-Language: fr` or `en`: messages, lane names and reasons follow it.
+* Errors are RFC 9457 `application/problem+json`; validation errors list every problem with its
+  JSON pointer. A rejected document is never stored.
+"""
+
+
+def create_app(node: Node | None = None, settings: Settings | None = None) -> FastAPIOffline:
+    """Build the API of ``node`` (default: the node the environment configures)."""
+    node = node or open_node(settings or get_settings())
+    app = FastAPIOffline(
+        title="Avance",
+        version=__version__,
+        description=DESCRIPTION,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.state.node = node
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            lang = _lang(request)
+            return problem(request, 413, "error.payload_too_large", t("error.payload_too_large", lang, limit=MAX_BODY), lang)
+        return await call_next(request)
+
+    @app.get("/health", tags=["node"], summary="Is the node up, and its database reachable?")
+    def health(node: NodeDep) -> dict[str, Any]:
+        database = "ok"
+        try:
+            with node.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            database = "unreachable"
+        return {
+            "status": "ok" if database == "ok" else "degraded",
+            "version": __version__,
+            "country": node.context.country,
+            "currency": node.context.currency,
+            "database": database,
+            "engine": node.engine.dialect.name,
+        }
+
+    app.include_router(declarations_router)
+    app.include_router(manifests_router)
+    return app

@@ -1,0 +1,243 @@
+"""The ``avance`` command. Errors end in one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from avance.auth.model import Role
+from avance.config import Settings, get_settings
+from avance.errors import AvanceError, ValidationFailed
+from avance.i18n import t
+
+app = typer.Typer(
+    name="avance",
+    help="Avance: advance customs control (contrôle anticipé) for West and Central Africa.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
+rates_app = typer.Typer(help="Exchange rates of this administration.", no_args_is_help=True)
+import_app = typer.Typer(help="Bulk import from files (ASYCUDA or national extracts).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(rates_app, name="rates")
+app.add_typer(import_app, name="import")
+
+out = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def lang() -> str:
+    return get_settings().lang if get_settings().lang in ("fr", "en") else "fr"
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line on stderr and exit with code 2."""
+    err.print(t("cli.error", lang(), message=" ".join(str(message).split())), markup=False)
+    raise typer.Exit(2)
+
+
+def fail_error(exc: AvanceError) -> NoReturn:
+    if isinstance(exc, ValidationFailed):
+        fail("; ".join(f"{i.pointer or '/'}: {i.message(lang())}" for i in exc.issues))
+    fail(exc.message(lang()))
+
+
+def _settings(data_dir: Path | None = None, database_url: str | None = None) -> Settings:
+    settings = get_settings()
+    update = {}
+    if data_dir is not None:
+        update["data_dir"] = data_dir
+    if database_url is not None:
+        update["database_url"] = database_url
+    return settings.model_copy(update=update) if update else settings
+
+
+@app.command()
+def init(
+    country: Annotated[Optional[str], typer.Option("--country", help="ISO 3166 alpha-2 code of the administration (or AVANCE_COUNTRY).")] = None,
+) -> None:
+    """Create or upgrade the database and record the administration this node serves."""
+    from avance.node import init_node
+    from avance.revenue.profiles import load_profile
+    from avance.store.engine import make_engine
+
+    settings = _settings()
+    country = country or settings.country
+    if not country:
+        fail(t("config.not_initialised", lang()))
+    url = settings.resolved_database_url()
+    init_node(make_engine(url), country)
+    out.print(t("cli.initialised", lang(), country=country.upper(), currency=load_profile(country.upper()).currency, url=_safe_url(url)))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API (interactive docs at /docs)."""
+    import uvicorn
+
+    from avance.app import create_app
+    from avance.node import open_node
+
+    node = open_node(_settings())  # fail early, with one line, if the node is not set up
+    if workers == 1:
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
+    else:
+        uvicorn.run("avance.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Option("--name", help="User name (unique).")],
+    role: Annotated[Role, typer.Option("--role", help="declarant, officer, analyst or admin.")],
+    party_id: Annotated[Optional[str], typer.Option("--party-id", help="For a declarant: the TIN it lodges for.")] = None,
+) -> None:
+    """Create a user and print its token once."""
+    from avance.auth.service import create_user
+    from avance.node import open_node
+
+    node = open_node(_settings())
+    with node.engine.begin() as conn:
+        _, token = create_user(conn, name=name, role=role, party_id=party_id)
+    err.print(t("cli.token_once", lang(), name=name, role=role.value), markup=False)
+    print(token)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users (tokens are never shown again)."""
+    from avance.auth.service import list_users
+    from avance.node import open_node
+
+    node = open_node(_settings())
+    with node.engine.connect() as conn:
+        rows = list_users(conn)
+    table = Table("id", "name", "role", "party_id", "active", "created_at")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["role"], r["party_id"] or "", str(r["active"]), r["created_at"].isoformat())
+    out.print(table)
+
+
+@rates_app.command("load")
+def rates_load(file: Annotated[Path, typer.Argument(help="CSV with columns currency,rate,valid_from.")]) -> None:
+    """Load dated exchange rates (units of national currency per unit of foreign currency)."""
+    from avance.node import load_rate_file
+    from avance.reference.rates import RateFileError
+    from avance.store.engine import make_engine
+
+    if not file.is_file():
+        fail(t("cli.no_such_file", lang(), path=file))
+    engine = make_engine(_settings().resolved_database_url())
+    try:
+        count = load_rate_file(engine, file)
+    except RateFileError as exc:
+        fail(t("cli.line_error", lang(), row=exc.row, message=t(exc.code, lang(), **exc.params)))
+    out.print(t("cli.rates_loaded", lang(), count=count))
+
+
+@import_app.command("declarations")
+def import_declarations(
+    file: Annotated[Path, typer.Argument(help="CSV (one row per goods item) or JSON Lines (one declaration per line).")],
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="Column-mapping YAML for a national extract.")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="csv or jsonl (default: from the file name).")] = None,
+    rejects: Annotated[Optional[Path], typer.Option("--rejects", help="Where to write rejected rows (default: FILE.rejects.jsonl).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
+) -> None:
+    """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
+    from avance.imports.runner import run_import
+    from avance.node import open_node
+
+    if not file.is_file():
+        fail(t("cli.no_such_file", lang(), path=file))
+    if mapping is not None and not mapping.is_file():
+        fail(t("cli.no_such_file", lang(), path=mapping))
+    node = open_node(_settings())
+    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, lang=lang(), console=err)
+    out.print(
+        t(
+            "import.done",
+            lang(),
+            accepted=report.accepted,
+            rejected=report.rejected,
+            seconds=f"{report.seconds:.1f}",
+            rate=f"{report.rate:.0f}",
+        )
+    )
+    if report.rejected:
+        out.print(t("import.rejects_written", lang(), path=report.rejects_path))
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo database and credentials go.")] = Path("var"),
+    declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
+    country: Annotated[str, typer.Option("--country")] = "SN",
+    seed: Annotated[int, typer.Option("--seed")] = 20260601,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API once the data is loaded.")] = True,
+) -> None:
+    """Set up a demo node with realistic data and serve its API."""
+    from avance.demo.setup import build_demo
+
+    result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, lang=lang(), console=err, api_url=f"http://{host}:{port}")
+    err.print(t("demo.ready", lang(), count=result.lodged, seconds=f"{result.seconds:.1f}"), markup=False)
+    err.print(t("demo.credentials", lang(), path=result.credentials_path), markup=False)
+    if serve_api:
+        import uvicorn
+
+        from avance.app import create_app
+
+        err.print(t("demo.serving", lang(), host=host, port=port), markup=False)
+        uvicorn.run(create_app(result.node), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _register_duty() -> None:
+    from avance.revenue.cli import duty
+
+    app.command("duty", help="Compute the duties and taxes of one tariff line (no database needed).")(duty)
+
+
+_register_duty()
+
+
+def main() -> None:
+    """Entry point: run the app and turn every error into one line and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=True)
+    except AvanceError as exc:
+        try:
+            fail_error(exc)
+        except typer.Exit as exit_:
+            sys.exit(exit_.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a broken file or an unreachable database: one line, no traceback
+        if os.environ.get("AVANCE_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        err.print(t("cli.error", lang(), message=f"{type(exc).__name__}: {detail[:500]}"), markup=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""HTTP routes for goods declarations. They only translate HTTP to service calls."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from avance.declarations import service
+from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
+from avance.declarations.model import GoodsDeclaration
+from avance.declarations.views import detail_view, summary_view
+from avance.http import Caller, Lang, NodeDep
+
+router = APIRouter(prefix="/declarations", tags=["declarations"])
+
+DeclarationId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Declaration id")]
+
+
+class Lodged(BaseModel):
+    id: int
+    lrn: str
+    status: str
+    lane: str
+    lane_label: str
+    duty_total: str
+    currency: str
+    reasons: list[dict[str, Any]]
+    location: str
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    page: int
+    page_size: int
+    total: int
+
+
+class Arrival(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    arrived_at: AwareDatetime | None = Field(None, description="When the goods arrived (default: now).")
+
+
+class InspectionResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fraud_found: bool
+    fraud_kinds: list[Literal[FRAUD_KINDS]] = Field(default_factory=list)  # type: ignore[valid-type]
+    extra_duty: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)] = Decimal(0)
+    findings: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class Payment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+    receipt: Annotated[str, Field(min_length=1, max_length=35)]
+
+
+class LifecycleView(BaseModel):
+    id: int
+    status: str
+    status_label: str
+    lane: str | None
+    events: list[str]
+
+
+def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
+    from avance.i18n import t
+
+    return LifecycleView(
+        id=declaration_id,
+        status=life.status.value,
+        status_label=t(f"status.{life.status.value}", lang),
+        lane=life.lane,
+        events=[k.value for k in sorted(life.at, key=lambda k: life.at[k])],
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Lodged, summary="Lodge a goods declaration (pre-arrival allowed)")
+def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang) -> Lodged:
+    with node.engine.begin() as conn:
+        declaration_id = service.lodge(conn, node.context, body, caller)
+        record = service.get(conn, declaration_id, caller)
+    view = detail_view(record, lang)
+    return Lodged(
+        id=declaration_id,
+        lrn=body.lrn,
+        status=view["status"],
+        lane=view["lane"],
+        lane_label=view["lane_label"],
+        duty_total=view["duty_total"],
+        currency=view["currency"],
+        reasons=view["reasons"],
+        location=f"/declarations/{declaration_id}",
+    )
+
+
+@router.get("", response_model=Page, summary="List declarations (filter and paginate)")
+def list_declarations(
+    node: NodeDep,
+    caller: Caller,
+    lang: Lang,
+    status_: Annotated[Literal[tuple(k.value for k in EventKind)] | None, Query(alias="status")] = None,  # type: ignore[valid-type]
+    lane: Literal["green", "blue", "yellow", "red"] | None = None,
+    office_code: Annotated[str | None, Query(max_length=35)] = None,
+    importer_id: Annotated[str | None, Query(max_length=35)] = None,
+    declarant_id: Annotated[str | None, Query(max_length=35)] = None,
+    lrn: Annotated[str | None, Query(max_length=35)] = None,
+    registered_from: date | None = None,
+    registered_to: date | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page:
+    filters = service.Filters(status_, lane, office_code, importer_id, declarant_id, lrn, registered_from, registered_to)
+    with node.engine.connect() as conn:
+        rows, total = service.search(conn, caller, filters, page=page, page_size=page_size)
+    return Page(items=[summary_view(r, lang) for r in rows], page=page, page_size=page_size, total=total)
+
+
+@router.get("/{declaration_id}", summary="A declaration with its status, duties, lane, reasons and events")
+def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
+    with node.engine.connect() as conn:
+        return detail_view(service.get(conn, declaration_id, caller), lang)
+
+
+@router.post("/{declaration_id}/arrival", response_model=LifecycleView, summary="Record the goods' arrival (officer)")
+def arrival(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang, body: Arrival | None = None) -> LifecycleView:
+    with node.engine.begin() as conn:
+        life = service.record_arrival(conn, declaration_id, caller, arrived_at=body.arrived_at if body else None)
+    return _life(declaration_id, life, lang)
+
+
+@router.post("/{declaration_id}/inspection-result", response_model=LifecycleView, summary="Record a control's findings (officer)")
+def inspection_result(declaration_id: DeclarationId, body: InspectionResult, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+    with node.engine.begin() as conn:
+        life = service.record_inspection(
+            conn, declaration_id, caller, fraud_found=body.fraud_found, fraud_kinds=body.fraud_kinds, extra_duty=body.extra_duty, findings=body.findings
+        )
+    return _life(declaration_id, life, lang)
+
+
+@router.post("/{declaration_id}/payment", response_model=LifecycleView, summary="Record the payment of duties and taxes (officer)")
+def payment(declaration_id: DeclarationId, body: Payment, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+    with node.engine.begin() as conn:
+        life = service.record_payment(conn, declaration_id, caller, amount=body.amount, receipt=body.receipt)
+    return _life(declaration_id, life, lang)
+
+
+@router.post("/{declaration_id}/release", response_model=LifecycleView, summary="Release the goods (officer)")
+def release(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+    with node.engine.begin() as conn:
+        life = service.record_release(conn, declaration_id, caller)
+    return _life(declaration_id, life, lang)

@@ -1,0 +1,450 @@
+"""Declarations: lodge (one or many), read, list, and record what happens to the goods.
+
+Functions take an open SQLAlchemy ``Connection`` inside a transaction (``engine.begin()``), so
+that a lodging and its events are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+
+from avance.auth.model import Principal, Role
+from avance.declarations.lifecycle import (
+    Event,
+    EventKind,
+    Lifecycle,
+    check_arrival,
+    check_inspection,
+    check_payment,
+    derive,
+    release_blockers,
+    releases_automatically,
+)
+from avance.declarations.model import GoodsDeclaration
+from avance.declarations.processing import Lookups, MemoryLookups, NodeContext, ProcessedDeclaration, process
+from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
+from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
+from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class StoreLookups:
+    """Lookups answered by the database."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def lrn_taken(self, declarant_id: str, lrn: str) -> bool:
+        row = self.conn.execute(
+            select(declarations.c.id).where(declarations.c.declarant_id == declarant_id, declarations.c.lrn == lrn)
+        ).first()
+        return row is not None
+
+    def manifest_bills(self, manifest_reference: str) -> frozenset[str] | None:
+        manifest = self.conn.execute(select(manifests.c.id).where(manifests.c.reference == manifest_reference)).first()
+        if manifest is None:
+            return None
+        rows = self.conn.execute(
+            select(bills_of_lading.c.transport_document_reference).where(bills_of_lading.c.manifest_id == manifest.id)
+        )
+        return frozenset(r[0] for r in rows)
+
+
+def authorize_lodging(principal: Principal, d: GoodsDeclaration) -> None:
+    """A declarant lodges in its own name only; officers and analysts do not lodge."""
+    if principal.role is Role.DECLARANT:
+        if d.declarant.id != principal.party_id:
+            raise Forbidden("forbidden.declarant_mismatch", declarant=d.declarant.id)
+    elif principal.role is not Role.ADMIN:
+        raise Forbidden("forbidden.role", role=principal.role.value)
+
+
+def breakdown_record(b: DutyBreakdown) -> dict[str, Any]:
+    """Stored form of a duty breakdown: both languages' line names, amounts as exact strings."""
+    return {
+        "currency": b.currency,
+        "date": b.date.isoformat(),
+        "customs_value": decimal_text(b.customs_value),
+        "lines": [
+            {
+                "code": line.code,
+                "name_fr": line.name_fr,
+                "name_en": line.name_en,
+                "base": decimal_text(line.base),
+                "rate": None if line.rate is None else rate_text(line.rate),
+                "amount": decimal_text(line.amount),
+            }
+            for line in b.lines
+        ],
+        "total": decimal_text(b.total),
+    }
+
+
+def _rows(p: ProcessedDeclaration, lodged_at: datetime, lodged_by: int | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    d = p.declaration
+    a = p.assessment
+    declaration_row = {
+        "lrn": d.lrn,
+        "declarant_id": d.declarant.id,
+        "importer_id": d.importer.id,
+        "importer_name": d.importer.name,
+        "office_code": d.office_code,
+        "procedure_code": d.procedure_code,
+        "transport_mode_code": d.transport_mode_code,
+        "estimated_arrival": d.estimated_arrival,
+        "registration_date": p.registration_date,
+        "lodged_at": lodged_at,
+        "manifest_reference": d.manifest_reference,
+        "transport_document_reference": d.transport_document_reference,
+        "invoice_currency": d.invoice_currency,
+        "invoice_amount": d.invoice_amount,
+        "currency": p.currency,
+        "customs_value": p.customs_value,
+        "duty_total": p.duty_total,
+        "duties": breakdown_record(p.duties),
+        "lane": a.lane.value,
+        "score": a.score,
+        "reasons": [r.to_record() for r in a.reasons],
+        "assessor": a.assessor,
+        "status": EventKind.LANE_ASSIGNED.value,
+        "document": d.model_dump(mode="json"),
+        "lodged_by": lodged_by,
+    }
+    item_rows = []
+    for item, result in zip(d.goods_items, p.items):
+        item_rows.append(
+            {
+                "sequence": item.sequence,
+                "hs_code": item.hs_code,
+                "description": item.description,
+                "origin_country": item.origin_country,
+                "procedure_code": item.procedure_code or d.procedure_code,
+                "duty_regime": item.duty_regime,
+                "net_mass": item.net_mass,
+                "gross_mass": item.gross_mass,
+                "supplementary_quantity": item.supplementary_quantity,
+                "invoice_amount": item.invoice_amount,
+                "customs_value": result.customs_value,
+                "fob_value": result.fob_value,
+                "duty_total": result.duties.total if result.duties_due else Decimal(0),
+                "duties": breakdown_record(result.duties) | {"due": result.duties_due},
+            }
+        )
+    return declaration_row, item_rows
+
+
+def _lodging_events(p: ProcessedDeclaration, at: datetime, actor: str | None) -> list[dict[str, Any]]:
+    a = p.assessment
+    return [
+        {"kind": EventKind.LODGED.value, "at": at, "actor": actor, "data": {"lrn": p.declaration.lrn}},
+        {"kind": EventKind.ASSESSED.value, "at": at, "actor": "system", "data": {"duty_total": str(p.duty_total), "currency": p.currency}},
+        {"kind": EventKind.LANE_ASSIGNED.value, "at": at, "actor": a.assessor, "data": {"lane": a.lane.value, "score": str(a.score)}},
+    ]
+
+
+def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequence[datetime], lodged_by: int | None, actor: str | None) -> list[int]:
+    rows = [_rows(p, at, lodged_by) for p, at in zip(batch, ats)]
+    result = conn.execute(
+        insert(declarations).returning(declarations.c.id, sort_by_parameter_order=True), [r[0] for r in rows]
+    )
+    ids = [row[0] for row in result]
+    item_rows = []
+    event_rows = []
+    for declaration_id, (_, items), p, at in zip(ids, rows, batch, ats):
+        for item in items:
+            item["declaration_id"] = declaration_id
+            item_rows.append(item)
+        for event in _lodging_events(p, at, actor):
+            event["declaration_id"] = declaration_id
+            event_rows.append(event)
+    conn.execute(insert(goods_items), item_rows)
+    conn.execute(insert(declaration_events), event_rows)
+    return ids
+
+
+def lodge(
+    conn: Connection,
+    ctx: NodeContext,
+    d: GoodsDeclaration,
+    principal: Principal,
+    *,
+    registration_date: date | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Lodge one declaration: validate, assess, store it with its events; return its id."""
+    authorize_lodging(principal, d)
+    now = now or utcnow()
+    processed = process(ctx, d, registration_date or now.date(), StoreLookups(conn))
+    try:
+        with conn.begin_nested():
+            return _store(conn, [processed], [now], principal.user_id, principal.name)[0]
+    except IntegrityError:  # a concurrent lodging took the same LRN between check and insert
+        raise ValidationFailed([Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]) from None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Per input, in order: the stored id, or the issues that rejected it."""
+
+    ids: list[int | None]
+    issues: list[list[Issue] | None]
+
+
+def lodge_batch(
+    conn: Connection,
+    ctx: NodeContext,
+    batch: Sequence[tuple[GoodsDeclaration, date]],
+    principal: Principal,
+    *,
+    now: datetime | None = None,
+    lodged_at: Sequence[datetime] | None = None,
+) -> BatchOutcome:
+    """Lodge many declarations with one round of lookups and bulk inserts (the importer's path).
+
+    ``lodged_at`` gives each declaration's lodging time when replaying history (default: now).
+    """
+    now = now or utcnow()
+    times = list(lodged_at) if lodged_at is not None else [now] * len(batch)
+    keys = {(d.declarant.id, d.lrn) for d, _ in batch}
+    lookups = MemoryLookups()
+    if keys:
+        existing = conn.execute(
+            select(declarations.c.declarant_id, declarations.c.lrn).where(
+                tuple_(declarations.c.declarant_id, declarations.c.lrn).in_(list(keys))
+            )
+        )
+        lookups.lrns = {(r[0], r[1]) for r in existing}
+    store_lookups = StoreLookups(conn)
+    for reference in {d.manifest_reference for d, _ in batch if d.manifest_reference}:
+        bills = store_lookups.manifest_bills(reference)
+        if bills is not None:
+            lookups.manifests[reference] = bills
+    ids: list[int | None] = [None] * len(batch)
+    issues: list[list[Issue] | None] = [None] * len(batch)
+    accepted: list[tuple[int, ProcessedDeclaration]] = []
+    for position, (d, registration_date) in enumerate(batch):
+        try:
+            authorize_lodging(principal, d)
+            accepted.append((position, process(ctx, d, registration_date, lookups)))
+            lookups.lrns.add((d.declarant.id, d.lrn))  # a repeat inside the batch is a duplicate too
+        except ValidationFailed as exc:
+            issues[position] = exc.issues
+        except Forbidden as exc:
+            issues[position] = [Issue("/declarant/id", exc.code, exc.params)]
+    if accepted:
+        try:
+            with conn.begin_nested():
+                stored = _store(conn, [p for _, p in accepted], [times[i] for i, _ in accepted], principal.user_id, principal.name)
+            for (position, _), declaration_id in zip(accepted, stored):
+                ids[position] = declaration_id
+        except IntegrityError:  # a concurrent writer: fall back to one by one
+            for position, p in accepted:
+                try:
+                    with conn.begin_nested():
+                        ids[position] = _store(conn, [p], [times[position]], principal.user_id, principal.name)[0]
+                except IntegrityError:
+                    d = p.declaration
+                    issues[position] = [Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]
+    return BatchOutcome(ids, issues)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _visible(principal: Principal):
+    if principal.role is Role.DECLARANT:
+        return declarations.c.declarant_id == principal.party_id
+    return None
+
+
+def _load_row(conn: Connection, declaration_id: int, principal: Principal) -> Any:
+    query = select(declarations).where(declarations.c.id == declaration_id)
+    visible = _visible(principal)
+    if visible is not None:
+        query = query.where(visible)
+    row = conn.execute(query).mappings().first()
+    if row is None:  # another declarant's declaration does not exist for this caller
+        raise NotFound("not_found.declaration", id=declaration_id)
+    return row
+
+
+def _events(conn: Connection, declaration_id: int) -> list[Event]:
+    rows = conn.execute(
+        select(declaration_events).where(declaration_events.c.declaration_id == declaration_id).order_by(declaration_events.c.id)
+    ).mappings()
+    return [Event(EventKind(r["kind"]), r["at"], r["actor"], r["data"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class DeclarationRecord:
+    row: Any
+    items: list[Any]
+    events: list[Event]
+    lifecycle: Lifecycle
+
+
+def get(conn: Connection, declaration_id: int, principal: Principal) -> DeclarationRecord:
+    """One declaration with its items, events and derived lifecycle, if the caller may see it."""
+    row = _load_row(conn, declaration_id, principal)
+    items = list(
+        conn.execute(select(goods_items).where(goods_items.c.declaration_id == declaration_id).order_by(goods_items.c.sequence)).mappings()
+    )
+    events = _events(conn, declaration_id)
+    return DeclarationRecord(row, items, events, derive(events))
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str | None = None
+    lane: str | None = None
+    office_code: str | None = None
+    importer_id: str | None = None
+    declarant_id: str | None = None
+    lrn: str | None = None
+    registered_from: date | None = None
+    registered_to: date | None = None
+
+
+def search(conn: Connection, principal: Principal, filters: Filters, *, page: int, page_size: int) -> tuple[list[Any], int]:
+    """Declarations the caller may see, newest first, one page at a time; also the total count."""
+    conditions = []
+    visible = _visible(principal)
+    if visible is not None:
+        conditions.append(visible)
+    for column in ("status", "lane", "office_code", "importer_id", "declarant_id", "lrn"):
+        value = getattr(filters, column)
+        if value is not None:
+            conditions.append(declarations.c[column] == value)
+    if filters.registered_from is not None:
+        conditions.append(declarations.c.registration_date >= filters.registered_from)
+    if filters.registered_to is not None:
+        conditions.append(declarations.c.registration_date <= filters.registered_to)
+    where = and_(True, *conditions)
+    total = conn.execute(select(func.count()).select_from(declarations).where(where)).scalar_one()
+    rows = conn.execute(
+        select(
+            declarations.c.id,
+            declarations.c.lrn,
+            declarations.c.declarant_id,
+            declarations.c.importer_id,
+            declarations.c.importer_name,
+            declarations.c.office_code,
+            declarations.c.registration_date,
+            declarations.c.estimated_arrival,
+            declarations.c.status,
+            declarations.c.lane,
+            declarations.c.score,
+            declarations.c.currency,
+            declarations.c.customs_value,
+            declarations.c.duty_total,
+        )
+        .where(where)
+        .order_by(declarations.c.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).mappings()
+    return list(rows), total
+
+
+# --- what happens to the goods -------------------------------------------------------------
+
+
+def _append(conn: Connection, declaration_id: int, kind: EventKind, at: datetime, actor: str | None, data: dict[str, Any]) -> None:
+    conn.execute(insert(declaration_events).values(declaration_id=declaration_id, kind=kind.value, at=at, actor=actor, data=data))
+
+
+def _refresh_status(conn: Connection, declaration_id: int) -> Lifecycle:
+    life = derive(_events(conn, declaration_id))
+    conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(status=life.status.value))
+    return life
+
+
+def _officer(principal: Principal) -> None:
+    if principal.role not in (Role.OFFICER, Role.ADMIN):
+        raise Forbidden("forbidden.role", role=principal.role.value)
+
+
+def _locked(conn: Connection, declaration_id: int, principal: Principal) -> DeclarationRecord:
+    """Read the declaration for a change, holding its row so that two officers cannot race."""
+    query = select(declarations.c.id).where(declarations.c.id == declaration_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    if conn.execute(query).first() is None:
+        raise NotFound("not_found.declaration", id=declaration_id)
+    return get(conn, declaration_id, principal)
+
+
+def _auto_release(conn: Connection, record_id: int, life: Lifecycle, duty_total: Decimal, at: datetime) -> Lifecycle:
+    if releases_automatically(life, duty_total):
+        _append(conn, record_id, EventKind.RELEASED, at, "system", {"automatic": True, "lane": life.lane})
+        life = _refresh_status(conn, record_id)
+    return life
+
+
+def record_arrival(conn: Connection, declaration_id: int, principal: Principal, *, arrived_at: datetime | None = None, now: datetime | None = None) -> Lifecycle:
+    """The goods have arrived; green and blue lanes already paid for are released at once."""
+    _officer(principal)
+    now = now or utcnow()
+    record = _locked(conn, declaration_id, principal)
+    check_arrival(record.lifecycle)
+    _append(conn, declaration_id, EventKind.ARRIVED, arrived_at or now, principal.name, {})
+    life = _refresh_status(conn, declaration_id)
+    return _auto_release(conn, declaration_id, life, record.row["duty_total"], now)
+
+
+def record_inspection(
+    conn: Connection,
+    declaration_id: int,
+    principal: Principal,
+    *,
+    fraud_found: bool,
+    fraud_kinds: Iterable[str],
+    extra_duty: Decimal,
+    findings: str | None,
+    now: datetime | None = None,
+) -> Lifecycle:
+    """The control's findings: these are the labels the risk engine learns from."""
+    _officer(principal)
+    now = now or utcnow()
+    record = _locked(conn, declaration_id, principal)
+    check_inspection(record.lifecycle)
+    kinds = sorted(set(fraud_kinds))
+    if fraud_found and not kinds:
+        raise ValidationFailed([Issue("/fraud_kinds", "inspection.kinds_required", {})])
+    if not fraud_found and (kinds or extra_duty > 0):
+        raise ValidationFailed([Issue("/fraud_found", "inspection.inconsistent", {})])
+    data = {"fraud_found": fraud_found, "fraud_kinds": kinds, "extra_duty": str(extra_duty), "findings": findings}
+    _append(conn, declaration_id, EventKind.INSPECTED, now, principal.name, data)
+    return _refresh_status(conn, declaration_id)
+
+
+def record_payment(conn: Connection, declaration_id: int, principal: Principal, *, amount: Decimal, receipt: str, now: datetime | None = None) -> Lifecycle:
+    """Duties and taxes paid (with what an inspection raised); may release green/blue goods."""
+    _officer(principal)
+    now = now or utcnow()
+    record = _locked(conn, declaration_id, principal)
+    check_payment(record.lifecycle, record.row["duty_total"], amount)
+    _append(conn, declaration_id, EventKind.PAID, now, principal.name, {"amount": str(amount), "currency": record.row["currency"], "receipt": receipt})
+    life = _refresh_status(conn, declaration_id)
+    return _auto_release(conn, declaration_id, life, record.row["duty_total"], now)
+
+
+def record_release(conn: Connection, declaration_id: int, principal: Principal, *, now: datetime | None = None) -> Lifecycle:
+    """Release (bon à enlever) once arrived, controlled as the lane requires, and paid."""
+    _officer(principal)
+    now = now or utcnow()
+    record = _locked(conn, declaration_id, principal)
+    blockers = release_blockers(record.lifecycle, record.row["duty_total"])
+    if blockers:
+        raise Conflict("conflict.release_blocked", reasons=blockers)
+    _append(conn, declaration_id, EventKind.RELEASED, now, principal.name, {"automatic": False})
+    return _refresh_status(conn, declaration_id)

@@ -1,0 +1,107 @@
+"""How a stored declaration is shown to a user, in the user's language (pure)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from avance.declarations.lifecycle import EventKind, amount_due, release_blockers
+from avance.i18n import t
+
+
+def _money(value: Decimal | None) -> str | None:
+    """Exact decimal text in plain notation (never ``1.2E+4``)."""
+    return None if value is None else format(value, "f")
+
+
+def breakdown_view(duties: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A stored duty breakdown with the line names in ``lang``."""
+    lines = []
+    for line in duties.get("lines", []):
+        lines.append(
+            {
+                "code": line["code"],
+                "name": line.get(f"name_{lang}") or line.get("name_fr") or line["code"],
+                "base": line["base"],
+                "rate": line["rate"],
+                "amount": line["amount"],
+            }
+        )
+    return {"currency": duties.get("currency"), "lines": lines, "total": duties.get("total")}
+
+
+def reasons_view(reasons: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    return [{"code": r["code"], "detail": r["text"].get(lang) or next(iter(r["text"].values()))} for r in reasons]
+
+
+def summary_view(row: Any, lang: str) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "lrn": row["lrn"],
+        "declarant_id": row["declarant_id"],
+        "importer_id": row["importer_id"],
+        "importer_name": row["importer_name"],
+        "office_code": row["office_code"],
+        "registration_date": row["registration_date"].isoformat(),
+        "estimated_arrival": row["estimated_arrival"].isoformat(),
+        "status": row["status"],
+        "status_label": t(f"status.{row['status']}", lang),
+        "lane": row["lane"],
+        "lane_label": t(f"lane.{row['lane']}", lang),
+        "score": _money(row["score"]),
+        "currency": row["currency"],
+        "customs_value": _money(row["customs_value"]),
+        "duty_total": _money(row["duty_total"]),
+    }
+
+
+def detail_view(record: Any, lang: str) -> dict[str, Any]:
+    """Everything an officer or the declarant needs on one declaration."""
+    row = record.row
+    life = record.lifecycle
+    view = summary_view(row, lang)
+    view.update(
+        {
+            "lodged_at": row["lodged_at"].isoformat(),
+            "procedure_code": row["procedure_code"],
+            "manifest_reference": row["manifest_reference"],
+            "transport_document_reference": row["transport_document_reference"],
+            "invoice_currency": row["invoice_currency"],
+            "invoice_amount": _money(row["invoice_amount"]),
+            "duties": breakdown_view(row["duties"], lang),
+            "amount_due": _money(amount_due(life, row["duty_total"])),
+            "reasons": reasons_view(row["reasons"], lang),
+            "assessor": row["assessor"],
+            "items": [
+                {
+                    "sequence": item["sequence"],
+                    "hs_code": item["hs_code"],
+                    "description": item["description"],
+                    "origin_country": item["origin_country"],
+                    "procedure_code": item["procedure_code"],
+                    "customs_value": _money(item["customs_value"]),
+                    "fob_value": _money(item["fob_value"]),
+                    "duties_due": item["duties"].get("due", True),
+                    "duties": breakdown_view(item["duties"], lang),
+                }
+                for item in record.items
+            ],
+            "events": [
+                {
+                    "kind": e.kind.value,
+                    "label": t(f"status.{e.kind.value}", lang),
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "data": e.data or {},
+                }
+                for e in record.events
+            ],
+            "release_blockers": [t(key, lang) for key in release_blockers(life, row["duty_total"])]
+            if not life.reached(EventKind.RELEASED)
+            else [],
+            "hours_arrival_to_release": life.hours_between(EventKind.ARRIVED, EventKind.RELEASED),
+            "hours_lodging_to_release": life.hours_between(EventKind.LODGED, EventKind.RELEASED),
+            "declaration": row["document"],
+        }
+    )
+    return view

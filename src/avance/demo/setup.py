@@ -1,0 +1,207 @@
+"""``avance demo``: a node with realistic data, users and a year of history, ready to explore.
+
+The history is replayed through the same services as live traffic: declarations are lodged at
+their registration dates, and those whose goods have landed go through arrival, control (the
+control finds the fraud the generator injected, most of the time), payment and release.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from avance.auth.model import SYSTEM, Principal, Role
+from avance.auth.service import create_user
+from avance.config import Settings
+from avance.declarations import service
+from avance.declarations.lifecycle import EventKind
+from avance.declarations.model import GoodsDeclaration
+from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration
+from avance.errors import AvanceError
+from avance.i18n import t
+from avance.node import Node, init_node, store_rates
+from avance.reference.rates import parse_rate_file
+from avance.revenue.profiles import load_profile
+from avance.store.engine import make_engine
+
+DEMO_RATES = Path(__file__).with_name("rates.csv")
+# How often a control finds the fraud that is there, by lane (documentary checks miss more).
+DETECTION = {"red": 0.9, "yellow": 0.6}
+
+
+@dataclass
+class DemoResult:
+    node: Node
+    lodged: int
+    seconds: float
+    credentials_path: Path
+
+
+def _fresh_database(data_dir: Path) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(database) + suffix).unlink(missing_ok=True)
+    return database
+
+
+def _progress(console: Console | None) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        disable=console is None,
+    )
+
+
+def _users(node: Node, declarant: tuple[str, str], data_dir: Path, api_url: str) -> Path:
+    accounts = [
+        ("demo-admin", Role.ADMIN, None),
+        ("demo-officer", Role.OFFICER, None),
+        ("demo-analyst", Role.ANALYST, None),
+        ("demo-declarant", Role.DECLARANT, declarant[0]),
+    ]
+    users = []
+    with node.engine.begin() as conn:
+        for name, role, party in accounts:
+            _, token = create_user(conn, name=name, role=role, party_id=party)
+            users.append({"name": name, "role": role.value, "party_id": party, "token": token})
+    path = data_dir / "demo-credentials.json"
+    path.write_text(json.dumps({"api": api_url, "docs": api_url + "/docs", "users": users}, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _lodging_time(rng: random.Random, day: date) -> datetime:
+    return datetime.combine(day, dtime(7, 30), tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(0, 10 * 60))
+
+
+def _replay(node: Node, officer: Principal, declaration_id: int, generated: GeneratedDeclaration, lodged: datetime, now: datetime, rng: random.Random) -> None:
+    """Arrival, control, payment and release as they would have happened, up to now."""
+    d = generated.payload
+    eta = datetime.fromisoformat(d["estimated_arrival"])
+    arrived = eta + timedelta(hours=rng.randrange(0, 48))
+    with node.engine.begin() as conn:
+        record = service.get(conn, declaration_id, SYSTEM)
+        lane = record.row["lane"]
+        duty_total = record.row["duty_total"]
+        if lane in ("green", "blue") and rng.random() < 0.85:  # most pay before the ship docks
+            paid_at = min(lodged + timedelta(hours=rng.randrange(2, 72)), now)
+            service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
+        if arrived >= now:
+            return
+        service.record_arrival(conn, declaration_id, officer, arrived_at=arrived, now=arrived)
+        if lane in ("red", "yellow"):
+            inspected = arrived + timedelta(hours=rng.randrange(4, 96))
+            if inspected >= now:
+                return
+            truth = generated.truth
+            found = truth.fraud and rng.random() < DETECTION[lane]
+            extra = truth.hidden_duty if found else Decimal(0)
+            service.record_inspection(
+                conn,
+                declaration_id,
+                officer,
+                fraud_found=found,
+                fraud_kinds=[truth.kind] if found and truth.kind else [],
+                extra_duty=extra,
+                findings=None,
+                now=inspected,
+            )
+            paid_at = inspected + timedelta(hours=rng.randrange(2, 72))
+            if paid_at >= now:
+                return
+            service.record_payment(conn, declaration_id, officer, amount=duty_total + extra, receipt=f"Q{declaration_id:08d}", now=paid_at)
+            released = paid_at + timedelta(hours=rng.randrange(1, 24))
+            if released < now:
+                service.record_release(conn, declaration_id, officer, now=released)
+        elif not record.lifecycle.reached(EventKind.PAID) and rng.random() < 0.9:
+            paid_at = arrived + timedelta(hours=rng.randrange(1, 96))
+            if paid_at < now:
+                service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
+
+
+def build_demo(
+    *,
+    data_dir: Path,
+    country: str = "SN",
+    count: int = 3000,
+    seed: int = 20260601,
+    lang: str = "fr",
+    console: Console | None = None,
+    api_url: str = "http://127.0.0.1:8000",
+    now: datetime | None = None,
+) -> DemoResult:
+    """Create ``data_dir/demo.db`` afresh and fill it; return the ready node."""
+    started = time.perf_counter()
+    now = now or datetime.now(timezone.utc)
+    database = _fresh_database(data_dir)
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{database.as_posix()}", country=country, lang=lang)
+    engine = make_engine(settings.resolved_database_url())
+    init_node(engine, country)
+    with engine.begin() as conn:
+        store_rates(conn, parse_rate_file(DEMO_RATES, load_profile(country).currency))
+    node = Node(settings, engine)
+
+    config = DemoConfig(country=country, seed=seed, start=now.date() - timedelta(days=365), days=365)
+    generator = DemoGenerator(config)
+    if console is not None:
+        console.print(t("demo.generating", lang, count=count, country=country), markup=False)
+    declarations = list(generator.generate(count))
+    busiest = max(generator.traders().declarants, key=lambda b: sum(1 for g in declarations if g.payload["declarant"]["id"] == b.id)) if declarations else None
+    credentials = _users(node, (busiest.id, busiest.name) if busiest else ("SN0000000A0", "Demo"), data_dir, api_url)
+    with node.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from avance.store.tables import users
+
+        officer_id = conn.execute(select(users.c.id).where(users.c.name == "demo-officer")).scalar_one()
+    officer = Principal(user_id=officer_id, name="demo-officer", role=Role.OFFICER)
+
+    rng = random.Random(seed)
+    truth_path = data_dir / "demo-ground-truth.jsonl"
+    lodged = 0
+    with _progress(console) as progress, truth_path.open("w", encoding="utf-8") as truth_file:
+        task = progress.add_task("lodging", total=len(declarations))
+        ordered = sorted(declarations, key=lambda g: g.registration_date)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            parsed = [(GoodsDeclaration.model_validate(g.payload), g.registration_date) for g in chunk]
+            times = [_lodging_time(rng, g.registration_date) for g in chunk]
+            with node.engine.begin() as conn:
+                outcome = service.lodge_batch(conn, node.context, parsed, SYSTEM, lodged_at=times)
+            for g, declaration_id, at in zip(chunk, outcome.ids, times):
+                if declaration_id is None:
+                    continue
+                lodged += 1
+                truth_file.write(json.dumps(_truth_record(declaration_id, g)) + "\n")
+                try:
+                    _replay(node, officer, declaration_id, g, at, now, rng)
+                except AvanceError:
+                    pass  # a replayed step the rules refuse is simply not part of the history
+            progress.update(task, advance=len(chunk))
+    return DemoResult(node=node, lodged=lodged, seconds=time.perf_counter() - started, credentials_path=credentials)
+
+
+def _truth_record(declaration_id: int, g: GeneratedDeclaration) -> dict[str, Any]:
+    truth = g.truth
+    return {
+        "id": declaration_id,
+        "lrn": g.payload["lrn"],
+        "declarant_id": g.payload["declarant"]["id"],
+        "registration_date": g.registration_date.isoformat(),
+        "fraud": truth.fraud,
+        "kind": truth.kind,
+        "hidden_duty": str(truth.hidden_duty),
+    }

@@ -1,0 +1,34 @@
+"""HTTP routes for cargo reports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel
+
+from avance.http import Caller, NodeDep
+from avance.manifests import service
+from avance.manifests.model import CargoReport
+
+router = APIRouter(prefix="/manifests", tags=["manifests"])
+
+
+class ManifestLodged(BaseModel):
+    id: int
+    reference: str
+    bills_of_lading: int
+    location: str
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ManifestLodged, summary="Lodge a cargo report (manifest)")
+def lodge(body: CargoReport, node: NodeDep, caller: Caller) -> ManifestLodged:
+    with node.engine.begin() as conn:
+        manifest_id = service.lodge(conn, node.context, body, caller)
+    return ManifestLodged(id=manifest_id, reference=body.reference, bills_of_lading=len(body.bills_of_lading), location=f"/manifests/{manifest_id}")
+
+
+@router.get("/{manifest_id}", summary="A cargo report as lodged")
+def get_manifest(manifest_id: Annotated[int, Path(ge=1, le=2_147_483_647)], node: NodeDep, caller: Caller) -> dict[str, Any]:
+    with node.engine.connect() as conn:
+        return service.get(conn, manifest_id, caller)

@@ -1,0 +1,127 @@
+"""Cargo reports (manifests): check, store, read."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from avance.auth.model import Principal, Role
+from avance.common import container_check_digit_ok
+from avance.declarations.processing import NodeContext
+from avance.errors import Forbidden, Issue, NotFound, ValidationFailed
+from avance.manifests.model import CargoReport
+from avance.reference import check_locode, is_country
+from avance.store.tables import bills_of_lading, manifests
+
+
+def check(ctx: NodeContext, m: CargoReport, today: date) -> list[Issue]:
+    """Reference and business rules of a cargo report; empty when acceptable."""
+    issues: list[Issue] = []
+    office = ctx.offices.get(m.office_code)
+    if office is None or office.country != ctx.country:
+        issues.append(Issue("/office_code", "office.unknown", {"code": m.office_code, "country": ctx.country}))
+    elif office.modes and m.transport_mode_code not in office.modes:
+        issues.append(Issue("/transport_mode_code", "office.mode", {"mode": m.transport_mode_code, "office": office.code}))
+    if check_locode(m.port_of_loading) is False:
+        issues.append(Issue("/port_of_loading", "locode.unknown", {"code": m.port_of_loading}))
+    if m.port_of_discharge[:2] != ctx.country:
+        issues.append(Issue("/port_of_discharge", "manifest.port_not_national", {"code": m.port_of_discharge, "country": ctx.country}))
+    elif check_locode(m.port_of_discharge) is False:
+        issues.append(Issue("/port_of_discharge", "locode.unknown", {"code": m.port_of_discharge}))
+    elif office is not None and office.locode and office.locode != m.port_of_discharge:
+        issues.append(Issue("/office_code", "manifest.office_port", {"office": office.code, "code": m.port_of_discharge}))
+    if m.carrier.country is not None and not is_country(m.carrier.country):
+        issues.append(Issue("/carrier/country", "country.unknown", {"code": m.carrier.country}))
+    if m.conveyance.nationality is not None and not is_country(m.conveyance.nationality):
+        issues.append(Issue("/conveyance/nationality", "country.unknown", {"code": m.conveyance.nationality}))
+    arrival = m.estimated_arrival.date()
+    earliest, latest = today - timedelta(days=ctx.arrival_past_days), today + timedelta(days=ctx.arrival_future_days)
+    if not earliest <= arrival <= latest:
+        issues.append(Issue("/estimated_arrival", "arrival.implausible", {"earliest": earliest, "latest": latest}))
+    seen: set[str] = set()
+    for i, bill in enumerate(m.bills_of_lading):
+        where = f"/bills_of_lading/{i}"
+        if bill.transport_document_reference in seen:
+            issues.append(Issue(f"{where}/transport_document_reference", "bill.duplicate", {"reference": bill.transport_document_reference}))
+        seen.add(bill.transport_document_reference)
+        for role in ("consignee", "consignor"):
+            party = getattr(bill, role)
+            if party is not None and party.country is not None and not is_country(party.country):
+                issues.append(Issue(f"{where}/{role}/country", "country.unknown", {"code": party.country}))
+        for j, container in enumerate(bill.containers):
+            if not container_check_digit_ok(container.id):
+                issues.append(Issue(f"{where}/containers/{j}/id", "container.check_digit", {"id": container.id}))
+    return issues
+
+
+def lodge(conn: Connection, ctx: NodeContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> int:
+    """Store a cargo report with its bills of lading; carriers lodge their own only."""
+    if principal.role is Role.DECLARANT:
+        if m.carrier.id != principal.party_id:
+            raise Forbidden("forbidden.declarant_mismatch", declarant=m.carrier.id)
+    elif principal.role is not Role.ADMIN:
+        raise Forbidden("forbidden.role", role=principal.role.value)
+    now = now or datetime.now(timezone.utc)
+    issues = check(ctx, m, now.date())
+    if conn.execute(select(manifests.c.id).where(manifests.c.reference == m.reference)).first() is not None:
+        issues.append(Issue("/reference", "manifest.duplicate", {"reference": m.reference}))
+    if issues:
+        raise ValidationFailed(issues)
+    try:
+        with conn.begin_nested():
+            manifest_id = conn.execute(
+                insert(manifests).values(
+                    reference=m.reference,
+                    carrier_id=m.carrier.id,
+                    office_code=m.office_code,
+                    transport_mode_code=m.transport_mode_code,
+                    voyage_number=m.voyage_number,
+                    conveyance_id=m.conveyance.identification,
+                    port_of_loading=m.port_of_loading,
+                    port_of_discharge=m.port_of_discharge,
+                    estimated_arrival=m.estimated_arrival,
+                    document=m.model_dump(mode="json"),
+                    lodged_by=principal.user_id,
+                    lodged_at=now,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(bills_of_lading),
+                [
+                    {
+                        "manifest_id": manifest_id,
+                        "transport_document_reference": b.transport_document_reference,
+                        "consignee_id": b.consignee.id,
+                        "consignee_name": b.consignee.name,
+                        "description": b.description,
+                        "package_quantity": b.package_quantity,
+                        "gross_mass": b.gross_mass,
+                        "container_ids": [c.id for c in b.containers],
+                    }
+                    for b in m.bills_of_lading
+                ],
+            )
+    except IntegrityError:
+        raise ValidationFailed([Issue("/reference", "manifest.duplicate", {"reference": m.reference})]) from None
+    return int(manifest_id)
+
+
+def get(conn: Connection, manifest_id: int, principal: Principal) -> dict[str, Any]:
+    query = select(manifests).where(manifests.c.id == manifest_id)
+    if principal.role is Role.DECLARANT:
+        query = query.where(manifests.c.carrier_id == principal.party_id)
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFound("not_found.manifest", id=manifest_id)
+    return {
+        "id": row["id"],
+        "reference": row["reference"],
+        "carrier_id": row["carrier_id"],
+        "office_code": row["office_code"],
+        "estimated_arrival": row["estimated_arrival"].isoformat(),
+        "lodged_at": row["lodged_at"].isoformat(),
+        "manifest": row["document"],
+    }

@@ -1,0 +1,587 @@
+"""Country profiles: which duties and taxes a country levies, on which base, at which rate, when.
+
+A profile is a YAML file (``profiles/<CC>.yaml``, described in ``docs/tariffs.md``) validated
+into a frozen :class:`CountryProfile`. Bloc membership (for "origin outside X" and community
+preferences) comes from ``blocs.yaml`` as dated :class:`Blocs`. Nothing about a country lives in
+code: an administration corrects a rate by editing its files, or by pointing ``AVANCE_TARIFF_DIR``
+at a directory holding its own ``profiles/<CC>.yaml``, ``schedules/<CC>.csv`` and ``blocs.yaml``.
+
+Numbers in these files are read as ``Decimal``, never ``float``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pycountry
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from avance.money import is_currency
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+OVERRIDE_ENV = "AVANCE_TARIFF_DIR"
+"""A directory whose ``profiles/<CC>.yaml`` and ``blocs.yaml`` replace the shipped files."""
+
+SCHEDULE_DUTY = "schedule.duty"
+SCHEDULE_EXCISE = "schedule.excise"
+SCHEDULE_VAT = "schedule.vat_or_standard"
+RATE_SOURCES: tuple[str, ...] = (SCHEDULE_DUTY, SCHEDULE_EXCISE, SCHEDULE_VAT)
+VALUE_TERMS = frozenset({"CV", "FOB"})
+"""Base terms that are declared values: customs value (CIF) and FOB value, in national currency."""
+
+_COUNTRY_FILE = re.compile(r"[A-Z]{2}")
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class UnknownCountryProfile(LookupError):
+    """No profile file exists for ``country``."""
+
+    def __init__(self, country: str) -> None:
+        super().__init__(country)
+        self.country = country
+
+    def __str__(self) -> str:
+        return f"no duty profile for country {self.country!r}"
+
+
+class UnknownBloc(LookupError):
+    def __init__(self, bloc: str) -> None:
+        super().__init__(bloc)
+        self.bloc = bloc
+
+    def __str__(self) -> str:
+        return f"unknown bloc {self.bloc!r}"
+
+
+class ProfileError(ValueError):
+    """A profile or bloc file is broken; ``source`` is the file, ``detail`` names the field and the reason."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(source, detail)
+        self.source = source
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.detail}"
+
+
+# --- field types -------------------------------------------------------------------------------
+
+
+def _percent(value: Any) -> Decimal:
+    if isinstance(value, (bool, float)):
+        raise ValueError("rates are read as decimals, not floats")
+    try:
+        rate = Decimal(value) if isinstance(value, (int, str)) else value
+    except InvalidOperation:
+        rate = None
+    if not isinstance(rate, Decimal) or not rate.is_finite() or rate < 0:
+        raise ValueError(f"{value!r} is not a rate (a number, zero or more)")
+    return rate
+
+
+def _rate_spec(value: Any) -> Decimal | str:
+    if isinstance(value, str) and value.startswith("schedule."):
+        if value not in RATE_SOURCES:
+            raise ValueError(f"{value!r} is not a rate source; use one of {', '.join(RATE_SOURCES)}")
+        return value
+    try:
+        return _percent(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither a rate (a number, zero or more) nor one of {', '.join(RATE_SOURCES)}") from None
+
+
+def _country(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{2}", value) or pycountry.countries.get(alpha_2=value) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code")
+    return value
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Percent = Annotated[Decimal, PlainValidator(_percent)]
+RateSpec = Annotated[Decimal | str, PlainValidator(_rate_spec)]
+CountryCode = Annotated[str, PlainValidator(_country)]
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+CodeList = Annotated[tuple[Code, ...], BeforeValidator(_listify)]
+HsPrefix = Annotated[str, StringConstraints(pattern=r"^\d{2,12}$")]
+Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+Confidence = Literal["high", "medium", "low"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _in_period(on: date, start: date | None, end: date | None) -> bool:
+    return (start is None or start <= on) and (end is None or on <= end)
+
+
+def _periods_overlap(a: tuple[date | None, date | None], b: tuple[date | None, date | None]) -> bool:
+    return (a[0] or date.min) <= (b[1] or date.max) and (b[0] or date.min) <= (a[1] or date.max)
+
+
+def _check_period(start: date | None, end: date | None, names: str) -> None:
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"{names}: the end {end} is before the start {start}")
+
+
+class LocalName(_Frozen):
+    """A name in French and English."""
+
+    fr: Text
+    en: Text
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.fr
+
+
+# --- blocs -------------------------------------------------------------------------------------
+
+
+class BlocMember(_Frozen):
+    country: CountryCode
+    from_: date | None = Field(None, alias="from")
+    to: date | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> BlocMember:
+        _check_period(self.from_, self.to, "from/to")
+        return self
+
+
+def _members(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{"country": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+class Bloc(_Frozen):
+    name: LocalName
+    members: Annotated[tuple[BlocMember, ...], BeforeValidator(_members)]
+    note: str | None = None
+
+
+class Blocs(_Frozen):
+    """Dated membership of the economic communities, for ``origin_outside`` and preferences."""
+
+    blocs: dict[Code, Bloc]
+    _index: dict[str, dict[str, tuple[tuple[date | None, date | None], ...]]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _build_index(self) -> Blocs:
+        index: dict[str, dict[str, tuple[tuple[date | None, date | None], ...]]] = {}
+        for name, bloc in self.blocs.items():
+            periods: dict[str, tuple[tuple[date | None, date | None], ...]] = {}
+            for member in bloc.members:
+                periods[member.country] = periods.get(member.country, ()) + ((member.from_, member.to),)
+            index[name] = periods
+        self._index = index
+        return self
+
+    def is_member(self, bloc: str, country: str, on: date) -> bool:
+        """True when ``country`` belongs to ``bloc`` on ``on``; raises UnknownBloc."""
+        try:
+            periods = self._index[bloc]
+        except KeyError:
+            raise UnknownBloc(bloc) from None
+        for start, end in periods.get(country, ()):
+            if (start is None or start <= on) and (end is None or on <= end):
+                return True
+        return False
+
+    def members(self, bloc: str, on: date) -> frozenset[str]:
+        """Every member of ``bloc`` on ``on``."""
+        if bloc not in self._index:
+            raise UnknownBloc(bloc)
+        return frozenset(c for c in self._index[bloc] if self.is_member(bloc, c, on))
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self.blocs)
+
+
+# --- profiles ----------------------------------------------------------------------------------
+
+
+class RatePeriod(_Frozen):
+    """A rate in force from ``from`` to ``to`` (inclusive, blank = open)."""
+
+    rate: Percent
+    from_: date | None = Field(None, alias="from")
+    to: date | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> RatePeriod:
+        _check_period(self.from_, self.to, "from/to")
+        return self
+
+
+class NamedBase(_Frozen):
+    """A base used by several lines: ``terms`` plus, optionally, every line above except some."""
+
+    terms: CodeList = ()
+    every_line_except: CodeList | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> NamedBase:
+        if not self.terms and self.every_line_except is None:
+            raise ValueError("a named base needs terms, every_line_except, or both")
+        return self
+
+
+class ProfileLine(_Frozen):
+    """One duty or tax of a profile. See docs/tariffs.md for every field."""
+
+    code: Code
+    name: LocalName
+    base: CodeList = Field(min_length=1)
+    rate: RateSpec | None = None
+    rates: tuple[RatePeriod, ...] | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    origin_outside: CodeList = ()
+    exclude_hs_prefixes: Annotated[tuple[HsPrefix, ...], BeforeValidator(_listify)] = ()
+    exempt_with_vat: bool = False
+    enabled: bool = True
+    confidence: Confidence
+    legal_basis: Text
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProfileLine:
+        if (self.rate is None) == (self.rates is None):
+            raise ValueError("give either rate or rates (a list of dated rates), not both and not neither")
+        _check_period(self.valid_from, self.valid_to, "valid_from/valid_to")
+        if self.rates is not None:
+            if not self.rates:
+                raise ValueError("rates: the list is empty")
+            periods = sorted(((p.from_, p.to) for p in self.rates), key=lambda p: p[0] or date.min)
+            for earlier, later in zip(periods, periods[1:]):
+                if _periods_overlap(earlier, later):
+                    raise ValueError(f"rates: the periods {earlier[0]}..{earlier[1]} and {later[0]}..{later[1]} overlap")
+        return self
+
+    @property
+    def period(self) -> tuple[date | None, date | None]:
+        return (self.valid_from, self.valid_to)
+
+    def in_force(self, on: date) -> bool:
+        return _in_period(on, self.valid_from, self.valid_to)
+
+    def rate_on(self, on: date) -> Decimal | str | None:
+        """The number or rate source in force on ``on``; None when no dated rate covers it."""
+        if self.rate is not None:
+            return self.rate
+        for period in self.rates or ():
+            if _in_period(on, period.from_, period.to):
+                return period.rate
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedBase:
+    """A line's base with named bases expanded: declared values, explicit line codes, and
+    (``every_line_except``) every line computed above it except the listed codes."""
+
+    values: tuple[str, ...]
+    lines: tuple[str, ...]
+    every_line_except: frozenset[str] | None
+
+
+class CountryProfile(_Frozen):
+    """The duties and taxes of one country, in computation order."""
+
+    country: CountryCode
+    name: LocalName
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    vat_standard_rate: Percent
+    preference_blocs: CodeList = ()
+    bases: dict[Code, NamedBase] = Field(default_factory=dict)
+    lines: tuple[ProfileLine, ...] = Field(min_length=1)
+    blocs: Blocs
+    note: str | None = None
+
+    _resolved: tuple[ResolvedBase, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CountryProfile:
+        problems = _problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self._resolved = tuple(_resolve(self, line) for line in self.lines)
+        return self
+
+    @property
+    def resolved_bases(self) -> tuple[ResolvedBase, ...]:
+        """The base of each line of ``lines`` (same order), named bases expanded."""
+        return self._resolved
+
+    def grants_preference(self, origin: str, on: date) -> bool:
+        """True when the country and ``origin`` share a preference bloc on ``on``."""
+        return any(
+            self.blocs.is_member(bloc, self.country, on) and self.blocs.is_member(bloc, origin, on)
+            for bloc in self.preference_blocs
+        )
+
+    def line_codes(self) -> tuple[str, ...]:
+        """Codes of the profile's lines, in order, without repeats."""
+        return tuple(dict.fromkeys(line.code for line in self.lines))
+
+
+def _ref(index: int, line: ProfileLine) -> str:
+    return f"lines[{index}] ({line.code})"
+
+
+def _problems(profile: CountryProfile) -> list[str]:
+    """Cross-field checks: references resolve, lines come after what they use, nothing counts twice."""
+    problems: list[str] = []
+    codes = {line.code for line in profile.lines}
+    blocs = profile.blocs.names()
+    if not is_currency(profile.currency):
+        problems.append(f"currency: {profile.currency} is not an ISO 4217 currency code")
+    for bloc in profile.preference_blocs:
+        if bloc not in blocs:
+            problems.append(f"preference_blocs: unknown bloc {bloc} (blocs.yaml has {', '.join(sorted(blocs))})")
+    for name, named in profile.bases.items():
+        if name in VALUE_TERMS or name in codes:
+            problems.append(f"bases.{name}: the name is already a value term or a line code")
+        for term in named.terms:
+            if term not in VALUE_TERMS and term not in codes:
+                problems.append(f"bases.{name}.terms: {term} is neither CV, FOB nor a line code")
+        for code in named.every_line_except or ():
+            if code not in codes:
+                problems.append(f"bases.{name}.every_line_except: {code} is not a line code")
+    for i, line in enumerate(profile.lines):
+        where = _ref(i, line)
+        for bloc in line.origin_outside:
+            if bloc not in blocs:
+                problems.append(f"{where}.origin_outside: unknown bloc {bloc}")
+        for j, other in enumerate(profile.lines[:i]):
+            if other.code == line.code and _periods_overlap(other.period, line.period):
+                problems.append(f"{where}: its validity overlaps that of {_ref(j, other)} (same code)")
+        problems.extend(_base_problems(profile, i, line, codes))
+    return problems
+
+
+def _base_problems(profile: CountryProfile, i: int, line: ProfileLine, codes: set[str]) -> list[str]:
+    where = f"{_ref(i, line)}.base"
+    problems: list[str] = []
+    for term in line.base:
+        if term == line.code:
+            problems.append(f"{where}: a line cannot be computed on itself")
+        elif term not in VALUE_TERMS and term not in codes and term not in profile.bases:
+            problems.append(f"{where}: unknown term {term} (use CV, FOB, a line code or a name under bases)")
+    if problems:
+        return problems
+    explicit: list[str] = []
+    excepts: list[frozenset[str]] = []
+    for term in line.base:
+        named = profile.bases.get(term)
+        if named is None:
+            explicit.append(term)
+        else:
+            explicit.extend(named.terms)
+            if named.every_line_except is not None:
+                excepts.append(frozenset(named.every_line_except))
+    for term in sorted({t for t in explicit if explicit.count(t) > 1}):
+        problems.append(f"{where}: {term} is counted twice")
+    if len(excepts) > 1:
+        problems.append(f"{where}: more than one base adds 'every line except'")
+    for j, other in enumerate(profile.lines):
+        if j == i or not _periods_overlap(other.period, line.period):
+            continue
+        if other.code in explicit and j > i:
+            problems.append(f"{where}: uses {other.code}, so {_ref(j, other)} must come before it in the list")
+    if len(excepts) == 1:
+        excluded = excepts[0]
+        if line.code not in excluded:
+            problems.append(f"{where}: its base includes every line except {sorted(excluded)}, so {line.code} must be one of those exceptions")
+        for term in explicit:
+            if term in codes and term not in excluded:
+                problems.append(f"{where}: {term} is counted twice (listed, and included as 'every line')")
+        for j, other in enumerate(profile.lines):
+            if j > i and other.code not in excluded and _periods_overlap(other.period, line.period):
+                problems.append(
+                    f"{where}: its base includes every line above it except {sorted(excluded)}, but "
+                    f"{_ref(j, other)} comes after it: move {other.code} up or add it to the exceptions"
+                )
+    return problems
+
+
+def _resolve(profile: CountryProfile, line: ProfileLine) -> ResolvedBase:
+    values: list[str] = []
+    lines: list[str] = []
+    every: frozenset[str] | None = None
+    for term in line.base:
+        named = profile.bases.get(term)
+        terms = named.terms if named is not None else (term,)
+        if named is not None and named.every_line_except is not None:
+            every = frozenset(named.every_line_except)
+        for item in terms:
+            (values if item in VALUE_TERMS else lines).append(item)
+    return ResolvedBase(tuple(values), tuple(lines), every)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """YAML safe loader that reads decimal numbers as ``Decimal``, never ``float``."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    text = str(loader.construct_scalar(node))
+    try:
+        value = Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a decimal number", node.start_mark)
+    return value
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(str(path), f"cannot read the file ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    try:
+        data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ProfileError(str(path), "not valid YAML: " + " ".join(str(exc).split())) from None
+    if not isinstance(data, dict):
+        raise ProfileError(str(path), "the file must hold a mapping of fields")
+    return data
+
+
+def _format_errors(exc: ValidationError, data: Any) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = _where(error["loc"], data)
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def _where(loc: tuple[int | str, ...], data: Any) -> str:
+    """``('lines', 3, 'rate')`` → ``lines[3] (PCS).rate`` (the line code taken from the file)."""
+    text = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            code = item.get("code") if isinstance(item, dict) else None
+            text += f"[{part}]" + (f" ({code})" if isinstance(code, str) else "")
+            node = item
+        else:
+            text += ("." if text else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return text
+
+
+def blocs_from_file(path: str | os.PathLike[str]) -> Blocs:
+    """Read and validate a bloc membership file; raises ProfileError naming the file and field."""
+    path = Path(path)
+    data = _read_yaml(path)
+    try:
+        return Blocs.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(str(path), _format_errors(exc, data)) from None
+
+
+def profile_from_file(path: str | os.PathLike[str], blocs: Blocs | None = None) -> CountryProfile:
+    """Read and validate a profile file (with ``blocs``, default the configured blocs.yaml)."""
+    path = Path(path)
+    data = _read_yaml(path)
+    if "blocs" in data:
+        raise ProfileError(str(path), "blocs: bloc membership belongs in blocs.yaml, not in a profile")
+    try:
+        return CountryProfile.model_validate({**data, "blocs": blocs if blocs is not None else load_blocs()})
+    except ValidationError as exc:
+        raise ProfileError(str(path), _format_errors(exc, data)) from None
+
+
+def _override() -> str | None:
+    return os.environ.get(OVERRIDE_ENV) or None
+
+
+def _find(relative: str, override: str | None) -> Path | None:
+    if override:
+        candidate = Path(override) / relative
+        if candidate.is_file():
+            return candidate
+    shipped = PACKAGE_DIR / relative
+    return shipped if shipped.is_file() else None
+
+
+def load_blocs() -> Blocs:
+    """The bloc membership in force: ``$AVANCE_TARIFF_DIR/blocs.yaml`` if present, else the shipped file."""
+    return _load_blocs(_override())
+
+
+@lru_cache(maxsize=None)
+def _load_blocs(override: str | None) -> Blocs:
+    path = _find("blocs.yaml", override)
+    if path is None:  # pragma: no cover - the file ships with the package
+        raise ProfileError("blocs.yaml", "the file is missing")
+    return blocs_from_file(path)
+
+
+def load_profile(country: str) -> CountryProfile:
+    """The profile of ``country`` (cached); raises UnknownCountryProfile or ProfileError."""
+    return _load_profile(country.strip().upper(), _override())
+
+
+@lru_cache(maxsize=None)
+def _load_profile(country: str, override: str | None) -> CountryProfile:
+    path = _find(f"profiles/{country}.yaml", override) if _COUNTRY_FILE.fullmatch(country) else None
+    if path is None:
+        raise UnknownCountryProfile(country)
+    profile = profile_from_file(path, _load_blocs(override))
+    if profile.country != country:
+        raise ProfileError(str(path), f"country: {profile.country} does not match the file name {path.name}")
+    return profile
+
+
+def available_profiles() -> list[str]:
+    """Countries with a profile (shipped or in ``$AVANCE_TARIFF_DIR/profiles``), sorted."""
+    found = {p.stem for p in (PACKAGE_DIR / "profiles").glob("*.yaml")}
+    override = _override()
+    if override:
+        found |= {p.stem for p in (Path(override) / "profiles").glob("*.yaml")}
+    return sorted(code for code in found if _COUNTRY_FILE.fullmatch(code))
+
+
+def clear_caches() -> None:
+    """Forget loaded profiles, blocs and default schedules (after files were edited)."""
+    from avance.revenue.schedule import _default
+
+    _load_profile.cache_clear()
+    _load_blocs.cache_clear()
+    _default.cache_clear()

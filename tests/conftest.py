@@ -1,0 +1,199 @@
+"""Fixtures: real SQLite files, a real PostgreSQL server when one answers, real HTTP servers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from avance.auth.model import Role
+from avance.auth.service import create_user
+from avance.config import Settings
+from avance.node import Node, init_node, store_rates
+from avance.reference.rates import Rate
+from avance.store.engine import make_engine
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REQUIRED_PG = os.environ.get("AVANCE_TEST_POSTGRES_URL")
+PG_ADMIN_URL = REQUIRED_PG or DEFAULT_PG
+_pg_problem: str | None = None
+
+
+def _pg_reachable() -> str | None:
+    """None when the PostgreSQL server answers, else why not."""
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # no server, no driver, refused...
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    global _pg_problem
+    _pg_problem = _pg_reachable()
+    where = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
+    if _pg_problem is None:
+        return f"PostgreSQL: {where} answers; store tests run on SQLite and PostgreSQL"
+    if REQUIRED_PG:
+        return f"PostgreSQL: {where} REQUIRED (AVANCE_TEST_POSTGRES_URL) but unreachable: {_pg_problem}"
+    return f"PostgreSQL: no server at {where}; PostgreSQL tests will be SKIPPED ({_pg_problem})"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if _pg_problem is not None and not REQUIRED_PG:
+        skipped = len(terminalreporter.stats.get("skipped", []))
+        terminalreporter.write_line(
+            f"PostgreSQL was not reachable at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)}: "
+            f"the PostgreSQL store tests were skipped ({skipped} skipped in all). "
+            "Set AVANCE_TEST_POSTGRES_URL or run .ci/run to include them.",
+            yellow=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    problem = _pg_problem if _pg_problem is not None else _pg_reachable()
+    if problem is not None:
+        if REQUIRED_PG:
+            pytest.fail(f"AVANCE_TEST_POSTGRES_URL is set but the server is unreachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)}")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A scratch PostgreSQL database, dropped afterwards."""
+    name = f"avance_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{(tmp_path / 'avance.db').as_posix()}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store under test: each test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'avance.db').as_posix()}"
+    return request.getfixturevalue("pg_url")
+
+
+DEMO_RATES = [Rate("USD", date(2020, 1, 1), Decimal("600.00")), Rate("CNY", date(2020, 1, 1), Decimal("85.00"))]
+
+
+def make_node(url: str, tmp_path: Path, country: str = "SN") -> Node:
+    engine = make_engine(url)
+    init_node(engine, country)
+    with engine.begin() as conn:
+        store_rates(conn, DEMO_RATES)
+    return Node(Settings(data_dir=tmp_path, database_url=url, country=country), engine)
+
+
+@pytest.fixture
+def node(store_url: str, tmp_path: Path) -> Iterator[Node]:
+    n = make_node(store_url, tmp_path)
+    yield n
+    n.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_node(sqlite_url: str, tmp_path: Path) -> Iterator[Node]:
+    n = make_node(sqlite_url, tmp_path)
+    yield n
+    n.engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveApi:
+    """A node's API served by uvicorn on 127.0.0.1, with a token per role."""
+
+    url: str
+    node: Node
+    tokens: dict[str, str]
+
+    def client(self, who: str | None = None, lang: str | None = None) -> httpx.Client:
+        headers = {}
+        if who is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[who]}"
+        if lang is not None:
+            headers["Accept-Language"] = lang
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def serve(node: Node) -> Iterator[LiveApi]:
+    from avance.app import create_app
+
+    tokens = {}
+    with node.engine.begin() as conn:
+        for name, role, party in [
+            ("admin", Role.ADMIN, None),
+            ("officer", Role.OFFICER, None),
+            ("analyst", Role.ANALYST, None),
+            ("broker", Role.DECLARANT, "SN0012345A7"),
+            ("other_broker", Role.DECLARANT, "SN0077777D3"),
+            ("carrier", Role.DECLARANT, "SN0055555C1"),
+        ]:
+            _, tokens[name] = create_user(conn, name=name, role=role, party_id=party)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", node, tokens)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def api(node: Node) -> Iterator[LiveApi]:
+    """The API over HTTP, on each store engine."""
+    yield from serve(node)
+
+
+@pytest.fixture(scope="module")
+def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """One API on SQLite shared by a module (for property tests with many examples)."""
+    tmp = tmp_path_factory.mktemp("shared")
+    n = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
+    yield from serve(n)
+    n.engine.dispose()
