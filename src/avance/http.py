@@ -115,6 +115,9 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         lang = _lang(request)
+        if exc.status_code == 400:  # FastAPI could not even decode the body (not UTF-8 JSON)
+            issue = Issue("", "schema.json_invalid", {})
+            return problem(request, 422, "validation", t("error.validation", lang, count=1), lang, errors=[issue.to_dict(lang)])
         code = {404: "not_found.route", 405: "error.method_not_allowed", 413: "error.payload_too_large"}.get(exc.status_code, "error.generic")
         return problem(request, exc.status_code, code, t(code, lang, limit=MAX_BODY), lang)
 

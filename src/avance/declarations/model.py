@@ -6,6 +6,7 @@ reference data or the store are in ``validation.py``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
@@ -104,8 +105,8 @@ class GoodsDeclaration(Strict):
     incoterm: Incoterm = Field(description="Incoterms 2020. WCO: TradeTerms/ConditionCode")
     invoice_currency: CurrencyCode = Field(description="WCO: InvoiceAmount/currencyID")
     invoice_amount: Amount = Field(description="WCO: Invoice/InvoiceAmount")
-    freight_amount: Amount = Field(0, description="In the invoice currency. WCO: CustomsValuation/FreightChargeAmount")
-    insurance_amount: Amount = Field(0, description="In the invoice currency. WCO: CustomsValuation/ChargeDeduction (insurance)")
+    freight_amount: Amount = Field(Decimal(0), description="In the invoice currency. WCO: CustomsValuation/FreightChargeAmount")
+    insurance_amount: Amount = Field(Decimal(0), description="In the invoice currency. WCO: CustomsValuation/ChargeDeduction (insurance)")
     goods_item_quantity: int = Field(ge=1, le=999, description="WCO: Declaration/GoodsItemQuantity")
     total_package_quantity: int | None = Field(None, ge=0, description="WCO: Declaration/TotalPackageQuantity")
     containers: list[Container] = Field(default_factory=list, max_length=500, description="WCO: TransportEquipment")

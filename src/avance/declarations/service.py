@@ -183,7 +183,7 @@ def lodge(
     """Lodge one declaration: validate, assess, store it with its events; return its id."""
     authorize_lodging(principal, d)
     now = now or utcnow()
-    processed = process(ctx, d, registration_date or now.date(), StoreLookups(conn))
+    processed = process(ctx, d, registration_date or now.astimezone(timezone.utc).date(), StoreLookups(conn))
     try:
         with conn.begin_nested():
             return _store(conn, [processed], [now], principal.user_id, principal.name)[0]

@@ -1,0 +1,129 @@
+"""Whatever a broker's system sends, the API answers with a clear problem, never a 500, and a
+rejected document leaves nothing behind in the store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests
+from tests.support import declaration, manifest
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["", "1e309", "NaN", "-0", "2026-13-45", "9999999999", "SN-DKR-PORT", "8703231000", "ZZ", "XOF"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+
+PROPERTY_SETTINGS = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+
+
+def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
+    paths = [prefix] if prefix else []
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            paths.extend(_paths(value, prefix + (key,)))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            paths.extend(_paths(value, prefix + (i,)))
+    return paths
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
+    """A valid document with one to three fields replaced by arbitrary JSON, or removed."""
+    doc = json.loads(json.dumps(base))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(doc)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = doc
+        for step in path[:-1]:
+            parent = parent[step]
+        if draw(st.booleans()) and isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        else:
+            parent[path[-1]] = draw(json_values)
+    return doc
+
+
+def _counts(node) -> tuple[int, ...]:
+    with node.engine.connect() as conn:
+        return tuple(
+            conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (declarations, goods_items, declaration_events, manifests, bills_of_lading)
+        )
+
+
+def _check(response, before, after) -> None:
+    assert response.status_code != 500, response.text
+    assert response.status_code in (201, 403, 422), response.text
+    if response.status_code == 201:
+        assert after[0] == before[0] + 1
+    else:
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["status"] == response.status_code and problem["detail"]
+        assert "Traceback" not in response.text
+        assert after == before, "a rejected declaration left rows behind"
+
+
+@PROPERTY_SETTINGS
+@given(body=json_values)
+def test_arbitrary_json_never_produces_a_server_error(shared_api, body):
+    before = _counts(shared_api.node)
+    with shared_api.client("admin", lang="en") as client:
+        response = client.post("/declarations", json=body)
+    _check(response, before, _counts(shared_api.node))
+
+
+@PROPERTY_SETTINGS
+@given(body=st.binary(max_size=200))
+def test_arbitrary_bytes_never_produce_a_server_error(shared_api, body):
+    before = _counts(shared_api.node)
+    with shared_api.client("admin", lang="fr") as client:
+        response = client.post("/declarations", content=body, headers={"content-type": "application/json"})
+    _check(response, before, _counts(shared_api.node))
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data(), lrn=st.uuids())
+def test_a_damaged_declaration_is_rejected_whole_with_every_error_located(shared_api, data, lrn):
+    body = data.draw(mutated(declaration(lrn=f"P-{lrn.hex[:20]}")))
+    before = _counts(shared_api.node)
+    with shared_api.client("admin", lang="fr") as client:
+        response = client.post("/declarations", json=body)
+    _check(response, before, _counts(shared_api.node))
+    if response.status_code == 422:
+        errors = response.json()["errors"]
+        assert errors, "a rejection says why"
+        for error in errors:
+            assert error["detail"] and error["code"]
+            assert "pointer" in error or "parameter" in error
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data(), ref=st.uuids())
+def test_a_damaged_cargo_report_is_rejected_whole(shared_api, data, ref):
+    body = data.draw(mutated(manifest(reference=f"MAN-{ref.hex[:20]}", carrier="SN0055555C1")))
+    before = _counts(shared_api.node)
+    with shared_api.client("admin", lang="en") as client:
+        response = client.post("/manifests", json=body)
+    assert response.status_code in (201, 422), response.text
+    after = _counts(shared_api.node)
+    if response.status_code == 422:
+        assert after == before
+    else:
+        assert after[3] == before[3] + 1

@@ -1,0 +1,34 @@
+"""Every message a user can see exists in French and in English."""
+
+from __future__ import annotations
+
+import re
+
+from avance.i18n import catalog, negotiate, t
+
+
+def test_both_catalogs_have_the_same_keys_and_placeholders():
+    fr, en = catalog("fr"), catalog("en")
+    assert set(fr) == set(en)
+    for key in fr:
+        assert set(re.findall(r"{(\w+)}", fr[key])) == set(re.findall(r"{(\w+)}", en[key])), key
+
+
+def test_every_message_key_used_in_the_code_is_in_the_catalogs():
+    import pathlib
+
+    source = pathlib.Path(__file__).parents[1] / "src" / "avance"
+    used = set()
+    for path in source.rglob("*.py"):
+        used |= set(re.findall(r'"((?:error|conflict|release|config|office|procedure|currency|country|items|container|hs|mass|invoice|valuation|packages|arrival|manifest|bill|locode|lrn|inspection|user|reason|rates|cli|import|demo|not_found|forbidden|unauthorized)\.[a-z_]+)"', path.read_text()))
+    used -= {"demo.db", "rates.csv"}  # file names, not message keys
+    assert used, "the scan found the message keys"
+    assert used <= set(catalog("en")), used - set(catalog("en"))
+
+
+def test_language_negotiation_prefers_the_callers_choice_and_defaults_to_french():
+    assert negotiate(None) == "fr"
+    assert negotiate("en-GB,en;q=0.9") == "en"
+    assert negotiate("de, en;q=0.5, fr;q=0.8") == "fr"
+    assert negotiate("de") == "fr"
+    assert t("lane.red", "en") == "red" and t("lane.red", "fr") == "rouge"
