@@ -155,7 +155,7 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
     ("old", "new", "expected"),
     [
         ("    rate: 0.5\n", "    rate: lots\n", "lines[3] (PC).rate: 'lots' is neither a rate"),
-        ("    rate: 0.5\n", "    rate: -0.5\n", "lines[3] (PC).rate"),
+        ("    rate: 0.5\n", "    rate: -0.5\n", "lines[3] (PC).rate: -0.5 is not a rate (a number, zero or more)"),
         ("    rate: 0.5\n", "    rate: schedule.levy\n", "lines[3] (PC).rate: 'schedule.levy' is not a rate source"),
         ("    origin_outside: ECOWAS\n", "    orgin_outside: ECOWAS\n", "lines[3] (PC).orgin_outside: Extra inputs are not permitted"),
         ("    origin_outside: ECOWAS\n", "    origin_outside: ECOWA\n", "lines[3] (PC).origin_outside: unknown bloc ECOWA"),
@@ -165,7 +165,8 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
         ("preference_blocs: [ECOWAS, UEMOA]", "preference_blocs: [ECOWAS, UMOA]", "preference_blocs: unknown bloc UMOA"),
         ("    confidence: high\n", "    confidence: sure\n", "lines[0] (DD).confidence: Input should be 'high', 'medium' or 'low'"),
         ("      - {rate: 0.8, from: 2017-07-01}", "      - {rate: 0.8, from: 2017-06-01}", "lines[2] (PCS): rates: the periods"),
-        ("    valid_from: 2017-01-01\n", "    valid_from: 2017-13-01\n", "lines[4] (PUA).valid_from"),
+        ("    valid_from: 2017-01-01\n", "    valid_from: 2017-13-01\n", "'2017-13-01' is not a valid date"),
+        ("    valid_from: 2017-01-01\n", "    valid_from: 1 January 2017\n", "lines[4] (PUA).valid_from: Input should be a valid date"),
         ("    base: [CV, DD]\n", "    base: [CV, EXCISE]\n", "lines[6] (EXCISE).base: a line cannot be computed on itself"),
         ("    base: [VATBASE]\n", "    base: [VATBASE, DD]\n", "lines[7] (VAT).base: DD is counted twice"),
         ("name: {fr: Sénégal, en: Senegal}", "name: {fr: Sénégal}", "name.en: Field required"),

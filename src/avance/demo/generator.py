@@ -483,7 +483,8 @@ class DemoGenerator:
         self.currency: str = spec["currency"]
         self._language: str = spec["language"]
         self._landlocked: bool = bool(spec["landlocked"])
-        self._land = frozenset(spec["road_origins"])
+        self._road: dict[str, float] = {o: float(w) for o, w in spec["road_origins"].items()}
+        self._land = frozenset(self._road)
         self._regional = frozenset(spec["regional_origins"])
         self._offices = {o["kind"]: o["code"] for o in catalog["offices"] if o["country"] == country}
         self._rates = demo_rate_table(self.currency)
@@ -507,7 +508,6 @@ class DemoGenerator:
         self._calendar = self._make_calendar()
         self._fx_cache: dict[tuple[str, date], float] = {}
         self._incoterms = {mode: _weighted(w) for mode, w in catalog["incoterms"].items()}
-        self._neighbours = frozenset(spec.get("land_neighbours", ()))
         self._hauliers = sorted(self._land & self._regional)  # trucks bringing sea cargo inland
 
     # -- public -------------------------------------------------------------------------------
@@ -893,7 +893,7 @@ class DemoGenerator:
         good, origin = goods[primary[0]], primary[1]
 
         # Mode of transport and office.
-        if origin in self._land and (origin in self._neighbours or rng.random() < 0.8):
+        if origin in self._land and rng.random() < self._road[origin]:
             mode = "road"
         elif good.air and rng.random() < good.air:
             mode = "air"
@@ -1017,7 +1017,7 @@ class DemoGenerator:
             document = _awb(rng, airline["prefix"])
             days_lo, days_hi = self._catalog["arrival_days"]["air"]
         elif office_kind == "road":
-            if origin in self._land:
+            if mode == "road":
                 nationality = origin
             elif self._hauliers:
                 nationality = self._hauliers[rng.randrange(len(self._hauliers))]

@@ -129,7 +129,7 @@ def _date(lang: str, text: str) -> date:
     _fail(lang, "duty.error.bad_date", value=text)
 
 
-def _fail(lang: str, key: str, **params: object) -> NoReturn:
+def _fail(lang: str, key: str, /, **params: object) -> NoReturn:
     message = " ".join(t(key, lang, **params).split())  # exactly one line
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -145,7 +145,7 @@ def _number(value: Decimal, lang: str) -> str:
 
 def _table(breakdown: DutyBreakdown, lang: str) -> Table:
     table = Table(
-        title=t("duty.table.title", lang, country=breakdown.country, date=breakdown.date.isoformat(), currency=breakdown.currency),
+        title=t("duty.table.title", lang, country=breakdown.country, date=breakdown.date, currency=breakdown.currency),
         caption=t("duty.table.customs_value", lang, value=_number(breakdown.customs_value, lang), currency=breakdown.currency),
     )
     table.add_column(t("duty.table.code", lang))
@@ -157,7 +157,8 @@ def _table(breakdown: DutyBreakdown, lang: str) -> Table:
         rate = "" if line.rate is None else rate_text(line.rate)
         if lang == "fr":
             rate = rate.replace(".", ",")
-        table.add_row(Text(line.code), Text(line.name(lang)), _number(line.base, lang), rate, _number(line.amount, lang))
+        amounts = (_number(line.base, lang), rate, _number(line.amount, lang))
+        table.add_row(Text(line.code), Text(line.name(lang)), *amounts)
     table.add_section()
     table.add_row("", t("duty.table.total", lang), "", "", _number(breakdown.total, lang), style="bold")
     return table

@@ -96,23 +96,29 @@ def _percent(value: Any) -> Decimal:
     except InvalidOperation:
         rate = None
     if not isinstance(rate, Decimal) or not rate.is_finite() or rate < 0:
-        raise ValueError(f"{value!r} is not a rate (a number, zero or more)")
+        shown = value if isinstance(value, (Decimal, int)) else repr(value)
+        raise ValueError(f"{shown} is not a rate (a number, zero or more)")
     return rate
 
 
 def _rate_spec(value: Any) -> Decimal | str:
+    if isinstance(value, (bool, float)):
+        return _percent(value)
     if isinstance(value, str) and value.startswith("schedule."):
         if value not in RATE_SOURCES:
             raise ValueError(f"{value!r} is not a rate source; use one of {', '.join(RATE_SOURCES)}")
         return value
-    try:
-        return _percent(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is neither a rate (a number, zero or more) nor one of {', '.join(RATE_SOURCES)}") from None
+    if isinstance(value, str):
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            sources = ", ".join(RATE_SOURCES)
+            raise ValueError(f"{value!r} is neither a rate (a number, zero or more) nor one of {sources}") from None
+    return _percent(value)
 
 
 def _country(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{2}", value) or pycountry.countries.get(alpha_2=value) is None:
+    if not isinstance(value, str) or not _COUNTRY_FILE.fullmatch(value) or pycountry.countries.get(alpha_2=value) is None:
         raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code")
     return value
 
@@ -281,7 +287,8 @@ class ProfileLine(_Frozen):
             periods = sorted(((p.from_, p.to) for p in self.rates), key=lambda p: p[0] or date.min)
             for earlier, later in zip(periods, periods[1:]):
                 if _periods_overlap(earlier, later):
-                    raise ValueError(f"rates: the periods {earlier[0]}..{earlier[1]} and {later[0]}..{later[1]} overlap")
+                    first, second = (f"{p[0] or '…'}..{p[1] or '…'}" for p in (earlier, later))
+                    raise ValueError(f"rates: the periods {first} and {second} overlap")
         return self
 
     @property
@@ -418,7 +425,10 @@ def _base_problems(profile: CountryProfile, i: int, line: ProfileLine, codes: se
     if len(excepts) == 1:
         excluded = excepts[0]
         if line.code not in excluded:
-            problems.append(f"{where}: its base includes every line except {sorted(excluded)}, so {line.code} must be one of those exceptions")
+            problems.append(
+                f"{where}: its base includes every line except {sorted(excluded)}, "
+                f"so {line.code} must be one of those exceptions"
+            )
         for term in explicit:
             if term in codes and term not in excluded:
                 problems.append(f"{where}: {term} is counted twice (listed, and included as 'every line')")
@@ -463,21 +473,38 @@ def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decima
     return value
 
 
+def _construct_date(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        message = f"{node.value!r} is not a valid date"
+        raise yaml.constructor.ConstructorError(None, None, message, node.start_mark) from None
+
+
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+_DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_date)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(str(path), f"cannot read the file ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ProfileError(str(path), f"cannot read the file ({reason})") from None
     try:
         data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ProfileError(str(path), "not valid YAML: " + " ".join(str(exc).split())) from None
+        raise ProfileError(str(path), f"not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ProfileError(str(path), "the file must hold a mapping of fields")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def _format_errors(exc: ValidationError, data: Any) -> str:

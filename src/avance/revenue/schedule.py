@@ -80,9 +80,8 @@ class Schedule:
             same.sort(key=_start)
             for earlier, later in zip(same, same[1:]):
                 if _overlap(earlier, later):
-                    raise ScheduleError(
-                        source, None, "schedule.overlap_periods", hs_code=code, first=_period(earlier), second=_period(later)
-                    )
+                    periods = {"first": _period(earlier), "second": _period(later)}
+                    raise ScheduleError(source, None, "schedule.overlap_periods", hs_code=code, **periods)
         self.source = source
         self._rows: dict[str, tuple[TariffLine, ...]] = {code: tuple(same) for code, same in rows.items()}
         self._lengths: tuple[int, ...] = tuple(sorted({len(code) for code in rows}, reverse=True))

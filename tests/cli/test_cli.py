@@ -1,0 +1,129 @@
+"""The IT team drives a node from the command line; bad input gets one line and exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def run(args: list[str], tmp_path: Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
+    environment.update(AVANCE_DATA_DIR=str(tmp_path), AVANCE_LANG=lang, **env)
+    return subprocess.run([sys.executable, "-m", "avance.cli", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
+
+
+def test_worked_example_of_the_tariff_reference_reproduced_exactly(tmp_path):
+    result = run(["duty", "--country", "SN", "--hs", "8703231000", "--origin", "FR", "--value", "10000000", "--currency", "XOF", "--date", "2026-06-01", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    breakdown = json.loads(result.stdout)
+    assert [(l["code"], l["base"], l["rate"], l["amount"]) for l in breakdown["lines"]] == [
+        ("DD", "10000000", "20", "2000000"),
+        ("RS", "10000000", "1", "100000"),
+        ("PCS", "10000000", "0.8", "80000"),
+        ("PC", "10000000", "0.5", "50000"),
+        ("VAT", "12230000", "18", "2201400"),
+    ]
+    assert breakdown["total"] == "4431400"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--country", "XX"],
+        ["--hs", "12"],
+        ["--value", "-5"],
+        ["--value", "beaucoup"],
+        ["--origin", "QQ"],
+        ["--date", "2026-02-30"],
+    ],
+)
+def test_bad_duty_input_gives_one_line_and_exit_code_2(tmp_path, args):
+    base = {"--country": "SN", "--hs": "8703231000", "--origin": "FR", "--value": "10000000", "--currency": "XOF"}
+    base.update(dict(zip(args[::2], args[1::2])))
+    result = run(["duty", *[x for kv in base.items() for x in kv]], tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_node_is_set_up_users_get_a_token_once_and_rates_load(tmp_path):
+    assert run(["init", "--country", "SN"], tmp_path).returncode == 0
+    assert (tmp_path / "avance.db").exists()
+    created = run(["users", "create", "--name", "awa", "--role", "officer"], tmp_path)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("avk_") and len(token) > 40
+    listed = run(["users", "list"], tmp_path)
+    assert "awa" in listed.stdout and token not in listed.stdout
+    again = run(["users", "create", "--name", "awa", "--role", "officer"], tmp_path)
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
+    no_party = run(["users", "create", "--name", "cad", "--role", "declarant"], tmp_path, lang="fr")
+    assert no_party.returncode == 2 and "--party-id" in no_party.stderr
+    loaded = run(["rates", "load", str(EXAMPLES / "rates" / "SN-rates-2026.csv")], tmp_path)
+    assert loaded.returncode == 0 and "7" in loaded.stdout
+
+
+def test_a_rate_file_with_a_bad_row_is_refused_whole(tmp_path):
+    run(["init", "--country", "SN"], tmp_path)
+    bad = tmp_path / "rates.csv"
+    bad.write_text("currency,rate,valid_from\nUSD,600,2026-01-01\nEUR,650,2026-01-01\n")
+    result = run(["rates", "load", str(bad)], tmp_path)
+    assert result.returncode == 2
+    assert "line 3" in result.stderr and "EUR" in result.stderr  # the euro is fixed for XOF
+
+
+def test_commands_on_an_uninitialised_node_say_what_to_do(tmp_path):
+    result = run(["users", "list"], tmp_path)
+    assert result.returncode == 2
+    assert "avance init" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_asycuda_extract_is_imported_with_every_rejected_row_reported(tmp_path):
+    run(["init", "--country", "SN"], tmp_path)
+    run(["rates", "load", str(EXAMPLES / "rates" / "SN-rates-2026.csv")], tmp_path)
+    rejects = tmp_path / "rejects.csv"
+    result = run(
+        ["import", "declarations", str(EXAMPLES / "asycuda-extract-sn.csv"), "--mapping", str(EXAMPLES / "mappings" / "asycuda-sn.yaml"), "--rejects", str(rejects)],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 declaration(s) stored, 2 rejected" in result.stdout
+    with rejects.open() as handle:
+        rows = list(csv.DictReader(handle))
+    by_line = {}
+    for row in rows:
+        by_line.setdefault(row["line"], set()).add(row["code"])
+    assert by_line["6"] == {"import.bad_row"}  # office 99X is not in the mapping
+    assert by_line["7"] == {"hs.unknown", "mass.gross_below_net"}
+    again = run(["import", "declarations", str(EXAMPLES / "asycuda-extract-sn.csv"), "--mapping", str(EXAMPLES / "mappings" / "asycuda-sn.yaml"), "--rejects", str(rejects)], tmp_path)
+    assert "0 declaration(s) stored, 5 rejected" in again.stdout  # the same LRNs again are duplicates
+
+
+def test_json_lines_import_takes_api_documents(tmp_path):
+    run(["init", "--country", "SN"], tmp_path)
+    doc = json.loads((EXAMPLES / "declaration-sn.json").read_text())
+    lines = [json.dumps({"registration_date": "2026-12-01", "declaration": doc}), "{not json", json.dumps(dict(doc, lrn="SECOND", office_code="??"))]
+    source = tmp_path / "decls.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    result = run(["import", "declarations", str(source)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 declaration(s) stored, 2 rejected" in result.stdout
+    rejects = (tmp_path / "decls.jsonl.rejects.csv").read_text()
+    assert "schema.json_invalid" in rejects or "import.bad_row" in rejects
+
+
+def test_a_broken_mapping_file_is_one_line_and_exit_code_2(tmp_path):
+    run(["init", "--country", "SN"], tmp_path)
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("fields: {lrn: {column: A, type: weird}}\n")
+    result = run(["import", "declarations", str(EXAMPLES / "asycuda-extract-sn.csv"), "--mapping", str(mapping)], tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,164 @@
+"""`avance duty`: what an officer or a broker sees at the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from avance.revenue.cli import duty
+from avance.revenue.messages import LANGUAGES, catalog
+
+app = typer.Typer()
+app.command()(duty)
+runner = CliRunner()
+
+WORKED_EXAMPLE = ["--country", "SN", "--hs", "8703231000", "--origin", "FR", "--value", "10000000", "--currency", "XOF", "--date", "2026-06-01"]
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_language(monkeypatch):
+    monkeypatch.delenv("AVANCE_LANG", raising=False)
+    monkeypatch.delenv("AVANCE_TARIFF_DIR", raising=False)
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def test_the_worked_example_as_json_gives_the_reference_total():
+    result = run(*WORKED_EXAMPLE, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "country": "SN",
+        "date": "2026-06-01",
+        "currency": "XOF",
+        "customs_value": "10000000",
+        "lines": [
+            {"code": "DD", "name": "Droit de douane", "base": "10000000", "rate": "20", "amount": "2000000"},
+            {"code": "RS", "name": "Redevance statistique", "base": "10000000", "rate": "1", "amount": "100000"},
+            {"code": "PCS", "name": "Prélèvement communautaire de solidarité", "base": "10000000", "rate": "0.8", "amount": "80000"},
+            {"code": "PC", "name": "Prélèvement communautaire CEDEAO", "base": "10000000", "rate": "0.5", "amount": "50000"},
+            {"code": "VAT", "name": "Taxe sur la valeur ajoutée (TVA)", "base": "12230000", "rate": "18", "amount": "2201400"},
+        ],
+        "total": "4431400",
+    }
+
+
+def test_line_names_follow_the_chosen_language():
+    english = json.loads(run(*WORKED_EXAMPLE, "--json", "--lang", "en").stdout)
+    assert english["lines"][0]["name"] == "Import duty"
+    from_env = json.loads(run(*WORKED_EXAMPLE, "--json", env={"AVANCE_LANG": "en_GB.UTF-8"}).stdout)
+    assert from_env["lines"][-1]["name"] == "Value added tax (VAT)"
+
+
+def test_the_table_groups_thousands_the_french_way_by_default():
+    result = run(*WORKED_EXAMPLE)
+    assert result.exit_code == 0
+    assert "Droits et taxes — SN — 2026-06-01 — XOF" in result.stdout
+    assert "4\u202f431\u202f400" in result.stdout
+    assert "Taxe sur la valeur ajoutée" in result.stdout
+
+
+def test_the_table_in_english():
+    result = run(*WORKED_EXAMPLE, "--lang", "en")
+    assert "4,431,400" in result.stdout
+    assert "Import duty" in result.stdout
+
+
+def test_fob_defaults_to_the_customs_value_and_can_be_given():
+    args = ["--country", "NG", "--hs", "870323", "--origin", "JP", "--value", "1000", "--currency", "NGN", "--date", "2025-06-01", "--json"]
+    lines = {line["code"]: line for line in json.loads(run(*args).stdout)["lines"]}
+    assert lines["CISS"]["base"] == "1000"  # 1% of 1,000 = 10.00
+    assert lines["CISS"]["amount"] == "10.00"
+    lines = {line["code"]: line for line in json.loads(run(*args, "--fob", "800.50").stdout)["lines"]}
+    assert lines["CISS"]["amount"] == "8.01"  # 1% of 800.50 = 8.005 → 8.01
+
+
+def test_a_claimed_preference_is_passed_to_the_calculator():
+    args = ["--country", "SN", "--hs", "870323", "--origin", "GH", "--value", "1000000", "--currency", "XOF", "--date", "2026-06-01", "--json"]
+    assert json.loads(run(*args, "--preference").stdout)["lines"][0]["amount"] == "0"
+    assert json.loads(run(*args).stdout)["lines"][0]["amount"] == "200000"
+
+
+def test_a_schedule_file_can_replace_the_shipped_one(tmp_path: Path):
+    path = tmp_path / "sn.csv"
+    path.write_text("hs_code,description,duty_rate,excise_rate,vat_rate,valid_from,valid_to\n870323,Voitures,10,,,,\n", encoding="utf-8")
+    data = json.loads(run(*WORKED_EXAMPLE, "--schedule", str(path), "--json").stdout)
+    assert data["lines"][0]["rate"] == "10"
+
+
+def _bad_schedule(tmp_path: Path) -> str:
+    path = tmp_path / "bad.csv"
+    path.write_text("hs_code,description,duty_rate,excise_rate,vat_rate,valid_from,valid_to\n870323,Voitures,-20,,,,\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--country", "XX", "error: aucun profil tarifaire pour le pays XX"),
+        ("--hs", "87032", "error: le code SH 87032 doit comporter 6 à 10 chiffres"),
+        ("--hs", "87032A", "error: le code SH 87032A"),
+        ("--hs", "87032310001", "error: le code SH 87032310001"),
+        ("--hs", "999999", "error: aucune ligne du barème de SN ne couvre le code SH 999999 au 2026-06-01"),
+        ("--origin", "ZZ", "error: pays d'origine inconnu : ZZ"),
+        ("--origin", "FRA", "error: pays d'origine inconnu : FRA"),
+        ("--value", "-1", "error: --value doit être un nombre positif ou nul, pas -1"),
+        ("--value", "abc", "error: --value doit être un nombre positif ou nul, pas abc"),
+        ("--value", "NaN", "error: --value"),
+        ("--value", "1,000", "error: --value"),
+        ("--fob", "-2", "error: --fob doit être un nombre positif ou nul, pas -2"),
+        ("--date", "2026-13-01", "error: la date 2026-13-01 n'est pas une date AAAA-MM-JJ valide"),
+        ("--date", "01/06/2026", "error: la date 01/06/2026"),
+        ("--date", "20260601", "error: la date 20260601"),
+        ("--currency", "EUR", "error: la valeur doit être donnée en XOF, monnaie nationale de SN"),
+        ("--currency", "ABC", "error: ABC n'est pas un code de monnaie ISO 4217"),
+        ("--schedule", "/nonexistent/schedule.csv", "error: barème schedule.csv inutilisable"),
+        ("--schedule", "BAD", "error: barème bad.csv, ligne 2 : duty_rate -20 est négatif"),
+        ("--lang", "de", "error: langue de non prise en charge (fr ou en)"),
+    ],
+)
+def test_bad_input_gives_one_error_line_and_exit_code_2(tmp_path: Path, option: str, value: str, expected: str):
+    args = ["--country", "SN", "--hs", "8703231000", "--origin", "FR", "--value", "10000000", "--currency", "XOF", "--date", "2026-06-01"]
+    if value == "BAD":
+        value = _bad_schedule(tmp_path)
+    if option in args:
+        args[args.index(option) + 1] = value
+    else:
+        args += [option, value]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(expected), lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_errors_come_in_english_when_asked():
+    result = run(*WORKED_EXAMPLE, "--hs", "87032", "--lang", "en")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: HS code 87032 must have 6 to 10 digits"
+
+
+def test_a_broken_profile_is_reported_on_one_line(tmp_path: Path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "SN.yaml").write_text("country: SN\ncurrency: XOF\n", encoding="utf-8")
+    result = run(*WORKED_EXAMPLE, env={"AVANCE_TARIFF_DIR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: le profil tarifaire de SN est invalide : ")
+    assert "SN.yaml" in result.stderr and "lines: Field required" in result.stderr
+
+
+def test_every_message_exists_in_french_and_english_with_the_same_placeholders():
+    import string
+
+    for key, texts in catalog().items():
+        assert set(texts) == set(LANGUAGES), key
+        fields = [{name for _, name, _, _ in string.Formatter().parse(texts[lang]) if name} for lang in LANGUAGES]
+        assert fields[0] == fields[1], key
