@@ -206,3 +206,14 @@ def test_lookup_keeps_up_with_bulk_import():
     for code in codes:
         schedule.lookup(code, day)
     assert time.perf_counter() - start < 0.25
+
+
+def test_a_schedule_built_in_code_refuses_overlapping_lines_too():
+    from avance.revenue import TariffLine
+
+    line = TariffLine("870323", "Voitures", Decimal("20"), None, None, None, None)
+    later = TariffLine("870323", "Voitures", Decimal("15"), None, None, date(2025, 1, 1), None)
+    with pytest.raises(ScheduleError) as caught:
+        Schedule([line, later])
+    assert caught.value.code == "schedule.overlap_periods"
+    assert "…/…" in str(caught.value) and "2025-01-01/…" in str(caught.value)

@@ -144,9 +144,10 @@ def _number(value: Decimal, lang: str) -> str:
 
 
 def _table(breakdown: DutyBreakdown, lang: str) -> Table:
+    currency = breakdown.currency
     table = Table(
-        title=t("duty.table.title", lang, country=breakdown.country, date=breakdown.date, currency=breakdown.currency),
-        caption=t("duty.table.customs_value", lang, value=_number(breakdown.customs_value, lang), currency=breakdown.currency),
+        title=t("duty.table.title", lang, country=breakdown.country, date=breakdown.date, currency=currency),
+        caption=t("duty.table.customs_value", lang, value=_number(breakdown.customs_value, lang), currency=currency),
     )
     table.add_column(t("duty.table.code", lang))
     table.add_column(t("duty.table.line", lang))

@@ -47,7 +47,7 @@ RATE_SOURCES: tuple[str, ...] = (SCHEDULE_DUTY, SCHEDULE_EXCISE, SCHEDULE_VAT)
 VALUE_TERMS = frozenset({"CV", "FOB"})
 """Base terms that are declared values: customs value (CIF) and FOB value, in national currency."""
 
-_COUNTRY_FILE = re.compile(r"[A-Z]{2}")
+_ALPHA2 = re.compile(r"[A-Z]{2}")
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -118,7 +118,8 @@ def _rate_spec(value: Any) -> Decimal | str:
 
 
 def _country(value: Any) -> str:
-    if not isinstance(value, str) or not _COUNTRY_FILE.fullmatch(value) or pycountry.countries.get(alpha_2=value) is None:
+    known = isinstance(value, str) and _ALPHA2.fullmatch(value) and pycountry.countries.get(alpha_2=value)
+    if not known:
         raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code")
     return value
 
@@ -587,7 +588,7 @@ def load_profile(country: str) -> CountryProfile:
 
 @lru_cache(maxsize=None)
 def _load_profile(country: str, override: str | None) -> CountryProfile:
-    path = _find(f"profiles/{country}.yaml", override) if _COUNTRY_FILE.fullmatch(country) else None
+    path = _find(f"profiles/{country}.yaml", override) if _ALPHA2.fullmatch(country) else None
     if path is None:
         raise UnknownCountryProfile(country)
     profile = profile_from_file(path, _load_blocs(override))
@@ -602,7 +603,7 @@ def available_profiles() -> list[str]:
     override = _override()
     if override:
         found |= {p.stem for p in (Path(override) / "profiles").glob("*.yaml")}
-    return sorted(code for code in found if _COUNTRY_FILE.fullmatch(code))
+    return sorted(code for code in found if _ALPHA2.fullmatch(code))
 
 
 def clear_caches() -> None:
