@@ -80,15 +80,17 @@ role_usable() {
 }
 
 # as_pg CMD...: run CMD as the user owning the private cluster, from /.
+# fd 3 (the caller's stdout) is closed: the server started by pg_ctl would
+# otherwise inherit it and keep `url=$(pg-test-server.sh start)` waiting forever.
 as_pg() {
     if is_root; then
         if have runuser; then
-            (cd / && runuser -u "$RUN_USER" -- "$@")
+            (cd / && runuser -u "$RUN_USER" -- "$@") 3>&-
         else
-            (cd / && su -s /bin/sh -c '"$0" "$@"' -- "$RUN_USER" "$@")
+            (cd / && su -s /bin/sh -c '"$0" "$@"' -- "$RUN_USER" "$@") 3>&-
         fi
     else
-        (cd / && "$@")
+        (cd / && "$@") 3>&-
     fi
 }
 

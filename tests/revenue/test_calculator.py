@@ -633,6 +633,8 @@ def test_an_hs_code_without_a_schedule_line_is_reported():
         {"customs_value": D("-1")},
         {"fob_value": D("NaN")},
         {"customs_value": 1000.0},  # a float is refused
+        {"customs_value": D("1E18")},  # 19 integer digits
+        {"fob_value": D("0.0000001")},  # 7 decimals
     ],
 )
 def test_an_item_that_cannot_be_assessed_is_refused(kwargs: dict):
@@ -706,8 +708,9 @@ SIX_DIGIT_CODES = [
 ORIGINS = ["FR", "CN", "US", "SN", "CI", "ML", "BF", "NE", "GH", "NG", "GA", "CD", "MA", "ZA", "IN"]
 
 
-def _value(places: int):
-    return st.decimals(min_value=0, max_value=10**12, places=places, allow_nan=False, allow_infinity=False)
+def _value(places: int, limit: int = 10**18):
+    largest = D(limit) - D(1).scaleb(-places)
+    return st.decimals(min_value=0, max_value=largest, places=places, allow_nan=False, allow_infinity=False)
 
 
 @settings(max_examples=300, deadline=None)
@@ -716,7 +719,7 @@ def _value(places: int):
     hs=st.sampled_from(SIX_DIGIT_CODES),
     suffix=st.sampled_from(["", "00", "1000"]),
     origin=st.sampled_from(ORIGINS),
-    value=st.one_of(_value(0), _value(2), _value(3)),
+    value=st.one_of(_value(0, 10**9), _value(2, 10**9), _value(3), _value(6)),
     fob=st.one_of(_value(0), _value(2)),
     on=st.dates(min_value=date(2016, 1, 1), max_value=date(2028, 12, 31)),
     preference=st.booleans(),

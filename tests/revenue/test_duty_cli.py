@@ -111,6 +111,8 @@ def _bad_schedule(tmp_path: Path) -> str:
         ("--value", "abc", "error: --value doit être un nombre positif ou nul, pas abc"),
         ("--value", "NaN", "error: --value"),
         ("--value", "1,000", "error: --value"),
+        ("--value", "1e18", "error: --value doit être inférieur à 10^18 avec au plus 6 décimales, pas 1e18"),
+        ("--value", "1.1234567", "error: --value doit être inférieur à 10^18"),
         ("--fob", "-2", "error: --fob doit être un nombre positif ou nul, pas -2"),
         ("--date", "2026-13-01", "error: la date 2026-13-01 n'est pas une date AAAA-MM-JJ valide"),
         ("--date", "01/06/2026", "error: la date 01/06/2026"),

@@ -224,3 +224,9 @@ def test_an_override_for_the_wrong_country_is_refused(tmp_path: Path, monkeypatc
     monkeypatch.setenv("AVANCE_TARIFF_DIR", str(tmp_path))
     with pytest.raises(ProfileError, match="country: SN does not match the file name CI.yaml"):
         load_profile("CI")
+
+
+def test_a_line_cannot_use_itself_through_a_named_base(tmp_path: Path):
+    path = broken(tmp_path, "    terms: [CV]\n", "    terms: [CV, VAT]\n")
+    with pytest.raises(ProfileError, match=r"lines\[7\] \(VAT\).base: a line cannot be computed on itself"):
+        profile_from_file(path)

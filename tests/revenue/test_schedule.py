@@ -217,3 +217,12 @@ def test_a_schedule_built_in_code_refuses_overlapping_lines_too():
         Schedule([line, later])
     assert caught.value.code == "schedule.overlap_periods"
     assert "…/…" in str(caught.value) and "2025-01-01/…" in str(caught.value)
+
+
+def test_a_schedule_not_in_utf8_is_reported(tmp_path: Path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER_LINE + "\n220300,Bières,20,40,,,\n").encode("latin-1"))
+    with pytest.raises(ScheduleError) as caught:
+        Schedule.from_csv(path)
+    assert caught.value.code == "schedule.unreadable"
+    assert "UnicodeDecodeError" in str(caught.value)

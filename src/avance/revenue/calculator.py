@@ -11,15 +11,26 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 from avance.money import round_money
-from avance.revenue.profiles import SCHEDULE_DUTY, SCHEDULE_EXCISE, SCHEDULE_VAT, CountryProfile, ProfileLine
+from avance.revenue.profiles import (
+    SCHEDULE_DUTY,
+    SCHEDULE_EXCISE,
+    SCHEDULE_VAT,
+    CountryProfile,
+    ProfileLine,
+    ResolvedBase,
+)
 from avance.revenue.schedule import Schedule, TariffLine
 
 ZERO = Decimal(0)
-_HS_CODE = re.compile(r"\d{6,10}")
+MAX_VALUE = Decimal(10) ** 18
+MAX_DECIMALS = 6
+"""Declared values are below 10^18 with at most 6 decimals, so every computation stays exact."""
+_EXACT = Context(prec=60)
+_HS_CODE = re.compile(r"[0-9]{6,10}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
@@ -58,6 +69,8 @@ class DutyItemInput:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise InvalidDutyInput(f"{name} must be a finite Decimal, zero or more, not {value!r}")
+            if value >= MAX_VALUE or value.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+                raise InvalidDutyInput(f"{name} must be below 10^18 with at most {MAX_DECIMALS} decimals, not {value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,32 +154,40 @@ def compute_duties(profile: CountryProfile, schedule: Schedule, item: DutyItemIn
     values = {"CV": item.customs_value, "FOB": item.fob_value}
     amounts: dict[str, Decimal] = {}
     lines: list[DutyLine] = []
-    for spec, base_spec in zip(profile.lines, profile.resolved_bases):
-        if not spec.enabled or not spec.in_force(on):
-            continue
-        if spec.origin_outside and any(blocs.is_member(bloc, origin, on) for bloc in spec.origin_outside):
-            continue
-        if spec.exclude_hs_prefixes and item.hs_code.startswith(spec.exclude_hs_prefixes):
-            continue
-        rate = _rate(spec, on, tariff, profile, preference)
-        if rate is None:
-            continue
-        base = ZERO
-        for term in base_spec.values:
-            base += values[term]
-        for code in base_spec.lines:
-            base += amounts.get(code, ZERO)
-        if base_spec.every_line_except is not None:
-            for code, amount in amounts.items():
-                if code not in base_spec.every_line_except:
-                    base += amount
-        amount = round_money((base * rate).scaleb(-2), currency)
-        amounts[spec.code] = amount
-        lines.append(DutyLine(spec.code, spec.name.fr, spec.name.en, base, rate, amount))
+    with localcontext(_EXACT):  # 60 digits: the sums and products below are exact
+        for spec, base_spec in zip(profile.lines, profile.resolved_bases):
+            if not spec.enabled or not spec.in_force(on):
+                continue
+            if spec.origin_outside and any(blocs.is_member(bloc, origin, on) for bloc in spec.origin_outside):
+                continue
+            if spec.exclude_hs_prefixes and item.hs_code.startswith(spec.exclude_hs_prefixes):
+                continue
+            rate = _rate(spec, on, tariff, profile, preference)
+            if rate is None:
+                continue
+            base = _base(base_spec, values, amounts)
+            amount = round_money((base * rate).scaleb(-2), currency)
+            amounts[spec.code] = amount
+            lines.append(DutyLine(spec.code, spec.name.fr, spec.name.en, base, rate, amount))
     total = round_money(ZERO, currency)
     for line in lines:
         total += line.amount
     return DutyBreakdown(profile.country, on, currency, item.customs_value, tuple(lines), total)
+
+
+def _base(spec: ResolvedBase, values: dict[str, Decimal], amounts: dict[str, Decimal]) -> Decimal:
+    """Declared values, plus the rounded amounts of the lines named (0 when not due), plus, for
+    "every line except", every line computed so far but the excepted ones."""
+    base = ZERO
+    for term in spec.values:
+        base += values[term]
+    for code in spec.lines:
+        base += amounts.get(code, ZERO)
+    if spec.every_line_except is not None:
+        for code, amount in amounts.items():
+            if code not in spec.every_line_except:
+                base += amount
+    return base
 
 
 def _rate(spec: ProfileLine, on: date, tariff: TariffLine, profile: CountryProfile, preference: bool) -> Decimal | None:

@@ -22,14 +22,22 @@ from rich.table import Table
 from rich.text import Text
 
 from avance.money import is_currency
-from avance.revenue.calculator import DutyBreakdown, DutyItemInput, NoTariffLine, compute_duties, rate_text
+from avance.revenue.calculator import (
+    MAX_DECIMALS,
+    MAX_VALUE,
+    DutyBreakdown,
+    DutyItemInput,
+    NoTariffLine,
+    compute_duties,
+    rate_text,
+)
 from avance.revenue.messages import DEFAULT_LANGUAGE, LANGUAGES, catalog, language, t
 from avance.revenue.profiles import ProfileError, UnknownCountryProfile, available_profiles, load_profile
 from avance.revenue.schedule import Schedule, ScheduleError
 
 LANG_ENV = "AVANCE_LANG"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_HS = re.compile(r"\d{6,10}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_HS = re.compile(r"[0-9]{6,10}")
 
 
 def _help(key: str) -> str:
@@ -117,6 +125,8 @@ def _amount(lang: str, option: str, text: str) -> Decimal:
         amount = None
     if amount is None or not amount.is_finite() or amount < 0:
         _fail(lang, "duty.error.bad_amount", option=option, value=text)
+    if amount >= MAX_VALUE or amount.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+        _fail(lang, "duty.error.amount_limits", option=option, value=text, decimals=MAX_DECIMALS)
     return amount
 
 

@@ -133,7 +133,7 @@ RateSpec = Annotated[Decimal | str, PlainValidator(_rate_spec)]
 CountryCode = Annotated[str, PlainValidator(_country)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
 CodeList = Annotated[tuple[Code, ...], BeforeValidator(_listify)]
-HsPrefix = Annotated[str, StringConstraints(pattern=r"^\d{2,12}$")]
+HsPrefix = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,12}$")]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Confidence = Literal["high", "medium", "low"]
 
@@ -354,10 +354,6 @@ class CountryProfile(_Frozen):
             for bloc in self.preference_blocs
         )
 
-    def line_codes(self) -> tuple[str, ...]:
-        """Codes of the profile's lines, in order, without repeats."""
-        return tuple(dict.fromkeys(line.code for line in self.lines))
-
 
 def _ref(index: int, line: ProfileLine) -> str:
     return f"lines[{index}] ({line.code})"
@@ -398,9 +394,7 @@ def _base_problems(profile: CountryProfile, i: int, line: ProfileLine, codes: se
     where = f"{_ref(i, line)}.base"
     problems: list[str] = []
     for term in line.base:
-        if term == line.code:
-            problems.append(f"{where}: a line cannot be computed on itself")
-        elif term not in VALUE_TERMS and term not in codes and term not in profile.bases:
+        if term not in VALUE_TERMS and term not in codes and term not in profile.bases:
             problems.append(f"{where}: unknown term {term} (use CV, FOB, a line code or a name under bases)")
     if problems:
         return problems
@@ -414,6 +408,8 @@ def _base_problems(profile: CountryProfile, i: int, line: ProfileLine, codes: se
             explicit.extend(named.terms)
             if named.every_line_except is not None:
                 excepts.append(frozenset(named.every_line_except))
+    if line.code in explicit:
+        problems.append(f"{where}: a line cannot be computed on itself")
     for term in sorted({t for t in explicit if explicit.count(t) > 1}):
         problems.append(f"{where}: {term} is counted twice")
     if len(excepts) > 1:

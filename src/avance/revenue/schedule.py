@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from avance.revenue.messages import t
 
@@ -27,8 +27,8 @@ HEADER: tuple[str, ...] = ("hs_code", "description", "duty_rate", "excise_rate",
 OVERRIDE_ENV = "AVANCE_TARIFF_DIR"
 """A directory whose ``schedules/<CC>.csv`` replaces the shipped schedule of country CC."""
 
-_HS_CODE = re.compile(r"\d{6,12}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HS_CODE = re.compile(r"[0-9]{6,12}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
@@ -96,10 +96,9 @@ class Schedule:
                 continue
             candidates = rows.get(hs_code[:length])
             if candidates is not None:
-                for line in candidates:
-                    if (line.valid_from is None or line.valid_from <= on) and (
-                        line.valid_to is None or on <= line.valid_to
-                    ):
+                for line in candidates:  # inlined TariffLine.in_force: this is the hot path
+                    start, end = line.valid_from, line.valid_to
+                    if (start is None or start <= on) and (end is None or on <= end):
                         return line
         return None
 
@@ -120,32 +119,33 @@ class Schedule:
         source = path.name
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
-                return cls._parse(csv.reader(handle), source)
+                return cls._parse(handle, source)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise ScheduleError(source, None, "schedule.unreadable", detail=_describe(exc)) from None
 
     @classmethod
     def default(cls, country: str) -> Schedule:
-        """The schedule of ``country``: ``$AVANCE_TARIFF_DIR/schedules/<CC>.csv`` when present, else the shipped one."""
+        """The schedule of ``country``: ``$AVANCE_TARIFF_DIR/schedules/<CC>.csv`` if present, else the shipped one."""
         country = country.upper()
         return _default(country, os.environ.get(OVERRIDE_ENV) or None)
 
     @classmethod
-    def _parse(cls, reader: Iterator[list[str]], source: str) -> Schedule:
+    def _parse(cls, handle: TextIO, source: str) -> Schedule:
+        reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or tuple(cell.strip() for cell in header) != HEADER:
             raise ScheduleError(source, 1, "schedule.bad_header", expected=",".join(HEADER))
         lines: list[TariffLine] = []
-        first_row: dict[str, list[tuple[int, TariffLine]]] = {}
+        seen: dict[str, list[tuple[int, TariffLine]]] = {}
         for record in reader:
-            row = reader.line_num  # type: ignore[attr-defined]
+            row = reader.line_num  # the file's line number: a quoted multi-line cell counts its lines
             if not record or all(not cell.strip() for cell in record):
                 continue
             line = _parse_row(record, row, source)
-            for other_row, other in first_row.get(line.hs_code, []):
+            for other_row, other in seen.get(line.hs_code, []):
                 if _overlap(other, line):
                     raise ScheduleError(source, row, "schedule.overlap", hs_code=line.hs_code, other_row=other_row)
-            first_row.setdefault(line.hs_code, []).append((row, line))
+            seen.setdefault(line.hs_code, []).append((row, line))
             lines.append(line)
         return cls(lines, source)
 
