@@ -27,15 +27,14 @@ from pathlib import Path
 from avance.config import Settings
 from avance.imports.runner import run_import
 from avance.node import Node, init_node, store_rates
-from avance.demo.setup import DEMO_RATES
-from avance.reference.rates import parse_rate_file
+from avance.demo.generator import demo_rates
 from avance.store.engine import make_engine
 
 url, source = sys.argv[1], Path(sys.argv[2])
 engine = make_engine(url)
 init_node(engine, "SN")
 with engine.begin() as conn:
-    store_rates(conn, parse_rate_file(DEMO_RATES, "XOF"))
+    store_rates(conn, demo_rates("XOF"))
 node = Node(Settings(database_url=url, country="SN"), engine)
 started = time.perf_counter()
 report = run_import(node, source, rejects_path=source.with_suffix(".rejects.csv"), batch_size=1000)

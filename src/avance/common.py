@@ -8,7 +8,7 @@ capability's ``validation`` module.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -35,6 +35,9 @@ Mass = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3, allow_inf
 
 Quantity = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3, allow_inf_nan=False)]
 
+TransportMode = Literal[1, 2, 3, 4, 5, 7, 8, 9]
+"""WCO DM ModeCode: 1 sea, 2 rail, 3 road, 4 air, 5 post, 7 fixed installations, 8 inland waterway, 9 own propulsion."""
+
 ContainerId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{4}[0-9]{7}$")]
 """ISO 6346 container identification: owner code, category, serial and check digit."""
 
@@ -50,8 +53,8 @@ class Strict(BaseModel):
 class Party(Strict):
     """A trader: WCO DM Importer, Exporter, Consignor, Consignee, Declarant, Carrier."""
 
-    id: Identifier | None = Field(None, description="Identification (TIN or EORI-like number). WCO: Party/ID")
-    name: Name = Field(description="WCO: Party/Name")
+    id: Identifier | None = Field(None, description="Identification (TIN). WCO: <role>/ID, e.g. Importer/ID")
+    name: Name = Field(description="WCO: <role>/Name")
     country: Code2 | None = Field(None, description="WCO: Address/CountryCode")
     address: Annotated[str, StringConstraints(max_length=256)] | None = Field(
         None, description="WCO: Address/Line"
@@ -61,7 +64,7 @@ class Party(Strict):
 class IdentifiedParty(Party):
     """A party whose identification is mandatory (declarant, importer, carrier)."""
 
-    id: Identifier = Field(description="Identification (TIN). WCO: Party/ID")
+    id: Identifier = Field(description="Identification (TIN). WCO: <role>/ID")
 
 
 class TransportMeans(Strict):

@@ -175,3 +175,15 @@ def test_interactive_docs_are_served_without_any_cdn(api):
         assert page.status_code == 200
         assert "cdn.jsdelivr.net" not in page.text and "unpkg.com" not in page.text
         assert anonymous.get("/openapi.json").json()["info"]["title"] == "Avance"
+
+
+def test_an_officer_can_reject_a_lodged_declaration_and_nothing_follows(api):
+    with api.client("broker") as broker:
+        lodged = broker.post("/declarations", json=declaration(lrn="REJ-1")).json()
+    with api.client("officer", lang="en") as officer:
+        rejected = officer.post(f"{lodged['location']}/rejection", json={"reason": "Facture falsifiée"})
+        assert rejected.json()["status"] == "rejected"
+        after = officer.post(f"{lodged['location']}/arrival", json={})
+        assert after.status_code == 409 and "rejected" in after.json()["detail"]
+    with api.client("broker") as broker:
+        assert broker.post(f"{lodged['location']}/rejection", json={"reason": "x"}).status_code == 403

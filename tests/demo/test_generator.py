@@ -27,6 +27,7 @@ from avance.demo.generator import (
     DemoGenerator,
     GeneratedPayloadFacts,
     demo_rate_table,
+    demo_rates,
     generate,
     load_catalog,
     write_jsonl,
@@ -293,8 +294,8 @@ def test_invoice_currencies_are_mostly_usd_eur_cny(models):
 
 def test_trader_population_looks_like_a_west_african_register(generator):
     traders = generator.traders()
-    importers = [t for t in traders if t.role == "importer"]
-    declarants = [t for t in traders if t.role == "declarant"]
+    importers, declarants = traders.importers, traders.declarants
+    assert len(traders) == len(importers) + len(declarants)
     assert len(importers) == DemoConfig().importers and len(declarants) == DemoConfig().declarants
     assert {t.sector for t in importers} == set(CATALOG["sectors"])
     ids = [t.id for t in traders]
@@ -405,3 +406,6 @@ def test_demo_rates_are_monthly_and_realistic():
     assert all(Decimal(540) <= rate <= Decimal(640) for rate in usd)
     table = demo_rate_table("NGN")  # cross rates for a floating-currency node
     assert Decimal(1200) < table.rate("USD", date(2025, 6, 1)) < Decimal(1800)
+    assert Decimal(1500) < table.rate("EUR", date(2025, 6, 1)) < Decimal(2000)
+    assert {r.currency for r in demo_rates("GHS")} >= {"USD", "EUR", "XOF", "NGN"}
+    assert "GHS" not in {r.currency for r in demo_rates("GHS")}

@@ -58,6 +58,11 @@ class Payment(BaseModel):
     receipt: Annotated[str, Field(min_length=1, max_length=35)]
 
 
+class Rejection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
 class LifecycleView(BaseModel):
     id: int
     status: str
@@ -152,4 +157,11 @@ def payment(declaration_id: DeclarationId, body: Payment, node: NodeDep, caller:
 def release(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
     with node.engine.begin() as conn:
         life = service.record_release(conn, declaration_id, caller)
+    return _life(declaration_id, life, lang)
+
+
+@router.post("/{declaration_id}/rejection", response_model=LifecycleView, summary="Reject (invalidate) a lodged declaration (officer)")
+def rejection(declaration_id: DeclarationId, body: Rejection, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+    with node.engine.begin() as conn:
+        life = service.record_rejection(conn, declaration_id, caller, reason=body.reason)
     return _life(declaration_id, life, lang)

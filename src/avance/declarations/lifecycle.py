@@ -93,6 +93,12 @@ def _not_closed(life: Lifecycle) -> None:
         raise Conflict("conflict.rejected")
 
 
+def check_rejection(life: Lifecycle) -> None:
+    _not_closed(life)
+    if life.reached(EventKind.RELEASED):
+        raise Conflict("conflict.already_released")
+
+
 def check_arrival(life: Lifecycle) -> None:
     _not_closed(life)
     if life.reached(EventKind.ARRIVED):

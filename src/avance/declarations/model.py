@@ -25,6 +25,7 @@ from avance.common import (
     Strict,
     Text,
     TransportMeans,
+    TransportMode,
 )
 
 HsCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,10}$")]
@@ -68,7 +69,7 @@ class GoodsItem(Strict):
     )
     packages: list[Packaging] = Field(default_factory=list, max_length=20, description="WCO: Packaging")
     container_ids: list[ContainerId] = Field(
-        default_factory=list, max_length=100, description="WCO: TransportEquipment/ID (declared on the goods shipment)"
+        default_factory=list, max_length=100, description="Containers of this item, among the declaration's. WCO: GovernmentAgencyGoodsItem/Commodity/TransportEquipment/ID"
     )
 
 
@@ -79,22 +80,22 @@ class GoodsDeclaration(Strict):
         "IM", description="Import declaration; this version handles imports. WCO: Declaration/TypeCode"
     )
     procedure_code: ProcedureCode = Field(
-        "4000", description="Customs procedure requested, e.g. 4000 release for home use. WCO: GovernmentProcedure/CurrentCode"
+        "4000", description="Customs procedure requested + previous procedure, e.g. 4000 release for home use. WCO: GovernmentAgencyGoodsItem/GovernmentProcedure/CurrentCode + PreviousCode"
     )
     lrn: Identifier = Field(description="Local reference number, unique per declarant. WCO: Declaration/FunctionalReferenceID")
     declarant: IdentifiedParty = Field(description="WCO: Declaration/Declarant")
     importer: IdentifiedParty = Field(description="WCO: GoodsShipment/Importer")
-    exporter: Party = Field(description="Exporter or seller. WCO: GoodsShipment/Exporter, Seller")
-    consignor: Party | None = Field(None, description="WCO: Consignment/Consignor")
-    consignee: Party | None = Field(None, description="WCO: Consignment/Consignee")
-    office_code: Identifier = Field(description="Office of entry/clearance. WCO: Declaration/SubmitterOffice, GoodsLocation")
-    transport_mode_code: int = Field(
-        ge=1, le=9, description="1 sea, 2 rail, 3 road, 4 air, 5 post, 7 fixed, 8 inland waterway. WCO: BorderTransportMeans/ModeCode"
+    exporter: Party = Field(description="Exporter or seller. WCO: Declaration/Exporter, GoodsShipment/Seller")
+    consignor: Party | None = Field(None, description="WCO: GoodsShipment/Consignor")
+    consignee: Party | None = Field(None, description="WCO: GoodsShipment/Consignee")
+    office_code: Identifier = Field(description="Office of entry/clearance. WCO: Declaration/DeclarationOfficeID")
+    transport_mode_code: TransportMode = Field(
+        description="1 sea, 2 rail, 3 road, 4 air, 5 post, 7 fixed installations, 8 inland waterway, 9 own propulsion. WCO: BorderTransportMeans/ModeCode"
     )
     transport_means: TransportMeans | None = Field(None, description="WCO: BorderTransportMeans")
-    estimated_arrival: AwareDatetime = Field(description="WCO: Consignment/ArrivalDateTime (UTC offset required)")
+    estimated_arrival: AwareDatetime = Field(description="Estimated arrival (UTC offset required). WCO: BorderTransportMeans/ArrivalDateTime (cargo report), no element in the DEC profile")
     transport_document_reference: Identifier | None = Field(
-        None, description="Bill of lading or air waybill. WCO: TransportContractDocument/ID"
+        None, description="Bill of lading or air waybill. WCO: GoodsShipment/PreviousDocument/ID with its TypeCode (TransportContractDocument/ID in the cargo report)"
     )
     manifest_reference: Identifier | None = Field(
         None, description="Cargo report this consignment travels on. WCO: PreviousDocument/ID"
@@ -104,9 +105,9 @@ class GoodsDeclaration(Strict):
     )
     incoterm: Incoterm = Field(description="Incoterms 2020. WCO: TradeTerms/ConditionCode")
     invoice_currency: CurrencyCode = Field(description="WCO: InvoiceAmount/currencyID")
-    invoice_amount: Amount = Field(description="WCO: Invoice/InvoiceAmount")
+    invoice_amount: Amount = Field(description="WCO: Declaration/InvoiceAmount")
     freight_amount: Amount = Field(Decimal(0), description="In the invoice currency. WCO: CustomsValuation/FreightChargeAmount")
-    insurance_amount: Amount = Field(Decimal(0), description="In the invoice currency. WCO: CustomsValuation/ChargeDeduction (insurance)")
+    insurance_amount: Amount = Field(Decimal(0), description="In the invoice currency. WCO: CustomsValuation/ChargeDeduction/OtherChargeDeductionAmount (insurance)")
     goods_item_quantity: int = Field(ge=1, le=999, description="WCO: Declaration/GoodsItemQuantity")
     total_package_quantity: int | None = Field(None, ge=0, description="WCO: Declaration/TotalPackageQuantity")
     containers: list[Container] = Field(default_factory=list, max_length=500, description="WCO: TransportEquipment")

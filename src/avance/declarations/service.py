@@ -22,6 +22,7 @@ from avance.declarations.lifecycle import (
     check_arrival,
     check_inspection,
     check_payment,
+    check_rejection,
     derive,
     release_blockers,
     releases_automatically,
@@ -447,4 +448,14 @@ def record_release(conn: Connection, declaration_id: int, principal: Principal, 
     if blockers:
         raise Conflict("conflict.release_blocked", reasons=blockers)
     _append(conn, declaration_id, EventKind.RELEASED, now, principal.name, {"automatic": False})
+    return _refresh_status(conn, declaration_id)
+
+
+def record_rejection(conn: Connection, declaration_id: int, principal: Principal, *, reason: str, now: datetime | None = None) -> Lifecycle:
+    """An officer invalidates a lodged declaration (e.g. documents refused); nothing follows it."""
+    _officer(principal)
+    now = now or utcnow()
+    record = _locked(conn, declaration_id, principal)
+    check_rejection(record.lifecycle)
+    _append(conn, declaration_id, EventKind.REJECTED, now, principal.name, {"reason": reason})
     return _refresh_status(conn, declaration_id)

@@ -58,8 +58,10 @@ __all__ = [
     "ItemFacts",
     "RevenueDuties",
     "Trader",
+    "TraderList",
     "Truth",
     "demo_rate_table",
+    "demo_rates",
     "generate",
     "item_customs_value",
     "item_fob_value",
@@ -152,6 +154,18 @@ class Trader:
     usual_declarant: str | None = None
 
 
+class TraderList(list):
+    """The traders of a population (a list of Trader), with its importers and declarants apart."""
+
+    @property
+    def importers(self) -> list[Trader]:
+        return [t for t in self if t.role == "importer"]
+
+    @property
+    def declarants(self) -> list[Trader]:
+        return [t for t in self if t.role == "declarant"]
+
+
 @dataclass(frozen=True, slots=True)
 class ItemFacts:
     """The duty-relevant facts of one goods item. Amounts are in the invoice currency;
@@ -213,16 +227,16 @@ def load_catalog() -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
-@lru_cache(maxsize=None)
-def demo_rate_table(national: str) -> RateTable:
-    """The demo exchange rates for a node whose currency is ``national``.
+def demo_rates(national: str) -> list[Rate]:
+    """The demo exchange rates for a node whose currency is ``national``, ready to store.
 
     ``rates.csv`` gives XOF per unit; XOF and XAF nodes use it as is (both are pegged to the
-    euro), other nodes get cross rates through their currency's XOF rate.
+    euro), other nodes (NGN, GHS) get cross rates through their currency's XOF rate, including
+    EUR, XOF and XAF.
     """
     xof = parse_rate_file(_data_path("rates.csv"), "XOF")
     if national in PEGGED_TO_EURO:
-        return RateTable(national, xof)
+        return xof
     by_date: dict[date, dict[str, Decimal]] = {}
     for rate in xof:
         by_date.setdefault(rate.valid_from, {})[rate.currency] = rate.rate
@@ -239,7 +253,13 @@ def demo_rate_table(national: str) -> RateTable:
         rates.append(Rate("EUR", on, (EURO_PEG / base).quantize(quantum)))
         for pegged in sorted(PEGGED_TO_EURO):
             rates.append(Rate(pegged, on, (Decimal(1) / base).quantize(quantum)))
-    return RateTable(national, rates)
+    return rates
+
+
+@lru_cache(maxsize=None)
+def demo_rate_table(national: str) -> RateTable:
+    """The demo exchange-rate table of a node whose currency is ``national`` (see demo_rates)."""
+    return RateTable(national, demo_rates(national))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,9 +538,10 @@ class DemoGenerator:
 
     # -- public -------------------------------------------------------------------------------
 
-    def traders(self) -> list[Trader]:
-        """The whole population: importers (in the order generate() activates them), then declarants."""
-        return [i.trader for i in self._importers] + [d.trader for d in self._declarants]
+    def traders(self) -> TraderList:
+        """The whole population: importers (in the order generate() activates them), then
+        declarants; ``.importers`` and ``.declarants`` give each role apart."""
+        return TraderList([i.trader for i in self._importers] + [d.trader for d in self._declarants])
 
     def offices(self) -> list[str]:
         """Office codes of the node's country (the reference list of ``catalog.yaml``)."""
@@ -626,8 +647,13 @@ class DemoGenerator:
                 return tin
 
     def _address(self, rng: random.Random) -> tuple[str, str]:
-        city = rng.choice(self._spec["cities"])
-        return f"{rng.choice(self._spec['streets'])}, {city}", city
+        """A street of the main city, or a post-office box elsewhere."""
+        cities = self._spec["cities"]
+        city = rng.choice(cities)
+        if city == cities[0]:
+            return f"{rng.choice(self._spec['streets'])}, {city}", city
+        box = "BP" if self._language == "fr" else "P.O. Box"
+        return f"{box} {rng.randint(10, 9999)}, {city}", city
 
     def _make_exporters(self, rng: random.Random) -> dict[str, list[dict]]:
         specs = self._catalog["exporters"]
@@ -655,19 +681,15 @@ class DemoGenerator:
     def _make_vessels(self, rng: random.Random) -> dict[str, list[_Vessel]]:
         catalog = self._catalog
         flags = _weighted(catalog["flags"])
-        vessels: dict[str, list[_Vessel]] = {}
-        for kind, names in catalog["vessels"].items():
-            pool = []
-            for name in names:
-                if kind == "container":
-                    carrier = rng.choice(catalog["carriers"])
-                    scac, owners = carrier["scac"], carrier["owners"]
-                elif kind == "roro":
-                    scac, owners = rng.choice(catalog["roro_carriers"]), []
-                else:
-                    scac, owners = rng.choice(catalog["bulk_carriers"]), []
-                pool.append(_Vessel(name, _imo_number(rng), flags.pick(rng), scac, owners))
-            vessels[kind] = pool
+        vessels: dict[str, list[_Vessel]] = {"container": []}
+        for carrier in catalog["carriers"]:
+            for name in carrier["vessels"]:
+                vessels["container"].append(_Vessel(name, _imo_number(rng), flags.pick(rng), carrier["scac"], carrier["owners"]))
+        for kind, spec in catalog["vessels"].items():
+            vessels[kind] = [
+                _Vessel(name, _imo_number(rng), flags.pick(rng), rng.choice(spec["carriers"]), [])
+                for name in spec["names"]
+            ]
         return vessels
 
     def _band(self, rng: random.Random, bands: list[dict]) -> tuple[float, bool]:
@@ -979,6 +1001,7 @@ class DemoGenerator:
         boxes: list[str] = []
         seals: list[list[str]] = []
         item_boxes: dict[int, list[str]] = {}
+        line: _Vessel | None = None  # the container line, when the goods travel in boxes
         grosses = []
         for item in items:
             g = item[0]
@@ -991,8 +1014,8 @@ class DemoGenerator:
             usage = [grosses[i] / items[i][0].box_kg for i in container_items]
             needed = max(1, math.ceil(sum(usage) - 1e-9))
             if needed <= _MAX_BOXES:
-                carrier = self._vessels["container"][_below(rng, len(self._vessels["container"]))]
-                owners = carrier.owners or ["MSCU"]
+                line = self._vessels["container"][_below(rng, len(self._vessels["container"]))]
+                owners = line.owners
                 for _ in range(needed):
                     box = container_id(owners[_below(rng, len(owners))], _below(rng, 10**6))
                     boxes.append(box)
@@ -1034,8 +1057,11 @@ class DemoGenerator:
             document = f"LV{nationality}{year}{_below(rng, 10**6):06d}"
             days_lo, days_hi = self._catalog["arrival_days"]["sea" if routed_by_sea else "road"]
         else:
-            pool = self._vessels[vessel_kind]
-            vessel = pool[_below(rng, len(pool))]
+            if vessel_kind == "container" and line is not None:
+                vessel = line
+            else:
+                pool = self._vessels[vessel_kind]
+                vessel = pool[_below(rng, len(pool))]
             means = {"identification": vessel.imo, "name": vessel.name, "nationality": vessel.flag}
             document = f"{vessel.scac}{_below(rng, 10**9):09d}"
             days_lo, days_hi = self._catalog["arrival_days"]["sea"]

@@ -25,15 +25,13 @@ from avance.config import Settings
 from avance.declarations import service
 from avance.declarations.lifecycle import EventKind
 from avance.declarations.model import GoodsDeclaration
-from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration
+from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration, demo_rates
 from avance.errors import AvanceError
 from avance.i18n import t
 from avance.node import Node, init_node, store_rates
-from avance.reference.rates import parse_rate_file
 from avance.revenue.profiles import load_profile
 from avance.store.engine import make_engine
 
-DEMO_RATES = Path(__file__).with_name("rates.csv")
 # How often a control finds the fraud that is there, by lane (documentary checks miss more).
 DETECTION = {"red": 0.9, "yellow": 0.6}
 
@@ -151,7 +149,7 @@ def build_demo(
     engine = make_engine(settings.resolved_database_url())
     init_node(engine, country)
     with engine.begin() as conn:
-        store_rates(conn, parse_rate_file(DEMO_RATES, load_profile(country).currency))
+        store_rates(conn, demo_rates(load_profile(country).currency))
     node = Node(settings, engine)
 
     config = DemoConfig(country=country, seed=seed, start=now.date() - timedelta(days=365), days=365)

@@ -16,6 +16,7 @@ from avance.common import (
     Strict,
     Text,
     TransportMeans,
+    TransportMode,
 )
 
 
@@ -23,14 +24,14 @@ class BillOfLading(Strict):
     """A transport document on the cargo report (WCO DM TransportContractDocument + Consignment)."""
 
     transport_document_reference: Identifier = Field(description="B/L or AWB number. WCO: TransportContractDocument/ID")
-    consignee: Party = Field(description="WCO: Consignment/Consignee")
+    consignee: Party = Field(description="WCO: GoodsShipment/Consignee")
     consignor: Party | None = Field(None, description="Shipper. WCO: Consignment/Consignor")
     description: Text = Field(description="WCO: Commodity/Description")
-    package_quantity: int = Field(ge=0, le=10_000_000, description="WCO: Consignment/TotalPackageQuantity")
+    package_quantity: int = Field(ge=0, le=10_000_000, description="WCO: TotalPackageQuantity (per transport document)")
     package_type: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}$")] | None = Field(
         None, description="UN/ECE Rec. 21. WCO: Packaging/TypeCode"
     )
-    gross_mass: Mass = Field(description="kg. WCO: Consignment/TotalGrossMassMeasure")
+    gross_mass: Mass = Field(description="kg. WCO: TotalGrossMassMeasure (per transport document)")
     containers: list[Container] = Field(default_factory=list, max_length=500, description="WCO: TransportEquipment with Seal")
 
 
@@ -38,12 +39,12 @@ class CargoReport(Strict):
     """WCO DM cargo report (CUSCAR-equivalent): one voyage or flight of one conveyance."""
 
     reference: Identifier = Field(description="Manifest number. WCO: Declaration/FunctionalReferenceID")
-    carrier: IdentifiedParty = Field(description="WCO: Carrier")
-    office_code: Identifier = Field(description="Office of entry. WCO: Declaration/SubmitterOffice")
-    transport_mode_code: int = Field(ge=1, le=9, description="WCO: BorderTransportMeans/ModeCode")
+    carrier: IdentifiedParty = Field(description="WCO: Declaration/Consignment/Carrier")
+    office_code: Identifier = Field(description="Office of entry. WCO: Declaration/DeclarationOfficeID")
+    transport_mode_code: TransportMode = Field(description="WCO: BorderTransportMeans/ModeCode")
     voyage_number: Identifier = Field(description="Voyage or flight. WCO: BorderTransportMeans/JourneyID")
     conveyance: TransportMeans = Field(description="WCO: BorderTransportMeans")
     port_of_loading: LoCode = Field(description="WCO: LoadingLocation/ID")
     port_of_discharge: LoCode = Field(description="WCO: UnloadingLocation/ID (in this node's country)")
     estimated_arrival: AwareDatetime = Field(description="WCO: BorderTransportMeans/ArrivalDateTime")
-    bills_of_lading: list[BillOfLading] = Field(min_length=1, max_length=5000)
+    bills_of_lading: list[BillOfLading] = Field(min_length=1, max_length=5000, description="Transport documents on the conveyance. WCO: Consignment/TransportContractDocument")
