@@ -23,7 +23,6 @@ from avance.auth.model import SYSTEM, Principal, Role
 from avance.auth.service import create_user
 from avance.config import Settings
 from avance.declarations import service
-from avance.declarations.lifecycle import EventKind
 from avance.declarations.model import GoodsDeclaration
 from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration, demo_rates
 from avance.errors import AvanceError
@@ -94,9 +93,11 @@ def _replay(node: Node, officer: Principal, declaration_id: int, generated: Gene
         record = service.get(conn, declaration_id, SYSTEM)
         lane = record.row["lane"]
         duty_total = record.row["duty_total"]
-        if lane in ("green", "blue") and rng.random() < 0.85:  # most pay before the ship docks
-            paid_at = min(lodged + timedelta(hours=rng.randrange(2, 72)), now)
+        paid = False
+        paid_at = lodged + timedelta(hours=rng.randrange(2, 72))
+        if lane in ("green", "blue") and rng.random() < 0.85 and paid_at < min(arrived, now):  # most pay before the ship docks
             service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
+            paid = True
         if arrived >= now:
             return
         service.record_arrival(conn, declaration_id, officer, arrived_at=arrived, now=arrived)
@@ -124,7 +125,7 @@ def _replay(node: Node, officer: Principal, declaration_id: int, generated: Gene
             released = paid_at + timedelta(hours=rng.randrange(1, 24))
             if released < now:
                 service.record_release(conn, declaration_id, officer, now=released)
-        elif not record.lifecycle.reached(EventKind.PAID) and rng.random() < 0.9:
+        elif not paid and rng.random() < 0.9:
             paid_at = arrived + timedelta(hours=rng.randrange(1, 96))
             if paid_at < now:
                 service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
