@@ -28,12 +28,12 @@ from avance.config import Settings
 from avance.imports.runner import run_import
 from avance.node import Node, init_node, store_rates
 from avance.demo.generator import demo_rates
-from avance.store.engine import make_engine
+from avance.store.engine import make_engine, write
 
 url, source = sys.argv[1], Path(sys.argv[2])
 engine = make_engine(url)
 init_node(engine, "SN")
-with engine.begin() as conn:
+with write(engine) as conn:
     store_rates(conn, demo_rates("XOF"))
 node = Node(Settings(database_url=url, country="SN"), engine)
 started = time.perf_counter()

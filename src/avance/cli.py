@@ -16,6 +16,7 @@ from avance.auth.model import Role
 from avance.config import Settings, get_settings
 from avance.errors import AvanceError, ValidationFailed
 from avance.i18n import t
+from avance.store.engine import write
 
 app = typer.Typer(
     name="avance",
@@ -115,7 +116,7 @@ def users_create(
     from avance.node import open_node
 
     node = open_node(_settings())
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         _, token = create_user(conn, name=name, role=role, party_id=party_id)
     err.print(t("cli.token_once", lang(), name=name, role=role.value), markup=False)
     print(token)

@@ -8,6 +8,7 @@ capability's ``validation`` module.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -82,19 +83,25 @@ class Container(Strict):
     seals: list[SealId] = Field(default_factory=list, max_length=20, description="WCO: Seal/ID")
 
 
-def _check_digit_ok(container_id: str) -> bool:
-    """ISO 6346 check digit."""
-    values: list[int] = []
-    letter_value = 10
+def _letter_values() -> dict[str, int]:
+    """ISO 6346 letter values: 10 upwards, skipping multiples of 11."""
     table: dict[str, int] = {}
+    value = 10
     for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-        if letter_value % 11 == 0:
-            letter_value += 1
-        table[letter] = letter_value
-        letter_value += 1
-    for ch in container_id[:10]:
-        values.append(table[ch] if ch.isalpha() else int(ch))
-    total = sum(v * (2**i) for i, v in enumerate(values))
+        if value % 11 == 0:
+            value += 1
+        table[letter] = value
+        value += 1
+    return table
+
+
+_ISO6346 = _letter_values() | {str(d): d for d in range(10)}
+
+
+@lru_cache(maxsize=65536)
+def _check_digit_ok(container_id: str) -> bool:
+    """ISO 6346 check digit of an 11-character container identification."""
+    total = sum(_ISO6346[ch] << i for i, ch in enumerate(container_id[:10]))
     return (total % 11) % 10 == int(container_id[10])
 
 

@@ -17,7 +17,7 @@ from avance.revenue.profiles import UnknownCountryProfile, available_profiles, l
 from avance.revenue.schedule import Schedule
 from avance.risk.rules import RuleAssessor, load_rules
 from avance.store import migrate
-from avance.store.engine import make_engine
+from avance.store.engine import make_engine, write
 from avance.store.tables import exchange_rates, node_settings
 
 
@@ -34,7 +34,7 @@ def init_node(engine: Engine, country: str) -> None:
     if country not in available_profiles():
         raise ConfigurationError("config.no_profile", country=country, available=available_profiles())
     migrate.upgrade(engine)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         existing = read_country(conn)
         if existing and existing != country:
             raise ConfigurationError("config.country_mismatch", node=existing, asked=country)
@@ -61,7 +61,7 @@ def store_rates(conn: Connection, rates: list[Rate]) -> int:
 
 
 def load_rate_file(engine: Engine, path: Path) -> int:
-    with engine.begin() as conn:
+    with write(engine) as conn:
         country = _require_country(conn)
         rates = parse_rate_file(path, load_profile(country).currency)
         return store_rates(conn, rates)

@@ -187,3 +187,18 @@ def test_an_officer_can_reject_a_lodged_declaration_and_nothing_follows(api):
         assert after.status_code == 409 and "rejected" in after.json()["detail"]
     with api.client("broker") as broker:
         assert broker.post(f"{lodged['location']}/rejection", json={"reason": "x"}).status_code == 403
+
+
+def test_many_brokers_lodging_at_once_are_all_stored(api):
+    """Eight clients lodge at the same time: every lodging succeeds, none is lost or doubled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def lodge(n: int) -> int:
+        with api.client("admin") as client:
+            return client.post("/declarations", json=declaration(lrn=f"C-{n}")).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lodge, range(40)))
+    assert statuses == [201] * 40
+    with api.client("analyst") as analyst:
+        assert analyst.get("/declarations").json()["total"] == 40

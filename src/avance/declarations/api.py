@@ -14,6 +14,7 @@ from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.views import detail_view, summary_view
 from avance.http import Caller, Lang, NodeDep
+from avance.store.engine import write
 
 router = APIRouter(prefix="/declarations", tags=["declarations"])
 
@@ -85,7 +86,7 @@ def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Lodged, summary="Lodge a goods declaration (pre-arrival allowed)")
 def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang) -> Lodged:
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         declaration_id = service.lodge(conn, node.context, body, caller)
         record = service.get(conn, declaration_id, caller)
     view = detail_view(record, lang)
@@ -132,14 +133,14 @@ def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Caller
 
 @router.post("/{declaration_id}/arrival", response_model=LifecycleView, summary="Record the goods' arrival (officer)")
 def arrival(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang, body: Arrival | None = None) -> LifecycleView:
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         life = service.record_arrival(conn, declaration_id, caller, arrived_at=body.arrived_at if body else None)
     return _life(declaration_id, life, lang)
 
 
 @router.post("/{declaration_id}/inspection-result", response_model=LifecycleView, summary="Record a control's findings (officer)")
 def inspection_result(declaration_id: DeclarationId, body: InspectionResult, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         life = service.record_inspection(
             conn, declaration_id, caller, fraud_found=body.fraud_found, fraud_kinds=body.fraud_kinds, extra_duty=body.extra_duty, findings=body.findings
         )
@@ -148,20 +149,20 @@ def inspection_result(declaration_id: DeclarationId, body: InspectionResult, nod
 
 @router.post("/{declaration_id}/payment", response_model=LifecycleView, summary="Record the payment of duties and taxes (officer)")
 def payment(declaration_id: DeclarationId, body: Payment, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         life = service.record_payment(conn, declaration_id, caller, amount=body.amount, receipt=body.receipt)
     return _life(declaration_id, life, lang)
 
 
 @router.post("/{declaration_id}/release", response_model=LifecycleView, summary="Release the goods (officer)")
 def release(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         life = service.record_release(conn, declaration_id, caller)
     return _life(declaration_id, life, lang)
 
 
 @router.post("/{declaration_id}/rejection", response_model=LifecycleView, summary="Reject (invalidate) a lodged declaration (officer)")
 def rejection(declaration_id: DeclarationId, body: Rejection, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         life = service.record_rejection(conn, declaration_id, caller, reason=body.reason)
     return _life(declaration_id, life, lang)

@@ -1,12 +1,13 @@
 """Declarations: lodge (one or many), read, list, and record what happens to the goods.
 
-Functions take an open SQLAlchemy ``Connection`` inside a transaction (``engine.begin()``), so
+Functions take an open SQLAlchemy ``Connection`` inside a transaction (``avance.store.engine.write``), so
 that a lodging and its events are stored together or not at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
@@ -69,6 +70,11 @@ def authorize_lodging(principal: Principal, d: GoodsDeclaration) -> None:
         raise Forbidden("forbidden.role", role=principal.role.value)
 
 
+@lru_cache(maxsize=1024)
+def _rate_text(rate: Decimal) -> str:
+    return rate_text(rate)
+
+
 def breakdown_record(b: DutyBreakdown) -> dict[str, Any]:
     """Stored form of a duty breakdown: both languages' line names, amounts as exact strings."""
     return {
@@ -81,7 +87,7 @@ def breakdown_record(b: DutyBreakdown) -> dict[str, Any]:
                 "name_fr": line.name_fr,
                 "name_en": line.name_en,
                 "base": decimal_text(line.base),
-                "rate": None if line.rate is None else rate_text(line.rate),
+                "rate": None if line.rate is None else _rate_text(line.rate),
                 "amount": decimal_text(line.amount),
             }
             for line in b.lines

@@ -29,7 +29,7 @@ from avance.errors import AvanceError
 from avance.i18n import t
 from avance.node import Node, init_node, store_rates
 from avance.revenue.profiles import load_profile
-from avance.store.engine import make_engine
+from avance.store.engine import make_engine, write
 
 # How often a control finds the fraud that is there, by lane (documentary checks miss more).
 DETECTION = {"red": 0.9, "yellow": 0.6}
@@ -70,7 +70,7 @@ def _users(node: Node, declarant: tuple[str, str], data_dir: Path, api_url: str)
         ("demo-declarant", Role.DECLARANT, declarant[0]),
     ]
     users = []
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         for name, role, party in accounts:
             _, token = create_user(conn, name=name, role=role, party_id=party)
             users.append({"name": name, "role": role.value, "party_id": party, "token": token})
@@ -89,7 +89,7 @@ def _replay(node: Node, officer: Principal, declaration_id: int, generated: Gene
     d = generated.payload
     eta = datetime.fromisoformat(d["estimated_arrival"])
     arrived = eta + timedelta(hours=rng.randrange(0, 48))
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         record = service.get(conn, declaration_id, SYSTEM)
         lane = record.row["lane"]
         duty_total = record.row["duty_total"]
@@ -149,7 +149,7 @@ def build_demo(
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{database.as_posix()}", country=country, lang=lang)
     engine = make_engine(settings.resolved_database_url())
     init_node(engine, country)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         store_rates(conn, demo_rates(load_profile(country).currency))
     node = Node(settings, engine)
 
@@ -178,7 +178,7 @@ def build_demo(
             chunk = ordered[start : start + 500]
             parsed = [(GoodsDeclaration.model_validate(g.payload), g.registration_date) for g in chunk]
             times = [_lodging_time(rng, g.registration_date) for g in chunk]
-            with node.engine.begin() as conn:
+            with write(node.engine) as conn:
                 outcome = service.lodge_batch(conn, node.context, parsed, SYSTEM, lodged_at=times)
             for g, declaration_id, at in zip(chunk, outcome.ids, times):
                 if declaration_id is None:

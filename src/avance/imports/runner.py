@@ -26,6 +26,7 @@ from avance.i18n import t
 from avance.imports.mapping import Applier, CellError, Mapping, load_mapping
 from avance.node import Node
 from avance.validation import parse
+from avance.store.engine import write
 
 
 @dataclass
@@ -201,7 +202,7 @@ def run_import(
         nonlocal accepted, rejected
         if not batch:
             return
-        with node.engine.begin() as conn:
+        with write(node.engine) as conn:
             outcome = service.lodge_batch(conn, node.context, [(d, r) for _, d, r in batch], principal)
         for (unit, _, _), stored, issues in zip(batch, outcome.ids, outcome.issues):
             if stored is not None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from avance.http import Caller, NodeDep
 from avance.manifests import service
 from avance.manifests.model import CargoReport
+from avance.store.engine import write
 
 router = APIRouter(prefix="/manifests", tags=["manifests"])
 
@@ -23,7 +24,7 @@ class ManifestLodged(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ManifestLodged, summary="Lodge a cargo report (manifest)")
 def lodge(body: CargoReport, node: NodeDep, caller: Caller) -> ManifestLodged:
-    with node.engine.begin() as conn:
+    with write(node.engine) as conn:
         manifest_id = service.lodge(conn, node.context, body, caller)
     return ManifestLodged(id=manifest_id, reference=body.reference, bills_of_lading=len(body.bills_of_lading), location=f"/manifests/{manifest_id}")
 

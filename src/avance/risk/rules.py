@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -56,7 +55,6 @@ class Conditions(_Model):
             raise ValueError("a rule needs at least one condition")
         return self
 
-    @cached_property
     def has_item_conditions(self) -> bool:
         return any(
             v is not None
@@ -111,13 +109,13 @@ class Rule(_Model):
     def in_force(self, on: date) -> bool:
         return (self.valid_from is None or self.valid_from <= on) and (self.valid_to is None or on <= self.valid_to)
 
-    def hits(self, subject: AssessmentInput) -> bool:
+    def hits(self, subject: AssessmentInput, item_conditions: bool) -> bool:
         d = subject.declaration
         if not self.in_force(subject.registration_date):
             return False
         if not self.when.declaration_holds(d, subject):
             return False
-        if not self.when.has_item_conditions:
+        if not item_conditions:
             return True
         return any(self.when.item_holds(item, facts) for item, facts in zip(d.goods_items, subject.items))
 
@@ -181,13 +179,16 @@ class RuleAssessor:
     rules: RuleSet
     name: str = "rules"
 
+    def __post_init__(self) -> None:
+        self._rules = [(rule, rule.when.has_item_conditions()) for rule in self.rules.rules]
+
     def assess(self, subject: AssessmentInput) -> Assessment:
         d = subject.declaration
         lanes = [self.rules.default_lane]
         reasons: list[Reason] = []
         score = Decimal(0)
-        for rule in self.rules.rules:
-            if rule.hits(subject):
+        for rule, item_conditions in self._rules:
+            if rule.hits(subject, item_conditions):
                 score += rule.score
                 if rule.lane is not None:
                     lanes.append(rule.lane)
