@@ -39,8 +39,14 @@ node = Node(Settings(database_url=url, country="SN"), engine)
 started = time.perf_counter()
 report = run_import(node, source, rejects_path=source.with_suffix(".rejects.csv"), batch_size=1000)
 seconds = time.perf_counter() - started
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"accepted": report.accepted, "rejected": report.rejected, "seconds": seconds, "peak_mb": peak_kb / 1024}))
+import collections, csv
+reasons = collections.Counter()
+if report.rejects_path:
+    with open(report.rejects_path) as handle:
+        reasons.update(row["code"] for row in csv.DictReader(handle))
+main_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+worker_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"accepted": report.accepted, "rejected": report.rejected, "seconds": seconds, "main_mb": main_kb / 1024, "worker_mb": worker_kb / 1024, "reasons": reasons.most_common(5)}))
 """
 
 
@@ -80,7 +86,11 @@ def main() -> None:
     print(f"generated         : {args.declarations} declarations, {items} items ({items / args.declarations:.2f}/declaration) in {gen_seconds:.1f} s (not timed below)")
     print(f"imported          : {figures['accepted']} stored, {figures['rejected']} rejected in {figures['seconds']:.1f} s")
     print(f"throughput        : {total / figures['seconds']:.0f} declarations/s, {items * total / args.declarations / figures['seconds']:.0f} items/s")
-    print(f"peak memory (RSS) : {figures['peak_mb']:.0f} MB")
+    workers = os.cpu_count() or 1
+    print(f"peak memory (RSS) : main process {figures['main_mb']:.0f} MB, largest worker {figures['worker_mb']:.0f} MB; "
+          f"all {workers + 1} processes together at most {figures['main_mb'] + workers * figures['worker_mb']:.0f} MB")
+    if figures["reasons"]:
+        print(f"rejection reasons : {figures['reasons']}")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,8 @@ def import_declarations(
     mapping: Annotated[Optional[Path], typer.Option("--mapping", help="Column-mapping YAML for a national extract.")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv or jsonl (default: from the file name).")] = None,
     rejects: Annotated[Optional[Path], typer.Option("--rejects", help="Where to write rejected rows (default: FILE.rejects.jsonl).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Declarations per transaction.")] = 1000,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Processes checking batches in parallel (default: one per core).")] = None,
 ) -> None:
     """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
     from avance.imports.runner import run_import
@@ -171,7 +172,7 @@ def import_declarations(
     if mapping is not None and not mapping.is_file():
         fail(t("cli.no_such_file", lang(), path=mapping))
     node = open_node(_settings())
-    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, lang=lang(), console=err)
+    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, workers=workers, lang=lang(), console=err)
     out.print(
         t(
             "import.done",

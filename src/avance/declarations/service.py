@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
+import orjson
 from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
@@ -123,7 +124,7 @@ def _rows(p: ProcessedDeclaration, lodged_at: datetime, lodged_by: int | None) -
         "reasons": [r.to_record() for r in a.reasons],
         "assessor": a.assessor,
         "status": EventKind.LANE_ASSIGNED.value,
-        "document": d.model_dump(mode="json"),
+        "document": orjson.Fragment(d.model_dump_json()),  # serialised once, by Pydantic
         "lodged_by": lodged_by,
     }
     item_rows = []
@@ -206,6 +207,89 @@ class BatchOutcome:
     issues: list[list[Issue] | None]
 
 
+def prepare_batch(
+    ctx: NodeContext,
+    batch: Sequence[tuple[GoodsDeclaration, date]],
+    principal: Principal,
+    manifests: dict[str, frozenset[str]],
+) -> list[ProcessedDeclaration | list[Issue]]:
+    """Validate, value, tax and assess many declarations (CPU only, no database).
+
+    ``manifests`` holds the bills of the cargo reports the batch cites. A repeat of an LRN inside
+    the batch is a duplicate; duplicates of stored declarations are found by ``store_batch``.
+    """
+    lookups = MemoryLookups(manifests=manifests)
+    results: list[ProcessedDeclaration | list[Issue]] = []
+    for d, registration_date in batch:
+        try:
+            authorize_lodging(principal, d)
+            results.append(process(ctx, d, registration_date, lookups))
+            lookups.lrns.add((d.declarant.id, d.lrn))
+        except ValidationFailed as exc:
+            results.append(exc.issues)
+        except Forbidden as exc:
+            results.append([Issue("/declarant/id", exc.code, exc.params)])
+    return results
+
+
+def cited_manifests(conn: Connection, references: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The bills of lading of each lodged cargo report among ``references``."""
+    lookups = StoreLookups(conn)
+    found = {}
+    for reference in set(references):
+        bills = lookups.manifest_bills(reference)
+        if bills is not None:
+            found[reference] = bills
+    return found
+
+
+def _duplicate(d: GoodsDeclaration) -> list[Issue]:
+    return [Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]
+
+
+def store_batch(
+    conn: Connection,
+    prepared: Sequence[ProcessedDeclaration | list[Issue]],
+    principal: Principal,
+    lodged_at: Sequence[datetime],
+) -> BatchOutcome:
+    """Store the accepted declarations of a prepared batch in bulk, inside a write transaction.
+
+    LRNs already stored are rejected as duplicates here, where the write lock (SQLite) or the
+    unique constraint (PostgreSQL) makes the check hold against concurrent importers.
+    """
+    ids: list[int | None] = [None] * len(prepared)
+    issues: list[list[Issue] | None] = [p if isinstance(p, list) else None for p in prepared]
+    candidates = [(i, p) for i, p in enumerate(prepared) if not isinstance(p, list)]
+    keys = [(p.declaration.declarant.id, p.declaration.lrn) for _, p in candidates]
+    taken: set[tuple[str, str]] = set()
+    if keys:
+        rows = conn.execute(
+            select(declarations.c.declarant_id, declarations.c.lrn).where(tuple_(declarations.c.declarant_id, declarations.c.lrn).in_(keys))
+        )
+        taken = {(r[0], r[1]) for r in rows}
+    accepted = []
+    for i, p in candidates:
+        if (p.declaration.declarant.id, p.declaration.lrn) in taken:
+            issues[i] = _duplicate(p.declaration)
+        else:
+            accepted.append((i, p))
+    if accepted:
+        try:
+            with conn.begin_nested():
+                stored = _store(conn, [p for _, p in accepted], [lodged_at[i] for i, _ in accepted], principal.user_id, principal.name)
+            for (i, _), declaration_id in zip(accepted, stored):
+                ids[i] = declaration_id
+        except IntegrityError:  # a concurrent writer took an LRN meanwhile: one by one
+            for i, p in accepted:
+                try:
+                    with conn.begin_nested():
+                        ids[i] = _store(conn, [p], [lodged_at[i]], principal.user_id, principal.name)[0]
+                except IntegrityError:
+                    issues[i] = _duplicate(p.declaration)
+    return BatchOutcome(ids, issues)
+
+
 def lodge_batch(
     conn: Connection,
     ctx: NodeContext,
@@ -215,53 +299,14 @@ def lodge_batch(
     now: datetime | None = None,
     lodged_at: Sequence[datetime] | None = None,
 ) -> BatchOutcome:
-    """Lodge many declarations with one round of lookups and bulk inserts (the importer's path).
+    """Lodge many declarations with one round of lookups and bulk inserts, in ``conn``'s transaction.
 
     ``lodged_at`` gives each declaration's lodging time when replaying history (default: now).
     """
     now = now or utcnow()
     times = list(lodged_at) if lodged_at is not None else [now] * len(batch)
-    keys = {(d.declarant.id, d.lrn) for d, _ in batch}
-    lookups = MemoryLookups()
-    if keys:
-        existing = conn.execute(
-            select(declarations.c.declarant_id, declarations.c.lrn).where(
-                tuple_(declarations.c.declarant_id, declarations.c.lrn).in_(list(keys))
-            )
-        )
-        lookups.lrns = {(r[0], r[1]) for r in existing}
-    store_lookups = StoreLookups(conn)
-    for reference in {d.manifest_reference for d, _ in batch if d.manifest_reference}:
-        bills = store_lookups.manifest_bills(reference)
-        if bills is not None:
-            lookups.manifests[reference] = bills
-    ids: list[int | None] = [None] * len(batch)
-    issues: list[list[Issue] | None] = [None] * len(batch)
-    accepted: list[tuple[int, ProcessedDeclaration]] = []
-    for position, (d, registration_date) in enumerate(batch):
-        try:
-            authorize_lodging(principal, d)
-            accepted.append((position, process(ctx, d, registration_date, lookups)))
-            lookups.lrns.add((d.declarant.id, d.lrn))  # a repeat inside the batch is a duplicate too
-        except ValidationFailed as exc:
-            issues[position] = exc.issues
-        except Forbidden as exc:
-            issues[position] = [Issue("/declarant/id", exc.code, exc.params)]
-    if accepted:
-        try:
-            with conn.begin_nested():
-                stored = _store(conn, [p for _, p in accepted], [times[i] for i, _ in accepted], principal.user_id, principal.name)
-            for (position, _), declaration_id in zip(accepted, stored):
-                ids[position] = declaration_id
-        except IntegrityError:  # a concurrent writer: fall back to one by one
-            for position, p in accepted:
-                try:
-                    with conn.begin_nested():
-                        ids[position] = _store(conn, [p], [times[position]], principal.user_id, principal.name)[0]
-                except IntegrityError:
-                    d = p.declaration
-                    issues[position] = [Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]
-    return BatchOutcome(ids, issues)
+    manifests = cited_manifests(conn, (d.manifest_reference for d, _ in batch if d.manifest_reference))
+    return store_batch(conn, prepare_batch(ctx, batch, principal, manifests), principal, times)
 
 
 # --- reading -------------------------------------------------------------------------------

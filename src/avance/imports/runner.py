@@ -7,14 +7,18 @@ API would accept. Each batch is one transaction: a crash never leaves half a dec
 from __future__ import annotations
 
 import csv
-import json
+import os
 import re
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -37,6 +41,7 @@ class Unit:
     document: dict[str, Any] | None
     registration_date: str | None
     issues: list[Issue] | None = None
+    raw: str | None = None  # an undecoded JSON Lines record
 
 
 @dataclass
@@ -76,29 +81,44 @@ def _rows(path: Path, fmt: str, mapping: Mapping | None) -> Iterator[tuple[int, 
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield number, None, f"invalid JSON ({exc.msg})"
-                    continue
-                if not isinstance(value, dict):
-                    yield number, None, "a JSON object is expected"
-                    continue
-                yield number, value, None
+                value, problem = _json_object(line)
+                yield number, value, problem
+
+
+def _json_object(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg})"
+    if not isinstance(value, dict):
+        return None, "a JSON object is expected"
+    return value, None
+
+
+def _decode(line: str) -> tuple[dict[str, Any] | None, str | None, list[Issue] | None]:
+    """A JSON Lines record: a declaration, or ``{"registration_date", "declaration"}``."""
+    row, problem = _json_object(line)
+    if row is None:
+        return None, None, [Issue("", "import.bad_row", {"detail": problem})]
+    if "declaration" in row and isinstance(row["declaration"], dict):
+        registered = row.get("registration_date")
+        return row["declaration"], str(registered) if registered is not None else None, None
+    return row, None, None
+
+
+def _raw_lines(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
 
 
 def _units(path: Path, fmt: str, mapping: Mapping | None) -> Iterator[Unit]:
     if mapping is None:
         if fmt == "csv":
             raise ValidationFailed([Issue("", "import.bad_mapping", {"path": str(path), "detail": "a CSV file needs --mapping"})])
-        for number, row, problem in _rows(path, fmt, None):
-            if row is None:
-                yield Unit([number], None, None, [Issue("", "import.bad_row", {"detail": problem})])
-            elif "declaration" in row and isinstance(row["declaration"], dict):
-                registered = row.get("registration_date")
-                yield Unit([number], row["declaration"], str(registered) if registered is not None else None)
-            else:
-                yield Unit([number], row, None)
+        for number, line in _raw_lines(path):  # decoded by the worker that checks it
+            yield Unit([number], None, None, raw=line)
         return
     applier = Applier(mapping)
     pending: list[tuple[int, dict[str, Any]]] = []
@@ -147,13 +167,14 @@ class _Rejects:
         self.handle: Any = None
         self.writer: Any = None
 
-    def write(self, unit: Unit, issues: list[Issue]) -> None:
+    def write(self, unit: Unit, issues: list[Issue], lrn: str | None = None) -> None:
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.handle = self.path.open("w", newline="", encoding="utf-8")
             self.writer = csv.writer(self.handle)
             self.writer.writerow(["line", "lrn", "pointer", "code", "reason"])
-        lrn = (unit.document or {}).get("lrn", "") if isinstance(unit.document, dict) else ""
+        if lrn is None:
+            lrn = str((unit.document or {}).get("lrn", "")) if isinstance(unit.document, dict) else ""
         for issue in issues:
             self.writer.writerow([_line_of(unit, issue.pointer), lrn, issue.pointer, issue.code, issue.message(self.lang)])
 
@@ -171,6 +192,77 @@ def _registration(unit: Unit, today: date) -> tuple[date | None, list[Issue]]:
         return None, [Issue("/registration_date", "import.bad_date", {"value": unit.registration_date})]
 
 
+Work = tuple[dict[str, Any] | None, str | None, str | None, list[Issue] | None]
+"""What a worker needs of a unit: the document or its raw JSON line, its registration date, and the
+issues found while reading."""
+
+Result = tuple[int | None, list[Issue] | None, str | None]
+"""The stored id, or the issues; and the LRN when it could be read."""
+
+
+def lodge_units(node: Node, principal: Principal, work: list[Work], today: date) -> list[Result]:
+    """Parse, check, assess and store one batch; the CPU work happens outside the transaction."""
+    results: list[Result | None] = [None] * len(work)
+    parsed: list[tuple[int, GoodsDeclaration, date]] = []
+    for position, (document, raw, registration, issues) in enumerate(work):
+        if raw is not None:
+            document, registration, issues = _decode(raw)
+        lrn = document.get("lrn") if isinstance(document, dict) else None
+        lrn = str(lrn) if lrn is not None else None
+        if issues:
+            results[position] = (None, issues, lrn)
+            continue
+        registered, issues = _registration(Unit([], document, registration), today)
+        if issues:
+            results[position] = (None, issues, lrn)
+            continue
+        try:
+            parsed.append((position, parse(GoodsDeclaration, document), registered))  # type: ignore[arg-type]
+        except ValidationFailed as exc:
+            results[position] = (None, exc.issues, lrn)
+    if parsed:
+        references = [d.manifest_reference for _, d, _ in parsed if d.manifest_reference]
+        manifests: dict[str, frozenset[str]] = {}
+        if references:
+            with node.engine.connect() as conn:
+                manifests = service.cited_manifests(conn, references)
+        batch = [(d, r) for _, d, r in parsed]
+        prepared = service.prepare_batch(node.context, batch, principal, manifests)
+        now = datetime.now(timezone.utc)
+        with write(node.engine) as conn:
+            outcome = service.store_batch(conn, prepared, principal, [now] * len(prepared))
+        for (position, d, _), stored, issues in zip(parsed, outcome.ids, outcome.issues):
+            results[position] = (stored, issues, d.lrn)
+    return results  # type: ignore[return-value]
+
+
+_WORKER: tuple[Node, Principal] | None = None
+
+
+def _start_worker(settings: Any, principal: Principal) -> None:
+    global _WORKER
+    from avance.node import open_node
+
+    _WORKER = (open_node(settings), principal)
+
+
+def _work_in_worker(work: list[Work], today: date) -> list[Result]:
+    assert _WORKER is not None, "worker not started"
+    node, principal = _WORKER
+    return lodge_units(node, principal, work, today)
+
+
+def _chunks(units: Iterator[Unit], size: int) -> Iterator[list[Unit]]:
+    chunk: list[Unit] = []
+    for unit in units:
+        chunk.append(unit)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def run_import(
     node: Node,
     path: Path,
@@ -179,11 +271,16 @@ def run_import(
     fmt: str | None = None,
     rejects_path: Path | None = None,
     batch_size: int = 500,
+    workers: int | None = None,
     lang: str = "fr",
     console: Console | None = None,
     principal: Principal = SYSTEM,
 ) -> ImportReport:
-    """Import declarations from ``path``; rejected ones are listed in the rejects file."""
+    """Import declarations from ``path``; rejected ones are listed in the rejects file.
+
+    Batches are checked and assessed in ``workers`` processes (default: one per core) that each
+    store their own batches; a small file is done in this process.
+    """
     mapping = load_mapping(mapping_path) if mapping_path else None
     fmt = _detect_format(path, fmt, mapping)
     rejects_path = rejects_path or path.with_name(path.name + ".rejects.csv")
@@ -193,52 +290,49 @@ def run_import(
     today = datetime.now(timezone.utc).date()
     with path.open("rb") as counted:
         total_lines = max(sum(1 for _ in counted), 1)
+    workers = workers or os.cpu_count() or 1
+    if total_lines <= 2 * batch_size:
+        workers = 1
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console or Console(stderr=True), transient=False, disable=console is None
     )
-    batch: list[tuple[Unit, GoodsDeclaration, date]] = []
 
-    def store() -> None:
+    def settle(chunk: list[Unit], results: list[Result]) -> None:
         nonlocal accepted, rejected
-        if not batch:
-            return
-        with write(node.engine) as conn:
-            outcome = service.lodge_batch(conn, node.context, [(d, r) for _, d, r in batch], principal)
-        for (unit, _, _), stored, issues in zip(batch, outcome.ids, outcome.issues):
+        for unit, (stored, issues, lrn) in zip(chunk, results):
             if stored is not None:
                 accepted += 1
             else:
                 rejected += 1
-                rejects.write(unit, issues or [])
-        batch.clear()
+                rejects.write(unit, issues or [], lrn)
+        progress.update(task, completed=chunk[-1].lines[-1], description=f"{path.name} ({accepted} ✓ {rejected} ✗)")
 
+    def work_of(chunk: list[Unit]) -> list[Work]:
+        return [(u.document, u.raw, u.registration_date, u.issues) for u in chunk]
+
+    pool = None
+    if workers > 1:
+        settings = node.settings.model_copy(update={"database_url": node.engine.url.render_as_string(hide_password=False)})
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(settings, principal))
     try:
         with progress:
             task = progress.add_task(path.name, total=total_lines)
-            done_lines = 0
-            for unit in _units(path, fmt, mapping):
-                done_lines = unit.lines[-1]
-                issues = unit.issues
-                declaration = None
-                registered = None
-                if issues is None:
-                    registered, issues = _registration(unit, today)
-                if not issues:
-                    try:
-                        declaration = parse(GoodsDeclaration, unit.document)
-                    except ValidationFailed as exc:
-                        issues = exc.issues
-                if issues:
-                    rejected += 1
-                    rejects.write(unit, issues)
-                else:
-                    batch.append((unit, declaration, registered))  # type: ignore[arg-type]
-                if len(batch) >= batch_size:
-                    store()
-                    progress.update(task, completed=done_lines, description=f"{path.name} ({accepted} ✓ {rejected} ✗)")
-            store()
+            pending: deque[tuple[list[Unit], Future[list[Result]]]] = deque()
+            for chunk in _chunks(_units(path, fmt, mapping), batch_size):
+                if pool is None:
+                    settle(chunk, lodge_units(node, principal, work_of(chunk), today))
+                    continue
+                pending.append((chunk, pool.submit(_work_in_worker, work_of(chunk), today)))
+                while len(pending) > 2 * workers:
+                    done_chunk, future = pending.popleft()
+                    settle(done_chunk, future.result())
+            while pending:
+                done_chunk, future = pending.popleft()
+                settle(done_chunk, future.result())
             progress.update(task, completed=total_lines)
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         rejects.close()
     seconds = time.perf_counter() - started
     return ImportReport(accepted, rejected, seconds, rejects_path if rejected else None)

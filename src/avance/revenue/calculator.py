@@ -134,7 +134,8 @@ class DutyBreakdown:
 
 def decimal_text(value: Decimal) -> str:
     """Plain notation with the value's own decimals: ``2201400``, ``123.40`` (never ``1E+3``)."""
-    return format(value, "f")
+    text = str(value)  # plain already for the rounded amounts this module makes; cheaper than format
+    return format(value, "f") if "E" in text else text
 
 
 def rate_text(value: Decimal) -> str:
@@ -142,23 +143,61 @@ def rate_text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+class _Plan:
+    """A profile's lines with their resolved bases, and bloc membership answers remembered.
+
+    Profiles are immutable, so what is derived from one can be kept for the process's life; this
+    keeps the hot path of bulk imports off Pydantic's private-attribute lookups.
+    """
+
+    def __init__(self, profile: CountryProfile) -> None:
+        self.profile = profile
+        self.lines = tuple(zip(profile.lines, profile.resolved_bases))
+        self._member: dict[tuple[str, str, date], bool] = {}
+        self._preference: dict[tuple[str, date], bool] = {}
+
+    def member(self, bloc: str, country: str, on: date) -> bool:
+        key = (bloc, country, on)
+        known = self._member.get(key)
+        if known is None:
+            known = self._member[key] = self.profile.blocs.is_member(bloc, country, on)
+        return known
+
+    def preference(self, origin: str, on: date) -> bool:
+        key = (origin, on)
+        known = self._preference.get(key)
+        if known is None:
+            known = self._preference[key] = self.profile.grants_preference(origin, on)
+        return known
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(profile: CountryProfile) -> _Plan:
+    plan = _PLANS.get(id(profile))
+    if plan is None or plan.profile is not profile:
+        plan = _PLANS[id(profile)] = _Plan(profile)
+    return plan
+
+
 def compute_duties(profile: CountryProfile, schedule: Schedule, item: DutyItemInput, on: date) -> DutyBreakdown:
     """The duties and taxes due on ``item`` declared on ``on``; raises NoTariffLine."""
     tariff = schedule.lookup(item.hs_code, on)
     if tariff is None:
         raise NoTariffLine(item.hs_code, on)
+    plan = _plan(profile)
     currency = profile.currency
-    blocs = profile.blocs
     origin = item.origin_country
-    preference = item.preference_claimed and profile.grants_preference(origin, on)
+    preference = item.preference_claimed and plan.preference(origin, on)
     values = {"CV": item.customs_value, "FOB": item.fob_value}
     amounts: dict[str, Decimal] = {}
     lines: list[DutyLine] = []
     with localcontext(_EXACT):  # 60 digits: the sums and products below are exact
-        for spec, base_spec in zip(profile.lines, profile.resolved_bases):
+        for spec, base_spec in plan.lines:
             if not spec.enabled or not spec.in_force(on):
                 continue
-            if spec.origin_outside and any(blocs.is_member(bloc, origin, on) for bloc in spec.origin_outside):
+            if spec.origin_outside and any(plan.member(bloc, origin, on) for bloc in spec.origin_outside):
                 continue
             if spec.exclude_hs_prefixes and item.hs_code.startswith(spec.exclude_hs_prefixes):
                 continue

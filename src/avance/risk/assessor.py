@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from avance.declarations.model import GoodsDeclaration
@@ -52,11 +53,19 @@ class Reason:
 
     def to_record(self) -> dict[str, Any]:
         """Stored form: every language rendered, so the stored decision reads the same later."""
-        return {
-            "code": self.code,
-            "params": {k: str(v) for k, v in self.params.items()},
-            "text": {lang: self.message(lang) for lang in LANGUAGES},
-        }
+        params = tuple((k, str(v)) for k, v in self.params.items())
+        text = tuple(sorted(self.text.items())) if self.text else None
+        return _record(self.code, params, text)
+
+
+@lru_cache(maxsize=4096)
+def _record(code: str, params: tuple[tuple[str, str], ...], text: tuple[tuple[str, str], ...] | None) -> dict[str, Any]:
+    reason = Reason(code, dict(params), dict(text) if text else None)
+    return {
+        "code": code,
+        "params": dict(params),
+        "text": {lang: reason.message(lang) for lang in LANGUAGES},
+    }
 
 
 @dataclass(frozen=True, slots=True)
