@@ -77,6 +77,7 @@ def test_every_payload_is_a_valid_goods_declaration_with_consistent_totals(year,
             assert item.invoice_amount > 0
             assert item.gross_mass >= item.net_mass > 0
         box_ids = {box.id for box in model.containers}
+        assert len(box_ids) == len(model.containers), "a container is listed once"
         for box in model.containers:
             assert container_check_digit_ok(box.id), box.id
             assert box.seals

@@ -1018,6 +1018,8 @@ class DemoGenerator:
                 owners = line.owners
                 for _ in range(needed):
                     box = container_id(owners[_below(rng, len(owners))], _below(rng, 10**6))
+                    while box in boxes:  # a container is listed once per declaration
+                        box = container_id(owners[_below(rng, len(owners))], _below(rng, 10**6))
                     boxes.append(box)
                     seal = [f"{box[:2]}{_below(rng, 10**7):07d}"]
                     if rng.random() < 0.2:
