@@ -99,14 +99,21 @@ def _check_party_countries(d: GoodsDeclaration, issues: list[Issue]) -> None:
         issues.append(Issue("/transport_means/nationality", "country.unknown", {"code": means.nationality}))
 
 
+def check_office(ctx: NodeContext, office_code: str, mode: int, issues: list[Issue]) -> Office | None:
+    """The node's office ``office_code``, if it exists and handles transport ``mode``."""
+    office = ctx.offices.get(office_code)
+    if office is None or office.country != ctx.country:
+        issues.append(Issue("/office_code", "office.unknown", {"code": office_code, "country": ctx.country}))
+        return None
+    if office.modes and mode not in office.modes:
+        issues.append(Issue("/transport_mode_code", "office.mode", {"mode": mode, "office": office.code}))
+    return office
+
+
 def check(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, lookups: Lookups) -> list[Issue]:
     """Every reference and business rule; an empty list means the declaration is acceptable."""
     issues: list[Issue] = []
-    office = ctx.offices.get(d.office_code)
-    if office is None or office.country != ctx.country:
-        issues.append(Issue("/office_code", "office.unknown", {"code": d.office_code, "country": ctx.country}))
-    elif office.modes and d.transport_mode_code not in office.modes:
-        issues.append(Issue("/transport_mode_code", "office.mode", {"mode": d.transport_mode_code, "office": office.code}))
+    check_office(ctx, d.office_code, d.transport_mode_code, issues)
     known_procedures = procedures()
     if d.procedure_code not in known_procedures:
         issues.append(Issue("/procedure_code", "procedure.unknown", {"code": d.procedure_code}))

@@ -10,8 +10,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from avance.datafiles import load_yaml_model
 
 
 class Source(BaseModel):
@@ -70,11 +71,6 @@ class Mapping(BaseModel):
         return self
 
 
-class MappingError(ValueError):
-    def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
-        self.path = path
-        self.detail = detail
 
 
 class CellError(ValueError):
@@ -88,18 +84,7 @@ class CellError(ValueError):
 
 
 def load_mapping(path: Path) -> Mapping:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MappingError(str(path), exc.strerror or str(exc)) from None
-    except yaml.YAMLError as exc:
-        raise MappingError(str(path), f"not valid YAML ({type(exc).__name__})") from None
-    try:
-        return Mapping.model_validate(data or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = "/".join(str(p) for p in first["loc"])
-        raise MappingError(str(path), f"{loc}: {first['msg']}") from None
+    return load_yaml_model(Mapping, path)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
 from avance.common import container_check_digit_ok
-from avance.declarations.processing import NodeContext
+from avance.declarations.processing import NodeContext, check_office
 from avance.errors import Forbidden, Issue, NotFound, ValidationFailed
 from avance.manifests.model import CargoReport
 from avance.reference import check_locode, is_country
@@ -20,11 +20,7 @@ from avance.store.tables import bills_of_lading, manifests
 def check(ctx: NodeContext, m: CargoReport, today: date) -> list[Issue]:
     """Reference and business rules of a cargo report; empty when acceptable."""
     issues: list[Issue] = []
-    office = ctx.offices.get(m.office_code)
-    if office is None or office.country != ctx.country:
-        issues.append(Issue("/office_code", "office.unknown", {"code": m.office_code, "country": ctx.country}))
-    elif office.modes and m.transport_mode_code not in office.modes:
-        issues.append(Issue("/transport_mode_code", "office.mode", {"mode": m.transport_mode_code, "office": office.code}))
+    office = check_office(ctx, m.office_code, m.transport_mode_code, issues)
     if check_locode(m.port_of_loading) is False:
         issues.append(Issue("/port_of_loading", "locode.unknown", {"code": m.port_of_loading}))
     if m.port_of_discharge[:2] != ctx.country:

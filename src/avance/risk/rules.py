@@ -17,8 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from avance.datafiles import load_yaml_model
 
 from avance.declarations.model import GoodsDeclaration, GoodsItem
 from avance.risk.assessor import Assessment, AssessmentInput, ItemFacts, Lane, Reason
@@ -141,29 +142,14 @@ class RuleSet(_Model):
         return self
 
 
-class RuleFileError(ValueError):
-    def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
-        self.path = path
-        self.detail = detail
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
     """Read and check a rule file (default: the rules shipped with Avance)."""
-    where = str(path) if path else "avance/risk/rules.yaml"
-    try:
-        text = path.read_text(encoding="utf-8") if path else resources.files(__package__).joinpath("rules.yaml").read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        raise RuleFileError(where, exc.strerror or str(exc)) from None
-    except yaml.YAMLError as exc:
-        raise RuleFileError(where, f"not valid YAML ({exc.__class__.__name__})") from None
-    try:
-        return RuleSet.model_validate(data or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = "/".join(str(p) for p in first["loc"])
-        raise RuleFileError(where, f"{loc}: {first['msg']}") from None
+    if path is not None:
+        return load_yaml_model(RuleSet, path)
+    shipped = resources.files(__package__).joinpath("rules.yaml").read_text(encoding="utf-8")
+    return load_yaml_model(RuleSet, text=shipped, where="avance/risk/rules.yaml")
 
 
 def _uniform(*parts: str) -> float:
