@@ -7,6 +7,7 @@ API would accept. Each batch is one transaction: a crash never leaves half a dec
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import re
 import time
@@ -244,6 +245,11 @@ def _start_worker(settings: Any, principal: Principal) -> None:
     from avance.node import open_node
 
     _WORKER = (open_node(settings), principal)
+    # A worker allocates many short-lived objects that reference counting frees; the cyclic
+    # collector's frequent passes over the long-lived ones (modules, schemas, the node's
+    # reference data) cost about a third of its time. Freeze those and collect less often.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _work_in_worker(work: list[Work], today: date) -> list[Result]:

@@ -155,6 +155,18 @@ class _Plan:
         self.lines = tuple(zip(profile.lines, profile.resolved_bases))
         self._member: dict[tuple[str, str, date], bool] = {}
         self._preference: dict[tuple[str, date], bool] = {}
+        self._lines_on: dict[date, tuple[tuple[ProfileLine, ResolvedBase, Decimal | str], ...]] = {}
+
+    def lines_on(self, on: date) -> tuple[tuple[ProfileLine, ResolvedBase, Decimal | str], ...]:
+        """The lines switched on and in force on ``on``, with their rate or rate source then."""
+        known = self._lines_on.get(on)
+        if known is None:
+            known = self._lines_on[on] = tuple(
+                (spec, base, source)
+                for spec, base in self.lines
+                if spec.enabled and spec.in_force(on) and (source := spec.rate_on(on)) is not None
+            )
+        return known
 
     def member(self, bloc: str, country: str, on: date) -> bool:
         key = (bloc, country, on)
@@ -194,14 +206,12 @@ def compute_duties(profile: CountryProfile, schedule: Schedule, item: DutyItemIn
     amounts: dict[str, Decimal] = {}
     lines: list[DutyLine] = []
     with localcontext(_EXACT):  # 60 digits: the sums and products below are exact
-        for spec, base_spec in plan.lines:
-            if not spec.enabled or not spec.in_force(on):
-                continue
+        for spec, base_spec, source in plan.lines_on(on):
             if spec.origin_outside and any(plan.member(bloc, origin, on) for bloc in spec.origin_outside):
                 continue
             if spec.exclude_hs_prefixes and item.hs_code.startswith(spec.exclude_hs_prefixes):
                 continue
-            rate = _rate(spec, on, tariff, profile, preference)
+            rate = _rate(spec, source, tariff, profile, preference)
             if rate is None:
                 continue
             base = _base(base_spec, values, amounts)
@@ -229,9 +239,8 @@ def _base(spec: ResolvedBase, values: dict[str, Decimal], amounts: dict[str, Dec
     return base
 
 
-def _rate(spec: ProfileLine, on: date, tariff: TariffLine, profile: CountryProfile, preference: bool) -> Decimal | None:
-    source = spec.rate_on(on)
-    if source is None or isinstance(source, Decimal):
+def _rate(spec: ProfileLine, source: Decimal | str, tariff: TariffLine, profile: CountryProfile, preference: bool) -> Decimal | None:
+    if isinstance(source, Decimal):
         rate = source
     elif source == SCHEDULE_DUTY:
         rate = ZERO if preference else tariff.duty_rate

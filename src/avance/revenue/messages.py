@@ -1,27 +1,20 @@
-"""The revenue package's user-facing messages, French and English, from ``messages.yaml``.
-
-``t(key, lang, **params)`` mirrors ``avance.i18n.t`` so that moving these keys into the shared
-catalog later changes imports only.
-"""
+"""The revenue package's user-facing messages: the ``revenue.*`` keys of the shared catalogs."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
+from avance import i18n
 
-LANGUAGES: tuple[str, ...] = ("fr", "en")
-DEFAULT_LANGUAGE = "fr"
+LANGUAGES: tuple[str, ...] = i18n.LANGUAGES
+DEFAULT_LANGUAGE = i18n.DEFAULT_LANGUAGE
+PREFIX = "revenue."
 
 
-@lru_cache(maxsize=1)
 def catalog() -> dict[str, dict[str, str]]:
-    """Every message: ``{key: {"fr": ..., "en": ...}}``."""
-    text = resources.files(__package__).joinpath("messages.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
-    return {str(key): {str(lang): str(msg) for lang, msg in texts.items()} for key, texts in data.items()}
+    """Every revenue message: ``{key: {"fr": ..., "en": ...}}`` (keys without the prefix)."""
+    keys = [k for k in i18n.catalog(DEFAULT_LANGUAGE) if k.startswith(PREFIX)]
+    return {k[len(PREFIX) :]: {lang: i18n.catalog(lang)[k] for lang in LANGUAGES} for k in keys}
 
 
 def language(value: str | None) -> str | None:
@@ -33,7 +26,7 @@ def language(value: str | None) -> str | None:
 
 
 def t(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> str:
-    """Render message ``key`` in ``lang`` (French when ``lang`` is not supported)."""
-    texts = catalog()[key]
-    template = texts.get(lang) or texts[DEFAULT_LANGUAGE]
-    return template.format(**params)
+    """Render revenue message ``key`` in ``lang`` (French when ``lang`` is not supported)."""
+    if PREFIX + key not in i18n.catalog(DEFAULT_LANGUAGE):
+        raise KeyError(key)
+    return i18n.t(PREFIX + key, lang, **params)
