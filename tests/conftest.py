@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -76,21 +77,27 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A scratch PostgreSQL database, dropped afterwards."""
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on ``server_url``, dropped afterwards."""
     name = f"avance_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_server).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A scratch PostgreSQL database for one test."""
+    with scratch_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture
@@ -190,10 +197,17 @@ def api(node: Node) -> Iterator[LiveApi]:
     yield from serve(node)
 
 
-@pytest.fixture(scope="module")
-def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    """One API on SQLite shared by a module (for property tests with many examples)."""
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """One API per store engine shared by a module (for property tests with many examples)."""
     tmp = tmp_path_factory.mktemp("shared")
-    n = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
-    yield from serve(n)
-    n.engine.dispose()
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{(tmp / 'avance.db').as_posix()}"
+        else:
+            url = stack.enter_context(scratch_database(request.getfixturevalue("pg_server")))
+        n = make_node(url, tmp)
+        try:
+            yield from serve(n)
+        finally:
+            n.engine.dispose()
