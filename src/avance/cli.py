@@ -225,20 +225,25 @@ def main() -> None:
     """Entry point: run the app and turn every error into one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # a usage error: missing or malformed option
+        command = f" ({exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
+        err.print(t("cli.error", lang(), message=exc.format_message() + command), markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
     except AvanceError as exc:
         try:
             fail_error(exc)
         except typer.Exit as exit_:
             sys.exit(exit_.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
     except Exception as exc:  # a broken file or an unreachable database: one line, no traceback
         if os.environ.get("AVANCE_DEBUG"):
             raise
         detail = " ".join(str(exc).split()) or type(exc).__name__
         err.print(t("cli.error", lang(), message=f"{type(exc).__name__}: {detail[:500]}"), markup=False)
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -127,3 +127,11 @@ def test_a_broken_mapping_file_is_one_line_and_exit_code_2(tmp_path):
     mapping.write_text("fields: {lrn: {column: A, type: weird}}\n")
     result = run(["import", "declarations", str(EXAMPLES / "asycuda-extract-sn.csv"), "--mapping", str(mapping)], tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["duty", "--country", "SN"], ["serve", "--port", "abc"], ["nonsense"], ["users", "create", "--name", "x", "--role", "boss"]])
+def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, args):
+    result = run(args, tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--help" in result.stderr
