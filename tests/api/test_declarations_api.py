@@ -20,8 +20,13 @@ def test_broker_lodges_before_arrival_and_sees_duties_lane_and_reasons(api):
         # VAT 18% of 10,509,283 = 1,891,671; total 3,807,917.
         assert lodged["duty_total"] == "3807917"
         assert lodged["lane"] == "yellow"
-        assert any("VEH-USED-EU" in r["detail"] for r in lodged["reasons"])
+        assert lodged["reasons"] is None  # the criteria stay with customs
         detail = broker.get(lodged["location"]).json()
+        assert "reasons" not in detail and "score" not in detail
+    with api.client("officer", lang="en") as officer:
+        seen = officer.get(lodged["location"]).json()
+        assert any("VEH-USED-EU" in r["detail"] for r in seen["reasons"])
+        assert seen["score"] == "0.2"
     assert detail["customs_value"] == "8593037"
     assert [line["code"] for line in detail["duties"]["lines"]] == ["DD", "RS", "PCS", "PC", "VAT"]
     assert detail["duties"]["lines"][0]["name"] == "Droit de douane"

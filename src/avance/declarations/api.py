@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from avance.auth.model import Principal, Role
 from avance.declarations import service
 from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
 from avance.declarations.model import GoodsDeclaration
@@ -29,7 +30,7 @@ class Lodged(BaseModel):
     lane_label: str
     duty_total: str
     currency: str
-    reasons: list[dict[str, Any]]
+    reasons: list[dict[str, Any]] | None = Field(None, description="Why this lane; not shown to declarants (criteria are confidential).")
     location: str
 
 
@@ -72,6 +73,11 @@ class LifecycleView(BaseModel):
     events: list[str]
 
 
+def sees_risk(caller: Principal) -> bool:
+    """Officers, analysts and administrators see scores and reasons; declarants see their lane."""
+    return caller.role is not Role.DECLARANT
+
+
 def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
     from avance.i18n import t
 
@@ -89,7 +95,7 @@ def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang) -> 
     with write(node.engine) as conn:
         declaration_id = service.lodge(conn, node.context, body, caller)
         record = service.get(conn, declaration_id, caller)
-    view = detail_view(record, lang)
+    view = detail_view(record, lang, risk=sees_risk(caller))
     return Lodged(
         id=declaration_id,
         lrn=body.lrn,
@@ -98,7 +104,7 @@ def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang) -> 
         lane_label=view["lane_label"],
         duty_total=view["duty_total"],
         currency=view["currency"],
-        reasons=view["reasons"],
+        reasons=view.get("reasons"),
         location=f"/declarations/{declaration_id}",
     )
 
@@ -122,13 +128,13 @@ def list_declarations(
     filters = service.Filters(status_, lane, office_code, importer_id, declarant_id, lrn, registered_from, registered_to)
     with node.engine.connect() as conn:
         rows, total = service.search(conn, caller, filters, page=page, page_size=page_size)
-    return Page(items=[summary_view(r, lang) for r in rows], page=page, page_size=page_size, total=total)
+    return Page(items=[summary_view(r, lang, risk=sees_risk(caller)) for r in rows], page=page, page_size=page_size, total=total)
 
 
 @router.get("/{declaration_id}", summary="A declaration with its status, duties, lane, reasons and events")
 def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
     with node.engine.connect() as conn:
-        return detail_view(service.get(conn, declaration_id, caller), lang)
+        return detail_view(service.get(conn, declaration_id, caller), lang, risk=sees_risk(caller))
 
 
 @router.post("/{declaration_id}/arrival", response_model=LifecycleView, summary="Record the goods' arrival (officer)")

@@ -34,8 +34,9 @@ def reasons_view(reasons: list[dict[str, Any]], lang: str) -> list[dict[str, Any
     return [{"code": r["code"], "detail": r["text"].get(lang) or next(iter(r["text"].values()))} for r in reasons]
 
 
-def summary_view(row: Any, lang: str) -> dict[str, Any]:
-    return {
+def summary_view(row: Any, lang: str, *, risk: bool = True) -> dict[str, Any]:
+    """One line of a list. ``risk=False`` leaves out the risk score (declarants do not see it)."""
+    view = {
         "id": row["id"],
         "lrn": row["lrn"],
         "declarant_id": row["declarant_id"],
@@ -53,13 +54,21 @@ def summary_view(row: Any, lang: str) -> dict[str, Any]:
         "customs_value": _money(row["customs_value"]),
         "duty_total": _money(row["duty_total"]),
     }
+    if not risk:
+        del view["score"]
+    return view
 
 
-def detail_view(record: Any, lang: str) -> dict[str, Any]:
-    """Everything an officer or the declarant needs on one declaration."""
+def detail_view(record: Any, lang: str, *, risk: bool = True) -> dict[str, Any]:
+    """Everything an officer needs on one declaration.
+
+    With ``risk=False`` (the declarant's view) the lane stays but the score, the reasons and the
+    assessor are left out: selectivity criteria are confidential, or traders would learn to
+    declare just below them.
+    """
     row = record.row
     life = record.lifecycle
-    view = summary_view(row, lang)
+    view = summary_view(row, lang, risk=risk)
     view.update(
         {
             "lodged_at": row["lodged_at"].isoformat(),
@@ -104,4 +113,10 @@ def detail_view(record: Any, lang: str) -> dict[str, Any]:
             "declaration": row["document"],
         }
     )
+    if not risk:
+        del view["reasons"], view["assessor"]
+        for event in view["events"]:
+            if event["kind"] == "lane_assigned":
+                event["data"] = {"lane": event["data"].get("lane")}
+                event["actor"] = None
     return view
