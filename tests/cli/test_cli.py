@@ -135,3 +135,11 @@ def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, args):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "--help" in result.stderr
+
+
+def test_duty_converts_a_foreign_value_with_the_nodes_rate_of_the_day(tmp_path):
+    run(["init", "--country", "SN"], tmp_path)
+    run(["rates", "load", str(EXAMPLES / "rates" / "SN-rates-2026.csv")], tmp_path)
+    result = run(["duty", "--country", "SN", "--hs", "1006300000", "--origin", "TH", "--value", "1000", "--currency", "USD", "--date", "2026-06-01", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["customs_value"] == "601750"  # 1,000 USD x 601.75 (rate from 2026-03-01)

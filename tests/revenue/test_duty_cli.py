@@ -20,7 +20,12 @@ WORKED_EXAMPLE = ["--country", "SN", "--hs", "8703231000", "--origin", "FR", "--
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_language(monkeypatch):
+def _no_ambient_language(monkeypatch, tmp_path):
+    from avance.config import get_settings
+
+    monkeypatch.setenv("AVANCE_DATA_DIR", str(tmp_path / "no-node"))  # no local node: no rate table
+    monkeypatch.delenv("AVANCE_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
     monkeypatch.delenv("AVANCE_LANG", raising=False)
     monkeypatch.delenv("AVANCE_TARIFF_DIR", raising=False)
 
@@ -117,7 +122,7 @@ def _bad_schedule(tmp_path: Path) -> str:
         ("--date", "2026-13-01", "error: la date 2026-13-01 n'est pas une date AAAA-MM-JJ valide"),
         ("--date", "01/06/2026", "error: la date 01/06/2026"),
         ("--date", "20260601", "error: la date 20260601"),
-        ("--currency", "EUR", "error: la valeur doit être donnée en XOF, monnaie nationale de SN"),
+        ("--currency", "USD", "error: aucun cours de USD en XOF au 2026-06-01"),
         ("--currency", "ABC", "error: ABC n'est pas un code de monnaie ISO 4217"),
         ("--schedule", "/nonexistent/schedule.csv", "error: barème schedule.csv inutilisable"),
         ("--schedule", "BAD", "error: barème bad.csv, ligne 2 : duty_rate -20 est négatif"),
@@ -164,3 +169,13 @@ def test_every_message_exists_in_french_and_english_with_the_same_placeholders()
         assert set(texts) == set(LANGUAGES), key
         fields = [{name for _, name, _, _ in string.Formatter().parse(texts[lang]) if name} for lang in LANGUAGES]
         assert fields[0] == fields[1], key
+
+
+def test_a_value_in_euros_is_converted_at_the_cfa_franc_peg():
+    args = ["--country", "SN", "--hs", "8703231000", "--origin", "FR", "--value", "1000", "--currency", "EUR", "--date", "2026-06-01", "--json"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    breakdown = json.loads(result.stdout)
+    assert breakdown["currency"] == "XOF"
+    assert breakdown["customs_value"] == "655957"  # 1,000 EUR x 655.957
+    assert breakdown["lines"][0]["amount"] == "131191"  # 655,957 x 20% = 131,191.4

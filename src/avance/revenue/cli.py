@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from avance.money import is_currency
+from avance.money import is_currency, round_money
 from avance.revenue.calculator import (
     MAX_DECIMALS,
     MAX_VALUE,
@@ -100,11 +100,13 @@ def _assess(
     currency = currency.strip().upper()
     if not is_currency(currency):
         _fail(lang, "duty.error.unknown_currency", currency=currency)
-    if currency != profile.currency:
-        _fail(lang, "duty.error.currency_mismatch", expected=profile.currency, country=country, currency=currency)
     customs_value = _amount(lang, "--value", value)
     fob_value = _amount(lang, "--fob", fob) if fob is not None else customs_value
     on = _date(lang, date_) if date_ is not None else datetime.now(UTC).date()
+    if currency != profile.currency:
+        rate = _rate(lang, country, profile.currency, currency, on)
+        customs_value = round_money(customs_value * rate, profile.currency)
+        fob_value = round_money(fob_value * rate, profile.currency)
     try:
         schedule = Schedule.from_csv(schedule_path) if schedule_path is not None else Schedule.default(country)
     except ScheduleError as exc:
@@ -116,6 +118,48 @@ def _assess(
         return compute_duties(profile, schedule, item, on)
     except NoTariffLine:
         _fail(lang, "duty.error.no_tariff_line", country=country, hs=hs, date=on.isoformat())
+
+
+def _rate(lang: str, country: str, national: str, currency: str, on: date) -> Decimal:
+    """The rate in force on ``on``: the CFA franc's euro peg, else the rate table of this
+    administration's node when one is set up here (``AVANCE_DATABASE_URL`` / ``AVANCE_DATA_DIR``)."""
+    from avance.reference.rates import NoExchangeRate, RateTable
+
+    table = RateTable(national)
+    try:
+        return table.rate(currency, on)
+    except NoExchangeRate:
+        pass
+    try:
+        table = _node_rates(country, national)
+        return table.rate(currency, on)
+    except NoExchangeRate:
+        _fail(lang, "duty.error.currency_mismatch", expected=national, country=country, currency=currency, date=on.isoformat())
+
+
+def _node_rates(country: str, national: str):  # type: ignore[no-untyped-def]
+    """The exchange rates of the local node of ``country``, or an empty table when there is none."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from avance.config import get_settings
+    from avance.node import load_rates, read_country
+    from avance.reference.rates import RateTable
+    from avance.store.engine import make_engine
+
+    settings = get_settings()
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return RateTable(national)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if read_country(conn) != country:
+                return RateTable(national)
+            return load_rates(conn, national)
+    except SQLAlchemyError:
+        return RateTable(national)
+    finally:
+        engine.dispose()
 
 
 def _amount(lang: str, option: str, text: str) -> Decimal:
