@@ -139,10 +139,21 @@ def test_list_filters_and_paginates(api):
         assert bad.json()["errors"][0]["parameter"] == "page_size"
 
 
+def test_a_retry_of_the_same_document_returns_the_first_lodging(api):
+    """On a slow link the answer can be lost; sending the declaration again must not fail or double it."""
+    with api.client("broker") as broker:
+        first = broker.post("/declarations", json=declaration(lrn="RETRY-1"))
+        again = broker.post("/declarations", json=declaration(lrn="RETRY-1"))
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        assert broker.get("/declarations").json()["total"] == 1
+        assert len(broker.get(first.json()["location"]).json()["events"]) == 3
+
+
 def test_duplicate_lrn_from_the_same_declarant_is_rejected(api):
     with api.client("broker", lang="en") as broker:
         assert broker.post("/declarations", json=declaration(lrn="DUP-1")).status_code == 201
-        again = broker.post("/declarations", json=declaration(lrn="DUP-1"))
+        again = broker.post("/declarations", json=declaration(lrn="DUP-1", invoice_amount="12000.01", goods_items=[dict(declaration()["goods_items"][0], invoice_amount="12000.01")]))
         assert again.status_code == 422
         assert again.json()["errors"] == [
             {"pointer": "/lrn", "code": "lrn.duplicate", "detail": "The LRN DUP-1 was already used by declarant SN0012345A7."}

@@ -38,7 +38,7 @@ def test_times_are_stored_and_read_as_utc(node):
     with node.engine.begin() as conn:
         declaration_id = service.lodge(
             conn, node.context, GoodsDeclaration.model_validate(declaration()), SYSTEM, registration_date=datetime.now(timezone.utc).date(), now=at
-        )
+        ).id
         record = service.get(conn, declaration_id, SYSTEM)
     assert record.row["lodged_at"] == at
     assert record.row["lodged_at"].utcoffset() == timedelta(0)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from avance.auth.model import Principal, Role
@@ -90,12 +90,24 @@ def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Lodged, summary="Lodge a goods declaration (pre-arrival allowed)")
-def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang) -> Lodged:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Lodged,
+    summary="Lodge a goods declaration (pre-arrival allowed)",
+    description="201 when stored. Sending the same document again (a retry after a lost answer) "
+    "returns the declaration stored the first time with 200; the same LRN with another document is refused (422).",
+    responses={200: {"description": "The same document was already lodged: nothing new was stored."}},
+)
+def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang, response: Response) -> Lodged:
     with write(node.engine) as conn:
-        declaration_id = service.lodge(conn, node.context, body, caller)
-        record = service.get(conn, declaration_id, caller)
+        lodging = service.lodge(conn, node.context, body, caller)
+        record = service.get(conn, lodging.id, caller)
+    if lodging.replayed:
+        response.status_code = status.HTTP_200_OK
+    declaration_id = lodging.id
     view = detail_view(record, lang, risk=sees_risk(caller))
+    response.headers["Location"] = f"/declarations/{declaration_id}"
     return Lodged(
         id=declaration_id,
         lrn=body.lrn,

@@ -179,6 +179,22 @@ def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequenc
     return ids
 
 
+@dataclass(frozen=True)
+class Lodging:
+    id: int
+    replayed: bool  # the very same document was lodged before: nothing new was stored
+
+
+def _earlier_identical(conn: Connection, d: GoodsDeclaration) -> int | None:
+    """The id of this declarant's declaration with this LRN, if its document is the same one."""
+    row = conn.execute(
+        select(declarations.c.id, declarations.c.document).where(declarations.c.declarant_id == d.declarant.id, declarations.c.lrn == d.lrn)
+    ).first()
+    if row is not None and row.document == orjson.loads(d.model_dump_json()):
+        return int(row.id)
+    return None
+
+
 def lodge(
     conn: Connection,
     ctx: NodeContext,
@@ -187,14 +203,22 @@ def lodge(
     *,
     registration_date: date | None = None,
     now: datetime | None = None,
-) -> int:
-    """Lodge one declaration: validate, assess, store it with its events; return its id."""
+) -> Lodging:
+    """Lodge one declaration: validate, assess, store it with its events.
+
+    Sending the same document again (a retry after a dropped connection) is not an error: the
+    declaration lodged the first time is returned. The same LRN with a different document is a
+    duplicate.
+    """
     authorize_lodging(principal, d)
+    earlier = _earlier_identical(conn, d)
+    if earlier is not None:
+        return Lodging(earlier, replayed=True)
     now = now or utcnow()
     processed = process(ctx, d, registration_date or now.astimezone(timezone.utc).date(), StoreLookups(conn))
     try:
         with conn.begin_nested():
-            return _store(conn, [processed], [now], principal.user_id, principal.name)[0]
+            return Lodging(_store(conn, [processed], [now], principal.user_id, principal.name)[0], replayed=False)
     except IntegrityError:  # a concurrent lodging took the same LRN between check and insert
         raise ValidationFailed([Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]) from None
 
