@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
 from avance.http import Caller, NodeDep
@@ -23,9 +23,11 @@ class ManifestLodged(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ManifestLodged, summary="Lodge a cargo report (manifest)")
-def lodge(body: CargoReport, node: NodeDep, caller: Caller) -> ManifestLodged:
+def lodge(body: CargoReport, node: NodeDep, caller: Caller, response: Response) -> ManifestLodged:
     with write(node.engine) as conn:
-        manifest_id = service.lodge(conn, node.context, body, caller)
+        manifest_id, replayed = service.lodge(conn, node.context, body, caller)
+    if replayed:
+        response.status_code = status.HTTP_200_OK
     return ManifestLodged(id=manifest_id, reference=body.reference, bills_of_lading=len(body.bills_of_lading), location=f"/manifests/{manifest_id}")
 
 

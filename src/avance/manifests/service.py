@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -53,16 +54,23 @@ def check(ctx: NodeContext, m: CargoReport, today: date) -> list[Issue]:
     return issues
 
 
-def lodge(conn: Connection, ctx: NodeContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> int:
-    """Store a cargo report with its bills of lading; carriers lodge their own only."""
+def lodge(conn: Connection, ctx: NodeContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> tuple[int, bool]:
+    """Store a cargo report with its bills of lading; return its id and whether it was a retry.
+
+    The same report sent again returns the first lodging; the same reference with another
+    report is a duplicate.
+    """
     if principal.role is Role.DECLARANT:
         if m.carrier.id != principal.party_id:
             raise Forbidden("forbidden.declarant_mismatch", declarant=m.carrier.id)
     elif principal.role is not Role.ADMIN:
         raise Forbidden("forbidden.role", role=principal.role.value)
     now = now or datetime.now(timezone.utc)
+    earlier = conn.execute(select(manifests.c.id, manifests.c.document).where(manifests.c.reference == m.reference)).first()
+    if earlier is not None and earlier.document == orjson.loads(m.model_dump_json()):
+        return int(earlier.id), True  # a retry of the same cargo report: the first lodging stands
     issues = check(ctx, m, now.date())
-    if conn.execute(select(manifests.c.id).where(manifests.c.reference == m.reference)).first() is not None:
+    if earlier is not None:
         issues.append(Issue("/reference", "manifest.duplicate", {"reference": m.reference}))
     if issues:
         raise ValidationFailed(issues)
@@ -79,7 +87,7 @@ def lodge(conn: Connection, ctx: NodeContext, m: CargoReport, principal: Princip
                     port_of_loading=m.port_of_loading,
                     port_of_discharge=m.port_of_discharge,
                     estimated_arrival=m.estimated_arrival,
-                    document=m.model_dump(mode="json"),
+                    document=orjson.Fragment(m.model_dump_json()),
                     lodged_by=principal.user_id,
                     lodged_at=now,
                 )
@@ -102,7 +110,7 @@ def lodge(conn: Connection, ctx: NodeContext, m: CargoReport, principal: Princip
             )
     except IntegrityError:
         raise ValidationFailed([Issue("/reference", "manifest.duplicate", {"reference": m.reference})]) from None
-    return int(manifest_id)
+    return int(manifest_id), False
 
 
 def get(conn: Connection, manifest_id: int, principal: Principal) -> dict[str, Any]:
