@@ -30,7 +30,7 @@ from avance.declarations.lifecycle import (
     releases_automatically,
 )
 from avance.declarations.model import GoodsDeclaration
-from avance.declarations.processing import Lookups, MemoryLookups, NodeContext, ProcessedDeclaration, process
+from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, process
 from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
 from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests

@@ -958,7 +958,7 @@ class DemoGenerator:
         quantum = 10.0**-places
         # Per item: true FOB value in the invoice currency, masses, units.
         items = []
-        for index, (hs6, item_origin) in enumerate(pairs):
+        for hs6, item_origin in pairs:
             g = goods[hs6]
             u = importer.mass_pos + rng.gauss(0, 0.2)
             u = 0.0 if u < 0 else 1.0 if u > 1 else u

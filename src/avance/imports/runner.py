@@ -27,7 +27,6 @@ from avance.auth.model import SYSTEM, Principal
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.errors import Issue, ValidationFailed
-from avance.i18n import t
 from avance.imports.mapping import Applier, CellError, Mapping, load_mapping
 from avance.node import Node
 from avance.validation import parse
