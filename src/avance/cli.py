@@ -122,6 +122,18 @@ def users_create(
     print(token)
 
 
+@users_app.command("revoke")
+def users_revoke(name: Annotated[str, typer.Option("--name", help="The user whose token stops working.")]) -> None:
+    """Revoke a user's token; the user keeps its history but can no longer call the API."""
+    from avance.auth.service import revoke_user
+    from avance.node import open_node
+
+    node = open_node(_settings())
+    with write(node.engine) as conn:
+        revoke_user(conn, name)
+    out.print(t("cli.user_revoked", lang(), name=name))
+
+
 @users_app.command("list")
 def users_list() -> None:
     """List users (tokens are never shown again)."""

@@ -124,6 +124,13 @@ def test_requests_without_a_valid_token_are_refused(api):
     with api.client() as forged:
         forged.headers["Authorization"] = "Bearer avk_not-a-real-token"
         assert forged.get("/declarations").status_code == 401
+    from avance.auth.service import revoke_user
+    from avance.store.engine import write
+
+    with write(api.node.engine) as conn:
+        revoke_user(conn, "analyst")
+    with api.client("analyst") as revoked:
+        assert revoked.get("/declarations").status_code == 401
 
 
 def test_list_filters_and_paginates(api):

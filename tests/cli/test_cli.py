@@ -64,6 +64,9 @@ def test_a_node_is_set_up_users_get_a_token_once_and_rates_load(tmp_path):
     assert token.startswith("avk_") and len(token) > 40
     listed = run(["users", "list"], tmp_path)
     assert "awa" in listed.stdout and token not in listed.stdout
+    assert run(["users", "revoke", "--name", "awa"], tmp_path).returncode == 0
+    assert "False" in run(["users", "list"], tmp_path).stdout
+    assert run(["users", "revoke", "--name", "nobody"], tmp_path).returncode == 2
     again = run(["users", "create", "--name", "awa", "--role", "officer"], tmp_path)
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
     no_party = run(["users", "create", "--name", "cad", "--role", "declarant"], tmp_path, lang="fr")

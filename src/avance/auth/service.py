@@ -7,11 +7,11 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
-from avance.errors import Conflict, Unauthorized, ValidationFailed, Issue
+from avance.errors import Conflict, Issue, NotFound, Unauthorized, ValidationFailed
 from avance.store.tables import users
 
 TOKEN_PREFIX = "avk_"
@@ -61,6 +61,13 @@ def authenticate(conn: Connection, token: str | None) -> Principal:
     if row is None or not row["active"]:
         raise Unauthorized("unauthorized.invalid")
     return Principal(user_id=row["id"], name=row["name"], role=Role(row["role"]), party_id=row["party_id"])
+
+
+def revoke_user(conn: Connection, name: str) -> None:
+    """Disable a user's token at once (a lost laptop, a broker whose licence was withdrawn)."""
+    result = conn.execute(update(users).where(users.c.name == name).values(active=False))
+    if result.rowcount == 0:
+        raise NotFound("not_found.user", name=name)
 
 
 def list_users(conn: Connection) -> list[dict]:
