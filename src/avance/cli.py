@@ -18,26 +18,31 @@ from avance.errors import AvanceError, ValidationFailed
 from avance.i18n import t
 from avance.store.engine import write
 
+def lang() -> str:
+    return get_settings().lang if get_settings().lang in ("fr", "en") else "fr"
+
+
+def H(key: str) -> str:
+    """Help text of the command line, in the operator's language (AVANCE_LANG)."""
+    return t(f"cli.help.{key}", lang())
+
+
 app = typer.Typer(
     name="avance",
-    help="Avance: advance customs control (contrôle anticipé) for West and Central Africa.",
+    help=H("app"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
-rates_app = typer.Typer(help="Exchange rates of this administration.", no_args_is_help=True)
-import_app = typer.Typer(help="Bulk import from files (ASYCUDA or national extracts).", no_args_is_help=True)
+users_app = typer.Typer(help=H("users"), no_args_is_help=True)
+rates_app = typer.Typer(help=H("rates"), no_args_is_help=True)
+import_app = typer.Typer(help=H("import"), no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(rates_app, name="rates")
 app.add_typer(import_app, name="import")
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def lang() -> str:
-    return get_settings().lang if get_settings().lang in ("fr", "en") else "fr"
 
 
 def fail(message: str) -> NoReturn:
@@ -62,9 +67,9 @@ def _settings(data_dir: Path | None = None, database_url: str | None = None) -> 
     return settings.model_copy(update=update) if update else settings
 
 
-@app.command()
+@app.command(help=H("init"))
 def init(
-    country: Annotated[Optional[str], typer.Option("--country", help="ISO 3166 alpha-2 code of the administration (or AVANCE_COUNTRY).")] = None,
+    country: Annotated[Optional[str], typer.Option("--country", help=H("init.country"))] = None,
 ) -> None:
     """Create or upgrade the database and record the administration this node serves."""
     from avance.node import init_node
@@ -86,11 +91,11 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@app.command()
+@app.command(help=H("serve"))
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help=H("serve.host"))] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=H("serve.workers"))] = 1,
 ) -> None:
     """Serve the API (interactive docs at /docs)."""
     import uvicorn
@@ -105,11 +110,11 @@ def serve(
         uvicorn.run("avance.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
 
 
-@users_app.command("create")
+@users_app.command("create", help=H("users.create"))
 def users_create(
-    name: Annotated[str, typer.Option("--name", help="User name (unique).")],
-    role: Annotated[Role, typer.Option("--role", help="declarant, officer, analyst or admin.")],
-    party_id: Annotated[Optional[str], typer.Option("--party-id", help="For a declarant: the TIN it lodges for.")] = None,
+    name: Annotated[str, typer.Option("--name", help=H("users.name"))],
+    role: Annotated[Role, typer.Option("--role", help=H("users.role"))],
+    party_id: Annotated[Optional[str], typer.Option("--party-id", help=H("users.party_id"))] = None,
 ) -> None:
     """Create a user and print its token once."""
     from avance.auth.service import create_user
@@ -122,8 +127,8 @@ def users_create(
     print(token)
 
 
-@users_app.command("revoke")
-def users_revoke(name: Annotated[str, typer.Option("--name", help="The user whose token stops working.")]) -> None:
+@users_app.command("revoke", help=H("users.revoke"))
+def users_revoke(name: Annotated[str, typer.Option("--name", help=H("users.revoke.name"))]) -> None:
     """Revoke a user's token; the user keeps its history but can no longer call the API."""
     from avance.auth.service import revoke_user
     from avance.node import open_node
@@ -134,7 +139,7 @@ def users_revoke(name: Annotated[str, typer.Option("--name", help="The user whos
     out.print(t("cli.user_revoked", lang(), name=name))
 
 
-@users_app.command("list")
+@users_app.command("list", help=H("users.list"))
 def users_list() -> None:
     """List users (tokens are never shown again)."""
     from avance.auth.service import list_users
@@ -149,8 +154,8 @@ def users_list() -> None:
     out.print(table)
 
 
-@rates_app.command("load")
-def rates_load(file: Annotated[Path, typer.Argument(help="CSV with columns currency,rate,valid_from.")]) -> None:
+@rates_app.command("load", help=H("rates.load"))
+def rates_load(file: Annotated[Path, typer.Argument(help=H("rates.file"))]) -> None:
     """Load dated exchange rates (units of national currency per unit of foreign currency)."""
     from avance.node import load_rate_file
     from avance.reference.rates import RateFileError
@@ -166,14 +171,14 @@ def rates_load(file: Annotated[Path, typer.Argument(help="CSV with columns curre
     out.print(t("cli.rates_loaded", lang(), count=count))
 
 
-@import_app.command("declarations")
+@import_app.command("declarations", help=H("import.declarations"))
 def import_declarations(
-    file: Annotated[Path, typer.Argument(help="CSV (one row per goods item) or JSON Lines (one declaration per line).")],
-    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="Column-mapping YAML for a national extract.")] = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", help="csv or jsonl (default: from the file name).")] = None,
-    rejects: Annotated[Optional[Path], typer.Option("--rejects", help="Where to write rejected rows (default: FILE.rejects.jsonl).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Declarations per transaction.")] = 1000,
-    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Processes checking batches in parallel (default: one per core).")] = None,
+    file: Annotated[Path, typer.Argument(help=H("import.file"))],
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help=H("import.mapping"))] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help=H("import.format"))] = None,
+    rejects: Annotated[Optional[Path], typer.Option("--rejects", help=H("import.rejects"))] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help=H("import.batch_size"))] = 1000,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help=H("import.workers"))] = None,
 ) -> None:
     """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
     from avance.imports.runner import run_import
@@ -199,15 +204,15 @@ def import_declarations(
         out.print(t("import.rejects_written", lang(), path=report.rejects_path))
 
 
-@app.command()
+@app.command(help=H("demo"))
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo database and credentials go.")] = Path("var"),
+    data_dir: Annotated[Path, typer.Option("--data-dir", help=H("demo.data_dir"))] = Path("var"),
     declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
     country: Annotated[str, typer.Option("--country")] = "SN",
     seed: Annotated[int, typer.Option("--seed")] = 20260601,
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API once the data is loaded.")] = True,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=H("demo.serve"))] = True,
 ) -> None:
     """Set up a demo node with realistic data and serve its API."""
     from avance.demo.setup import build_demo
@@ -227,7 +232,7 @@ def demo(
 def _register_duty() -> None:
     from avance.revenue.cli import duty
 
-    app.command("duty", help="Compute the duties and taxes of one tariff line (no database needed).")(duty)
+    app.command("duty", help=H("duty"))(duty)
 
 
 _register_duty()

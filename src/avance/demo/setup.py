@@ -172,7 +172,7 @@ def build_demo(
     truth_path = data_dir / "demo-ground-truth.jsonl"
     lodged = 0
     with _progress(console) as progress, truth_path.open("w", encoding="utf-8") as truth_file:
-        task = progress.add_task("lodging", total=len(declarations))
+        task = progress.add_task(t("demo.lodging", lang), total=len(declarations))
         ordered = sorted(declarations, key=lambda g: g.registration_date)
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
