@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
@@ -49,14 +49,20 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
             return problem(request, 413, "error.payload_too_large", t("error.payload_too_large", lang, limit=MAX_BODY), lang)
         return await call_next(request)
 
-    @app.get("/health", tags=["node"], summary="Is the node up, and its database reachable?")
-    def health(node: NodeDep) -> dict[str, Any]:
+    @app.get(
+        "/health",
+        tags=["node"],
+        summary="Is the node up, and its database reachable?",
+        responses={503: {"description": "The database does not answer."}},
+    )
+    def health(node: NodeDep, response: Response) -> dict[str, Any]:
         database = "ok"
         try:
             with node.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception:
             database = "unreachable"
+            response.status_code = 503
         return {
             "status": "ok" if database == "ok" else "degraded",
             "version": __version__,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from avance.auth.model import Principal
@@ -64,6 +65,7 @@ def problem(request: Request, status: int, code: str, detail: str, lang: str, *,
 def _title_key(status: int) -> str:
     return {
         401: "error.unauthorized",
+        503: "error.unavailable",
         403: "error.forbidden",
         404: "error.not_found",
         405: "error.method_not_allowed",
@@ -120,6 +122,12 @@ def install_error_handlers(app: Any) -> None:
             return problem(request, 422, "validation", t("error.validation", lang, count=1), lang, errors=[issue.to_dict(lang)])
         code = {404: "not_found.route", 405: "error.method_not_allowed", 413: "error.payload_too_large"}.get(exc.status_code, "error.generic")
         return problem(request, exc.status_code, code, t(code, lang, limit=MAX_BODY), lang)
+
+    @app.exception_handler(OperationalError)
+    async def _store_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0] if str(exc) else exc)
+        lang = _lang(request)
+        return problem(request, 503, "unavailable", t("error.unavailable", lang), lang, headers={"Retry-After": "10"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -227,3 +227,23 @@ def test_many_brokers_lodging_at_once_are_all_stored(api):
     assert statuses == [201] * 40
     with api.client("analyst") as analyst:
         assert analyst.get("/declarations").json()["total"] == 40
+
+
+def test_when_the_database_is_down_clients_are_told_to_retry(api):
+    """An outage answers 503 with Retry-After, so that brokers' systems queue and resend."""
+    from avance.store.engine import make_engine
+
+    healthy = api.node.engine
+    api.node.engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:9/avance", connect_args={"connect_timeout": 2})
+    try:
+        with api.client("broker", lang="en") as broker:
+            down = broker.post("/declarations", json=declaration(lrn="DOWN-1"))
+            assert down.status_code == 503
+            assert down.headers["retry-after"] == "10"
+            assert "Try again" in down.json()["detail"]
+            assert broker.get("/health").status_code == 503
+    finally:
+        api.node.engine.dispose()
+        api.node.engine = healthy
+    with api.client("broker") as broker:
+        assert broker.post("/declarations", json=declaration(lrn="DOWN-1")).status_code == 201
