@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pycountry
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from avance.datafiles import DataFileError, read_yaml
 from avance.money import is_currency
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -73,16 +73,12 @@ class UnknownBloc(LookupError):
         return f"unknown bloc {self.bloc!r}"
 
 
-class ProfileError(ValueError):
+class ProfileError(DataFileError):
     """A profile or bloc file is broken; ``source`` is the file, ``detail`` names the field and the reason."""
 
-    def __init__(self, source: str, detail: str) -> None:
-        super().__init__(source, detail)
-        self.source = source
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.detail}"
+    @property
+    def source(self) -> str:
+        return self.path
 
 
 # --- field types -------------------------------------------------------------------------------
@@ -455,55 +451,6 @@ def _resolve(profile: CountryProfile, line: ProfileLine) -> ResolvedBase:
 # --- loading -----------------------------------------------------------------------------------
 
 
-class _DecimalLoader(yaml.SafeLoader):
-    """YAML safe loader that reads decimal numbers as ``Decimal``, never ``float``."""
-
-
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
-    text = str(loader.construct_scalar(node))
-    try:
-        value = Decimal(text.replace("_", ""))
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite():
-        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a decimal number", node.start_mark)
-    return value
-
-
-def _construct_date(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError:
-        message = f"{node.value!r} is not a valid date"
-        raise yaml.constructor.ConstructorError(None, None, message, node.start_mark) from None
-
-
-_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
-_DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_date)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise ProfileError(str(path), f"cannot read the file ({reason})") from None
-    try:
-        data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ProfileError(str(path), f"not valid YAML: {_yaml_problem(exc)}") from None
-    if not isinstance(data, dict):
-        raise ProfileError(str(path), "the file must hold a mapping of fields")
-    return data
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return " ".join(str(exc).split())
-
-
 def _format_errors(exc: ValidationError, data: Any) -> str:
     parts = []
     for error in exc.errors(include_url=False):
@@ -532,7 +479,7 @@ def _where(loc: tuple[int | str, ...], data: Any) -> str:
 def blocs_from_file(path: str | os.PathLike[str]) -> Blocs:
     """Read and validate a bloc membership file; raises ProfileError naming the file and field."""
     path = Path(path)
-    data = _read_yaml(path)
+    data = read_yaml(path, error=ProfileError)
     try:
         return Blocs.model_validate(data)
     except ValidationError as exc:
@@ -542,7 +489,7 @@ def blocs_from_file(path: str | os.PathLike[str]) -> Blocs:
 def profile_from_file(path: str | os.PathLike[str], blocs: Blocs | None = None) -> CountryProfile:
     """Read and validate a profile file (with ``blocs``, default the configured blocs.yaml)."""
     path = Path(path)
-    data = _read_yaml(path)
+    data = read_yaml(path, error=ProfileError)
     if "blocs" in data:
         raise ProfileError(str(path), "blocs: bloc membership belongs in blocs.yaml, not in a profile")
     try:
