@@ -6,26 +6,17 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from avance.auth.model import Role
-from avance.config import Settings, get_settings
-from avance.errors import AvanceError, ValidationFailed
+from avance.config import Settings
+from avance.errors import AvanceError
 from avance.i18n import t
+from avance.clikit import H, err, fail, fail_error, lang, out, settings_from
 from avance.store.engine import write
-
-def lang() -> str:
-    return get_settings().lang if get_settings().lang in ("fr", "en") else "fr"
-
-
-def H(key: str) -> str:
-    """Help text of the command line, in the operator's language (AVANCE_LANG)."""
-    return t(f"cli.help.{key}", lang())
-
 
 app = typer.Typer(
     name="avance",
@@ -41,30 +32,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(rates_app, name="rates")
 app.add_typer(import_app, name="import")
 
-out = Console()
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def fail(message: str) -> NoReturn:
-    """Print one line on stderr and exit with code 2."""
-    err.print(t("cli.error", lang(), message=" ".join(str(message).split())), markup=False)
-    raise typer.Exit(2)
-
-
-def fail_error(exc: AvanceError) -> NoReturn:
-    if isinstance(exc, ValidationFailed):
-        fail("; ".join(f"{i.pointer or '/'}: {i.message(lang())}" for i in exc.issues))
-    fail(exc.message(lang()))
-
-
 def _settings(data_dir: Path | None = None, database_url: str | None = None) -> Settings:
-    settings = get_settings()
-    update = {}
-    if data_dir is not None:
-        update["data_dir"] = data_dir
-    if database_url is not None:
-        update["database_url"] = database_url
-    return settings.model_copy(update=update) if update else settings
+    return settings_from(data_dir, database_url)
 
 
 @app.command(help=H("init"))
@@ -236,6 +205,29 @@ def _register_duty() -> None:
 
 
 _register_duty()
+
+
+def _register_groups() -> None:
+    """Command groups that live beside their area (risk engine, exchange)."""
+    from avance.exchange.cli import exchange_app, partners_app
+    from avance.exchange.movements_cli import matching_app, transit_app
+    from avance.risk.model_cli import model_app
+    from avance.risk.profiles_cli import profiles_app
+    from avance.risk.valuation_cli import valuation_app
+
+    for name, group in (
+        ("model", model_app),
+        ("profiles", profiles_app),
+        ("valuation", valuation_app),
+        ("exchange", exchange_app),
+        ("partners", partners_app),
+        ("transit", transit_app),
+        ("matching", matching_app),
+    ):
+        app.add_typer(group, name=name)
+
+
+_register_groups()
 
 
 def main() -> None:

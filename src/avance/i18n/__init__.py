@@ -1,7 +1,9 @@
 """Messages shown to users, in French and English, from the YAML catalogs beside this file.
 
-Each catalog is a flat mapping ``key: message`` with ``str.format`` placeholders. Both catalogs
-hold the same keys (a test checks it). French is the default: most users work in French.
+Each catalog is a flat mapping ``key: message`` with ``str.format`` placeholders: ``fr.yaml`` and
+``en.yaml``, plus one part per area in ``fr/*.yaml`` and ``en/*.yaml`` (a key may be defined only
+once). Both catalogs hold the same keys (a test checks it). French is the default: most users
+work in French.
 """
 
 from __future__ import annotations
@@ -19,9 +21,19 @@ DEFAULT_LANGUAGE = "fr"
 @lru_cache(maxsize=None)
 def catalog(lang: str) -> dict[str, str]:
     """The message catalog of ``lang`` (``fr`` or ``en``)."""
-    text = resources.files(__package__).joinpath(f"{lang}.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
-    return {str(k): str(v) for k, v in data.items()}
+    root = resources.files(__package__)
+    sources = [root.joinpath(f"{lang}.yaml")]
+    parts = root.joinpath(lang)
+    if parts.is_dir():
+        sources += sorted((p for p in parts.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
+    merged: dict[str, str] = {}
+    for source in sources:
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        for key, value in data.items():
+            if str(key) in merged:
+                raise ValueError(f"message {key!r} is defined twice in the {lang} catalog ({source.name})")
+            merged[str(key)] = str(value)
+    return merged
 
 
 class _Lenient(dict):

@@ -165,3 +165,7 @@ declaration_events = Table(
     Index("ix_declaration_events_declaration", "declaration_id", "id"),
     Index("ix_declaration_events_kind_at", "kind", "at"),
 )
+
+
+# Tables of other areas, each in its own module (they add themselves to ``metadata``).
+from avance.store import tables_exchange, tables_movements, tables_profiles, tables_valuation  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Customs-to-customs exchange between national Avance nodes."""

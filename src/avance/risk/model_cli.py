@@ -1,0 +1,9 @@
+"""Command-line group (scaffold: filled in by its owner)."""
+
+from __future__ import annotations
+
+import typer
+
+from avance.clikit import H
+
+model_app = typer.Typer(help=H("model"), no_args_is_help=True)
