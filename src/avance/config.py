@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     country: str | None = Field(None, description="ISO 3166 alpha-2 code of the administration.")
     lang: str = Field("fr", description="Default language for messages (fr or en).")
     rules_file: Path | None = Field(None, description="Selectivity rules (YAML) of the rule assessor.")
+    policy_file: Path | None = Field(None, description="Selection policy (YAML): lane rates per office, exploration share.")
+    models_dir: Path | None = Field(None, description="Where learned models are installed; default: DATA_DIR/models.")
     schedule_file: Path | None = Field(None, description="National tariff schedule (CSV).")
     offices_file: Path | None = Field(None, description="Customs offices (YAML) replacing the shipped list.")
     arrival_past_days: int = Field(30, description="How far before registration an arrival may lie.")
@@ -30,6 +32,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'avance.db').as_posix()}"
+
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
 
 @lru_cache(maxsize=1)
