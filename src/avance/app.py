@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Request, Response
@@ -31,7 +33,19 @@ them, computes duties and taxes, and assigns a control lane (green, yellow, red,
 def create_app(node: Node | None = None, settings: Settings | None = None) -> FastAPIOffline:
     """Build the API of ``node`` (default: the node the environment configures)."""
     node = node or open_node(settings or get_settings())
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        from avance.exchange.worker import start
+
+        stop = start(node)  # the exchange sender runs beside the API
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+
     app = FastAPIOffline(
+        lifespan=lifespan,
         title="Avance",
         version=__version__,
         description=DESCRIPTION,
