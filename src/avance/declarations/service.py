@@ -31,6 +31,7 @@ from avance.declarations.lifecycle import (
 )
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, process
+from avance.risk.assessor import Signal
 from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
 from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests
@@ -60,6 +61,12 @@ class StoreLookups:
             select(bills_of_lading.c.transport_document_reference).where(bills_of_lading.c.manifest_id == manifest.id)
         )
         return frozenset(r[0] for r in rows)
+
+    def signals(self, d: GoodsDeclaration) -> tuple[Signal, ...]:
+        from avance.exchange import movements
+
+        pending = getattr(movements, "pending_signals", None)  # mirror control, when the exchange provides it
+        return pending(self.conn, d) if pending is not None else ()
 
 
 def authorize_lodging(principal: Principal, d: GoodsDeclaration) -> None:
