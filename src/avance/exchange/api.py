@@ -1,7 +1,154 @@
-"""API routes (scaffold: filled in by its owner)."""
+"""HTTP routes of the exchange: the inbox partners post to, this node's identity, and its state."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from avance.auth.model import Principal, Role
+from avance.errors import Forbidden, Issue, ValidationFailed
+from avance.exchange import inbox, keys, partners, status
+from avance.exchange.envelope import format_time
+from avance.exchange.outbox import enqueue
+from avance.http import Caller, NodeDep
+from avance.store.engine import write
+
+router = APIRouter(prefix="/exchange", tags=["exchange"])
+
+
+def _require(caller: Principal, *roles: Role) -> None:
+    if caller.role not in roles:
+        raise Forbidden("forbidden.role", role=caller.role.value)
+
+
+def _json(data: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+@router.post(
+    "/messages",
+    summary="Inbox: a partner node delivers a batch of signed messages",
+    description=(
+        "The body is a JSON array of message envelopes (docs/exchange.md). No bearer token: each message "
+        "is authenticated by its Ed25519 signature against the partner registry. The answer is a JSON "
+        "array of signed `ack` envelopes, one per message and in the same order: accepted, buffered, "
+        "duplicate, rejected (with the reason) or retry. The whole batch is applied in one transaction."
+    ),
+    responses={200: {"description": "One signed acknowledgement per message."}, 422: {"description": "The body is not a JSON array."}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}},
+)
+async def receive_messages(request: Request, node: NodeDep) -> Response:
+    body = await request.body()
+    try:
+        items = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ValidationFailed([Issue("", "exchange.batch_not_array", {})]) from None
+    if not isinstance(items, list):
+        raise ValidationFailed([Issue("", "exchange.batch_not_array", {})])
+    if len(items) > inbox.MAX_BATCH:
+        raise ValidationFailed([Issue("", "exchange.batch_too_large", {"limit": inbox.MAX_BATCH})])
+    from starlette.concurrency import run_in_threadpool
+
+    acks = await run_in_threadpool(inbox.receive, node.engine, node.settings.data_dir, node.settings.exchange_window_seconds, items)
+    return _json(acks)
+
+
+@router.get("/identity", summary="This node's id and public keys (what partners register)")
+def identity(node: NodeDep) -> dict[str, Any]:
+    with node.engine.connect() as conn:
+        node_id = keys.node_id(conn)
+        own = keys.own_keys(conn)
+    return {
+        "node_id": node_id,
+        "country": node.context.country,
+        "keys": [
+            {
+                "kid": k.kid,
+                "alg": "EdDSA",
+                "public_key": keys.public_key_base64(k),
+                "created_at": format_time(k.created_at),
+                "current": k.retired_at is None,
+                "expires_at": format_time(k.expires_at) if k.expires_at else None,
+            }
+            for k in own
+            if k.retired_at is None or k.expires_at is not None
+        ],
+    }
+
+
+@router.get("/status", summary="Per partner: queue depth, oldest pending message, last success and error, dead letters")
+def exchange_status(node: NodeDep, caller: Caller) -> dict[str, Any]:
+    _require(caller, Role.ADMIN)
+    with node.engine.connect() as conn:
+        return status.report(conn)
+
+
+@router.get("/alerts", summary="Exchange alerts: dead letters and messages partners rejected")
+def exchange_alerts(node: NodeDep, caller: Caller, open_only: Annotated[bool, Query(alias="open")] = True) -> list[dict[str, Any]]:
+    _require(caller, Role.ADMIN)
+    with node.engine.connect() as conn:
+        return status.alerts(conn, open_only=open_only)
+
+
+@router.get("/partners", summary="Registered partner nodes and their keys")
+def list_partners(node: NodeDep, caller: Caller) -> list[dict[str, Any]]:
+    _require(caller, Role.ADMIN, Role.ANALYST)
+    with node.engine.connect() as conn:
+        found = partners.list_partners(conn)
+    return [
+        {
+            "node_id": p.node_id,
+            "country": p.country,
+            "endpoint": p.endpoint,
+            "added_at": format_time(p.added_at),
+            "keys": [{"kid": k.kid, "added_at": format_time(k.added_at)} for k in p.keys],
+        }
+        for p in found
+    ]
+
+
+class ReferenceDataUpdate(BaseModel):
+    """An update of this administration's reference data, published to partners."""
+
+    model_config = ConfigDict(extra="forbid")
+    dataset: Literal["offices", "holidays"]
+    action: Literal["upsert", "delete"] = "upsert"
+    effective_date: str | None = Field(None, description="ISO 8601 date from which it applies.")
+    records: list[dict[str, Any]] = Field(min_length=1, max_length=500)
+    to: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(None, max_length=50, description="Partner node ids (default: every partner).")
+
+
+@router.post("/reference-data", status_code=202, summary="Publish an update of this administration's offices or holidays to partners")
+def publish_reference_data(update: ReferenceDataUpdate, node: NodeDep, caller: Caller) -> dict[str, Any]:
+    _require(caller, Role.ADMIN)
+    payload: dict[str, Any] = {"dataset": update.dataset, "action": update.action, "records": update.records}
+    if update.effective_date is not None:
+        payload["effective_date"] = update.effective_date
+    with write(node.engine) as conn:
+        targets = update.to if update.to is not None else [p.node_id for p in partners.list_partners(conn)]
+        if not targets:
+            raise ValidationFailed([Issue("/to", "exchange.refdata.no_partners", {})])
+        issues = [
+            Issue(f"/records/{i}/country", "exchange.refdata.foreign", {"country": r.get("country"), "partner": node.context.country})
+            for i, r in enumerate(update.records)
+            if r.get("country") != node.context.country
+        ]
+        if issues:
+            raise ValidationFailed(issues)
+        ids = {target: enqueue(conn, to=target, type="reference-data-update", payload=payload, movement=f"reference-data:{update.dataset}") for target in targets}
+    return {"message_ids": ids}
+
+
+@router.get("/reference-data", summary="Reference data partners published (offices, holidays)")
+def partner_reference_data(
+    node: NodeDep,
+    caller: Caller,
+    partner: Annotated[str | None, Query(max_length=64)] = None,
+    dataset: Literal["offices", "holidays"] | None = None,
+) -> list[dict[str, Any]]:
+    _require(caller, Role.ADMIN, Role.ANALYST, Role.OFFICER)
+    with node.engine.connect() as conn:
+        return inbox.reference_data(conn, partner=partner, dataset=dataset)

@@ -1,10 +1,284 @@
-"""Command-line group (scaffold: filled in by its owner)."""
+"""``avance exchange ...`` and ``avance partners ...``: identity, keys, partners, queues, self-test."""
 
 from __future__ import annotations
 
-import typer
+import json
+from typing import Annotated, Any, Optional
 
-from avance.clikit import H
+import typer
+from rich.table import Table
+
+from avance.clikit import H, err, lang, out, settings_from
+from avance.i18n import t
+from avance.store.engine import write
 
 exchange_app = typer.Typer(help=H("exchange"), no_args_is_help=True)
 partners_app = typer.Typer(help=H("partners"), no_args_is_help=True)
+
+
+def _node() -> Any:
+    from avance.node import open_node
+
+    return open_node(settings_from())
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
+
+
+# --- identity and keys -----------------------------------------------------------------------------
+
+
+@exchange_app.command("init", help=H("exchange.init"))
+def exchange_init(node_id: Annotated[str, typer.Option("--node-id", help=H("exchange.node_id"))]) -> None:
+    from avance.exchange import keys
+
+    node = _node()
+    with write(node.engine) as conn:
+        key = keys.init(conn, node.settings.data_dir, node_id)
+    out.print(t("exchange.cli.initialised", lang(), node_id=node_id, kid=key.kid), markup=False)
+
+
+def _identity(node: Any) -> dict[str, Any]:
+    from avance.exchange import keys
+
+    with node.engine.connect() as conn:
+        node_id = keys.node_id(conn)
+        current = keys.current_key(conn)
+        grace = keys.grace_key(conn)
+    data = {"node_id": node_id, "country": node.context.country, "kid": current.kid, "public_key": keys.public_key_base64(current), "alg": "EdDSA"}
+    if grace is not None:
+        data["previous"] = {"kid": grace.kid, "public_key": keys.public_key_base64(grace), "usable_until": grace.expires_at.isoformat() if grace.expires_at else None}
+    return data
+
+
+@exchange_app.command("identity", help=H("exchange.identity"))
+def exchange_identity(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
+    data = _identity(_node())
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table("node_id", "country", "kid", "public_key", show_lines=False)
+    table.add_row(data["node_id"], data["country"], data["kid"], data["public_key"])
+    if "previous" in data:
+        table.add_row("", "", data["previous"]["kid"] + " (→ " + str(data["previous"]["usable_until"])[:16] + ")", data["previous"]["public_key"])
+    out.print(table)
+    print(f"avance partners add --node-id {data['node_id']} --country {data['country']} --endpoint URL --public-key {data['public_key']}")
+
+
+@exchange_app.command("rotate-key", help=H("exchange.rotate_key"))
+def exchange_rotate_key(grace_days: Annotated[float, typer.Option("--grace-days", min=0, max=90, help=H("exchange.grace_days"))] = 7) -> None:
+    from datetime import timedelta
+
+    from avance.exchange import keys
+
+    node = _node()
+    with write(node.engine) as conn:
+        old = keys.current_key(conn)
+        new = keys.rotate(conn, node.settings.data_dir, timedelta(days=grace_days))
+        until = keys.grace_key(conn)
+    out.print(
+        t(
+            "exchange.cli.rotated",
+            lang(),
+            kid=new.kid,
+            old=old.kid,
+            until=(until.expires_at.isoformat(timespec="minutes") if until and until.expires_at else "-"),
+            public_key=keys.public_key_base64(new),
+        ),
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+# --- queues ----------------------------------------------------------------------------------------
+
+
+@exchange_app.command("status", help=H("exchange.status"))
+def exchange_status(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
+    from avance.exchange.status import report
+
+    node = _node()
+    with node.engine.connect() as conn:
+        data = report(conn)
+    if as_json:
+        print(json.dumps(data))
+        return
+    if not data["partners"]:
+        out.print(t("exchange.cli.no_partners", lang()), markup=False)
+        return
+    table = Table("partner", "queue", "oldest pending", "last success", "dead letters", "rejected", "received", "last error")
+    table.columns[0].no_wrap = True
+    for p in data["partners"]:
+        error = ""
+        if p["last_error"] and (p["last_success_at"] is None or (p["last_error_at"] or "") > p["last_success_at"]):
+            error = f"{(p['last_error_at'] or '')[:19]} {p['last_error'][:80]}"
+        table.add_row(
+            f"{p['node_id']} ({p['country']})",
+            str(p["queue_depth"]),
+            _age(p["oldest_pending_seconds"]),
+            (p["last_success_at"] or "")[:19],
+            str(p["dead_letters"]),
+            str(p["rejected"]),
+            f"{p['inbound']['applied']} (+{p['inbound']['duplicates']})",
+            error,
+        )
+    out.print(table)
+    if data["rejections"]:
+        out.print(", ".join(f"{code}: {n}" for code, n in data["rejections"].items()), markup=False)
+
+
+@exchange_app.command("requeue", help=H("exchange.requeue"))
+def exchange_requeue(
+    partner: Annotated[Optional[str], typer.Option("--partner", help=H("exchange.partner"))] = None,
+    message_id: Annotated[Optional[str], typer.Option("--message-id", help=H("exchange.message_id"))] = None,
+    include_rejected: Annotated[bool, typer.Option("--include-rejected", help=H("exchange.include_rejected"))] = False,
+) -> None:
+    from avance.exchange import outbox, partners
+
+    node = _node()
+    with write(node.engine) as conn:
+        if partner is not None:
+            partners.get(conn, partner)
+        count = outbox.requeue(conn, partner=partner, message_id=message_id, include_rejected=include_rejected)
+    out.print(t("exchange.cli.requeued", lang(), count=count), markup=False)
+
+
+@exchange_app.command("alerts", help=H("exchange.alerts"))
+def exchange_alerts(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
+    from avance.exchange.status import alerts
+
+    node = _node()
+    with node.engine.connect() as conn:
+        found = alerts(conn)
+    if as_json:
+        print(json.dumps(found))
+        return
+    if not found:
+        out.print(t("exchange.cli.no_alerts", lang()), markup=False)
+        return
+    table = Table("id", "raised_at", "kind", "partner", "detail")
+    for a in found:
+        table.add_row(str(a["id"]), a["raised_at"][:19], a["kind"], a["partner"] or "", json.dumps(a["detail"])[:120])
+    out.print(table)
+
+
+@exchange_app.command("selftest", help=H("exchange.selftest"))
+def exchange_selftest(
+    nodes: Annotated[int, typer.Option("--nodes", min=2, max=6, help=H("exchange.nodes"))] = 3,
+    messages: Annotated[int, typer.Option("--messages", min=1, max=100_000, help=H("exchange.messages"))] = 300,
+    kill: Annotated[bool, typer.Option("--kill", help=H("exchange.kill"))] = False,
+    inject: Annotated[int, typer.Option("--inject", min=0, max=100, help=H("exchange.inject"))] = 3,
+    keep: Annotated[bool, typer.Option("--keep", help=H("exchange.keep"))] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, max=3600, help=H("exchange.timeout"))] = 180,
+) -> None:
+    from avance.exchange.selftest import run
+
+    try:
+        result = run(nodes=nodes, messages=messages, kill=kill, inject=inject, keep=keep, timeout=timeout, console=err)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the nodes were stopped on the way out
+        err.print(t("exchange.cli.interrupted", lang()), markup=False)
+        raise typer.Exit(130) from None
+    print(json.dumps(result["summary"]))
+    if not result["ok"]:
+        err.print(t("exchange.cli.selftest_failed", lang(), detail="; ".join(result["problems"])), markup=False)
+        raise typer.Exit(1)
+
+
+# --- partners --------------------------------------------------------------------------------------
+
+
+@partners_app.command("add", help=H("partners.add"))
+def partners_add(
+    node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
+    country: Annotated[str, typer.Option("--country", help=H("partners.country"))],
+    endpoint: Annotated[str, typer.Option("--endpoint", help=H("partners.endpoint"))],
+    public_key: Annotated[str, typer.Option("--public-key", help=H("partners.public_key"))],
+    kid: Annotated[Optional[str], typer.Option("--kid", help=H("partners.kid"))] = None,
+) -> None:
+    from avance.exchange import partners
+
+    node = _node()
+    with write(node.engine) as conn:
+        partner = partners.add(conn, node_id=node_id, country=country, endpoint=endpoint, public_key=public_key, kid=kid)
+    out.print(t("partners.cli.added", lang(), node_id=partner.node_id, country=partner.country, endpoint=partner.endpoint, kid=partner.keys[0].kid), markup=False)
+
+
+@partners_app.command("list", help=H("partners.list"))
+def partners_list(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
+    from avance.exchange import partners
+
+    node = _node()
+    with node.engine.connect() as conn:
+        found = partners.list_partners(conn)
+    if as_json:
+        print(json.dumps([{"node_id": p.node_id, "country": p.country, "endpoint": p.endpoint, "keys": [{"kid": k.kid, "public_key": k.public_key} for k in p.keys]} for p in found]))
+        return
+    if not found:
+        out.print(t("partners.cli.none", lang()), markup=False)
+        return
+    table = Table("node_id", "country", "endpoint", "keys", "added_at")
+    for p in found:
+        table.add_row(p.node_id, p.country, p.endpoint, "\n".join(k.kid for k in p.keys), p.added_at.isoformat(timespec="seconds"))
+    out.print(table)
+
+
+@partners_app.command("remove", help=H("partners.remove"))
+def partners_remove(
+    node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
+    force: Annotated[bool, typer.Option("--force", help=H("partners.force"))] = False,
+) -> None:
+    from avance.exchange import partners
+
+    node = _node()
+    with write(node.engine) as conn:
+        count = partners.remove(conn, node_id, force=force)
+    out.print(t("partners.cli.removed", lang(), node_id=node_id, count=count), markup=False)
+
+
+@partners_app.command("update", help=H("partners.update"))
+def partners_update(
+    node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
+    endpoint: Annotated[str, typer.Option("--endpoint", help=H("partners.endpoint"))],
+) -> None:
+    from avance.exchange import partners
+
+    node = _node()
+    with write(node.engine) as conn:
+        partner = partners.update_endpoint(conn, node_id, endpoint)
+    out.print(t("partners.cli.updated", lang(), node_id=node_id, endpoint=partner.endpoint), markup=False)
+
+
+@partners_app.command("add-key", help=H("partners.add_key"))
+def partners_add_key(
+    node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
+    public_key: Annotated[str, typer.Option("--public-key", help=H("partners.public_key"))],
+    kid: Annotated[Optional[str], typer.Option("--kid", help=H("partners.kid"))] = None,
+) -> None:
+    from avance.exchange import keys, partners
+
+    node = _node()
+    with write(node.engine) as conn:
+        partner = partners.add_key(conn, node_id, public_key, kid)
+    added = kid or keys.thumbprint(keys.parse_public_key(public_key))
+    out.print(t("partners.cli.key_added", lang(), node_id=node_id, kid=added, kids=[k.kid for k in partner.keys]), markup=False)
+
+
+@partners_app.command("remove-key", help=H("partners.remove_key"))
+def partners_remove_key(
+    node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
+    kid: Annotated[str, typer.Option("--kid", help=H("partners.kid"))],
+) -> None:
+    from avance.exchange import partners
+
+    node = _node()
+    with write(node.engine) as conn:
+        partner = partners.remove_key(conn, node_id, kid)
+    out.print(t("partners.cli.key_removed", lang(), node_id=node_id, kid=kid, kids=[k.kid for k in partner.keys]), markup=False)
