@@ -50,7 +50,7 @@ def init(
     if not country:
         fail(t("config.not_initialised", lang()))
     url = settings.resolved_database_url()
-    init_node(make_engine(url), country)
+    init_node(make_engine(url), country, settings.rules_file)
     out.print(t("cli.initialised", lang(), country=country.upper(), currency=load_profile(country.upper()).currency, url=_safe_url(url)))
 
 
@@ -181,12 +181,13 @@ def demo(
     declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
     country: Annotated[str, typer.Option("--country")] = "SN",
     seed: Annotated[int, typer.Option("--seed")] = 20260601,
+    history: Annotated[Optional[int], typer.Option("--history", min=0, max=1_000_000, help=H("demo.history"))] = None,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=H("demo.serve"))] = True,
 ) -> None:
     """Set up a demo node with realistic data and serve its API."""
     from avance.demo.setup import build_demo
 
-    result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, lang=lang(), console=err, api_url=f"http://{host}:{port}")
+    result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, history=history, lang=lang(), console=err, api_url=f"http://{host}:{port}")
     err.print(t("demo.ready", lang(), count=result.lodged, seconds=f"{result.seconds:.1f}"), markup=False)
     err.print(t("demo.credentials", lang(), path=result.credentials_path), markup=False)
     if serve_api:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
     exchange_window_seconds: int = Field(600, description="Exchange: accepted clock difference of a message's timestamp (replay window).")
     exchange_dead_letter_hours: float = Field(72.0, description="Exchange: age after which an undelivered message goes to dead letter.")
     exchange_retry_max_seconds: float = Field(300.0, description="Exchange: longest wait between two delivery attempts.")
+    matching_value_tolerance_percent: Decimal = Field(Decimal(5), description="Mirror control: largest value difference accepted as conforme (percent).")
+    matching_quantity_tolerance_percent: Decimal = Field(Decimal(2), description="Mirror control: largest quantity difference accepted as conforme (percent).")
+    matching_large_value_gap_percent: Decimal = Field(Decimal(20), description="Mirror control: import value this far below the export value sends the declaration to the red lane.")
+    matching_deadline_days: int = Field(30, description="Mirror control: days after the export date before an unmatched export is non retrouvée.")
     schedule_file: Path | None = Field(None, description="National tariff schedule (CSV).")
     offices_file: Path | None = Field(None, description="Customs offices (YAML) replacing the shipped list.")
     arrival_past_days: int = Field(30, description="How far before registration an arrival may lie.")

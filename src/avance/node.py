@@ -15,7 +15,9 @@ from avance.reference import is_country, load_offices, shipped_offices
 from avance.reference.rates import Rate, RateTable, parse_rate_file
 from avance.revenue.profiles import UnknownCountryProfile, available_profiles, load_profile
 from avance.revenue.schedule import Schedule
-from avance.risk.rules import RuleAssessor, load_rules
+from avance.risk.engine import load_engine
+from avance.risk.profiles import seed_profiles
+from avance.risk.rules import load_rules
 from avance.store import migrate
 from avance.store.engine import make_engine, write
 from avance.store.tables import exchange_rates, node_settings
@@ -26,8 +28,11 @@ def read_country(conn: Connection) -> str | None:
     return row[0] if row else None
 
 
-def init_node(engine: Engine, country: str) -> None:
-    """Create or upgrade the schema and record which administration this node serves."""
+def init_node(engine: Engine, country: str, rules_file: Path | None = None) -> None:
+    """Create or upgrade the schema and record which administration this node serves.
+
+    On first start the selectivity profiles are seeded from ``rules_file`` (default: the rules
+    shipped with Avance); afterwards analysts manage them through the API and the CLI."""
     country = country.upper()
     if not is_country(country):
         raise ConfigurationError("config.unknown_country", country=country)
@@ -40,6 +45,7 @@ def init_node(engine: Engine, country: str) -> None:
             raise ConfigurationError("config.country_mismatch", node=existing, asked=country)
         if existing is None:
             conn.execute(insert(node_settings).values(key="country", value=country))
+        seed_profiles(conn, load_rules(rules_file), author="avance init")
 
 
 def load_rates(conn: Connection, national: str) -> RateTable:
@@ -100,9 +106,9 @@ class Node:
             except UnknownCountryProfile:
                 raise ConfigurationError("config.no_profile", country=country, available=available_profiles()) from None
             rates = load_rates(conn, profile.currency)
+            assessor = load_engine(self.settings, conn)
         schedule = Schedule.from_csv(self.settings.schedule_file) if self.settings.schedule_file else Schedule.default(country)
         offices = load_offices(self.settings.offices_file) if self.settings.offices_file else shipped_offices()
-        rules = load_rules(self.settings.rules_file)
         self.context = NodeContext(
             country=country,
             currency=profile.currency,
@@ -110,10 +116,25 @@ class Node:
             schedule=schedule,
             rates=rates,
             offices=offices,
-            assessor=RuleAssessor(rules),
+            assessor=assessor,
             arrival_past_days=self.settings.arrival_past_days,
             arrival_future_days=self.settings.arrival_future_days,
         )
+        assessor.context = self.context
+
+    def reload_valuation(self) -> None:
+        """Use the valuation references and overrides as they now stand in the database."""
+        from avance.risk.valuation import ValuationIndex
+
+        with self.engine.connect() as conn:
+            self.context.assessor.valuation = ValuationIndex.load(conn)
+
+    def reload_profiles(self) -> None:
+        """Use the profiles as they now stand in the database (after an analyst changed them)."""
+        from avance.risk.profiles import load_ruleset
+
+        with self.engine.connect() as conn:
+            self.context.assessor.ruleset = load_ruleset(conn)
 
 
 def open_node(settings: Settings) -> Node:

@@ -14,17 +14,25 @@ from avance.store.tables import declaration_events, declarations
 
 
 def test_the_demo_node_has_users_lanes_reasons_and_history(tmp_path):
-    result = build_demo(data_dir=tmp_path, country="SN", count=400, seed=5)
+    """The demo runs the learned engine: trained on a labelled history, it explains every lane."""
+    result = build_demo(data_dir=tmp_path, country="SN", count=400, seed=5, history=4000)
     assert result.lodged == 400
     credentials = json.loads(result.credentials_path.read_text())
     assert {u["role"] for u in credentials["users"]} == {"admin", "officer", "analyst", "declarant"}
     assert all(u["token"].startswith("avk_") for u in credentials["users"])
     with result.node.engine.connect() as conn:
         rows = conn.execute(select(declarations.c.lane, declarations.c.status, declarations.c.reasons)).all()
+        assessors = {r[0] for r in conn.execute(select(declarations.c.assessor))}
+        lane_of = dict(conn.execute(select(declarations.c.id, declarations.c.lane)).all())
         kinds = Counter(r[0] for r in conn.execute(select(declaration_events.c.kind)))
         found = [r[0] for r in conn.execute(select(declaration_events.c.data).where(declaration_events.c.kind == "inspected"))]
         _, total = service.search(conn, SYSTEM, service.Filters(status="released"), page=1, page_size=1)
     assert all(reasons for _, _, reasons in rows), "every declaration says why it got its lane"
+    assert len(assessors) == 1 and assessors.pop().startswith("learned:"), "the installed model decided"
+    codes = Counter(reason["code"].split(".")[0] for _, _, reasons in rows for reason in reasons)
+    assert codes["policy"] == len(rows), "each decision states the policy's reason"
+    assert codes["model"] > len(rows), "the model's top contributions are given"
+    assert all(reason["text"]["fr"] and reason["text"]["en"] for _, _, reasons in rows for reason in reasons)
     lanes = Counter(lane for lane, _, _ in rows)
     assert lanes["green"] > lanes["yellow"] > 0 and lanes["red"] > 0
     assert total > 300  # most goods of the past year have been released
@@ -32,13 +40,16 @@ def test_the_demo_node_has_users_lanes_reasons_and_history(tmp_path):
     assert any(d["fraud_found"] for d in found), "controls find some of the injected fraud"
     truth = [json.loads(line) for line in (tmp_path / "demo-ground-truth.jsonl").read_text().splitlines()]
     assert len(truth) == 400 and any(t["fraud"] for t in truth)
+    base = sum(t["fraud"] for t in truth) / len(truth)
+    red = [t["fraud"] for t in truth if lane_of[t["id"]] == "red"]
+    assert sum(red) / len(red) > 2 * base, "the red lane holds far more fraud than the average declaration"
     result.node.engine.dispose()
 
 
 def test_the_demo_is_rebuilt_afresh_each_time(tmp_path):
-    first = build_demo(data_dir=tmp_path, count=30, seed=1)
+    first = build_demo(data_dir=tmp_path, count=30, seed=1, history=0)
     first.node.engine.dispose()
-    second = build_demo(data_dir=tmp_path, count=20, seed=2)
+    second = build_demo(data_dir=tmp_path, count=20, seed=2, history=0)
     with second.node.engine.connect() as conn:
         assert len(conn.execute(select(declarations.c.id)).all()) == 20
     second.node.engine.dispose()

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from avance.auth.model import Principal, Role
 from avance.declarations import service
+from avance.exchange import matching
 from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.views import detail_view, summary_view
@@ -146,7 +147,10 @@ def list_declarations(
 @router.get("/{declaration_id}", summary="A declaration with its status, duties, lane, reasons and events")
 def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
     with node.engine.connect() as conn:
-        return detail_view(service.get(conn, declaration_id, caller), lang, risk=sees_risk(caller))
+        view = detail_view(service.get(conn, declaration_id, caller), lang, risk=sees_risk(caller))
+        if sees_risk(caller):  # the partner's export data, as mirror control compared it
+            view["mirror_control"] = matching.declaration_view(conn, declaration_id, lang)
+        return view
 
 
 @router.post("/{declaration_id}/arrival", response_model=LifecycleView, summary="Record the goods' arrival (officer)")

@@ -19,7 +19,7 @@ from avance.reference.rates import NoExchangeRate, RateTable
 from avance.revenue.calculator import DutyBreakdown, DutyItemInput, NoTariffLine, combine, compute_duties
 from avance.revenue.profiles import CountryProfile
 from avance.revenue.schedule import Schedule
-from avance.risk.assessor import Assessment, AssessmentInput, Assessor, ItemFacts, Signal
+from avance.risk.assessor import Assessment, AssessmentInput, Assessor, ItemFacts
 
 # Incoterms 2020 whose invoice price stops before the main carriage (freight must be added to reach
 # the CIF value) and those whose price does not include insurance.
@@ -51,10 +51,6 @@ class Lookups(Protocol):
         """Transport documents on the manifest, or None when no such manifest was lodged."""
         ...
 
-    def signals(self, d: GoodsDeclaration) -> tuple[Signal, ...]:
-        """Risk signals the store holds about this declaration (e.g. a partner's export data)."""
-        ...
-
 
 @dataclass
 class MemoryLookups:
@@ -68,9 +64,6 @@ class MemoryLookups:
 
     def manifest_bills(self, manifest_reference: str) -> frozenset[str] | None:
         return self.manifests.get(manifest_reference)
-
-    def signals(self, d: GoodsDeclaration) -> tuple[Signal, ...]:
-        return ()
 
 
 @dataclass(frozen=True)
@@ -259,7 +252,6 @@ def process(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, look
         items=tuple(ItemFacts(r.customs_value, r.duties.total if r.duties_due else Decimal(0)) for r in items),
         duty_total=duties.total,
         customs_value=customs_value,
-        signals=lookups.signals(d),
     )
     assessment = ctx.assessor.assess(subject)
     return ProcessedDeclaration(d, registration_date, ctx.currency, tuple(items), customs_value, duties, assessment)

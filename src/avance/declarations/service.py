@@ -31,7 +31,9 @@ from avance.declarations.lifecycle import (
 )
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, process
-from avance.risk.assessor import Signal
+from avance.exchange.matching import match_lodged
+from avance.risk.profiles import hit_rows
+from avance.store.tables_profiles import risk_profile_hits
 from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
 from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests
@@ -61,12 +63,6 @@ class StoreLookups:
             select(bills_of_lading.c.transport_document_reference).where(bills_of_lading.c.manifest_id == manifest.id)
         )
         return frozenset(r[0] for r in rows)
-
-    def signals(self, d: GoodsDeclaration) -> tuple[Signal, ...]:
-        from avance.exchange import movements
-
-        pending = getattr(movements, "pending_signals", None)  # mirror control, when the exchange provides it
-        return pending(self.conn, d) if pending is not None else ()
 
 
 def authorize_lodging(principal: Principal, d: GoodsDeclaration) -> None:
@@ -174,7 +170,9 @@ def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequenc
     ids = [row[0] for row in result]
     item_rows = []
     event_rows = []
-    for declaration_id, (_, items), p, at in zip(ids, rows, batch, ats):
+    hits = []
+    for declaration_id, (row, items), p, at in zip(ids, rows, batch, ats):
+        hits.extend(hit_rows(declaration_id, row["reasons"], at=at))
         for item in items:
             item["declaration_id"] = declaration_id
             item_rows.append(item)
@@ -183,6 +181,8 @@ def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequenc
             event_rows.append(event)
     conn.execute(insert(goods_items), item_rows)
     conn.execute(insert(declaration_events), event_rows)
+    if hits:  # profile hit tracking (hit rates come from these and the inspection results)
+        conn.execute(insert(risk_profile_hits), hits)
     return ids
 
 
@@ -225,9 +225,11 @@ def lodge(
     processed = process(ctx, d, registration_date or now.astimezone(timezone.utc).date(), StoreLookups(conn))
     try:
         with conn.begin_nested():
-            return Lodging(_store(conn, [processed], [now], principal.user_id, principal.name)[0], replayed=False)
+            lodging = Lodging(_store(conn, [processed], [now], principal.user_id, principal.name)[0], replayed=False)
     except IntegrityError:  # a concurrent lodging took the same LRN between check and insert
         raise ValidationFailed([Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]) from None
+    match_lodged(conn, ctx, [lodging.id])  # a partner's export data may raise the lane
+    return lodging
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,9 @@ def lodge_batch(
     now = now or utcnow()
     times = list(lodged_at) if lodged_at is not None else [now] * len(batch)
     manifests = cited_manifests(conn, (d.manifest_reference for d, _ in batch if d.manifest_reference))
-    return store_batch(conn, prepare_batch(ctx, batch, principal, manifests), principal, times)
+    outcome = store_batch(conn, prepare_batch(ctx, batch, principal, manifests), principal, times)
+    match_lodged(conn, ctx, outcome.ids)
+    return outcome
 
 
 # --- reading -------------------------------------------------------------------------------

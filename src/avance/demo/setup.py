@@ -7,6 +7,7 @@ control finds the fraud the generator injected, most of the time), payment and r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -141,9 +142,17 @@ def build_demo(
     console: Console | None = None,
     api_url: str = "http://127.0.0.1:8000",
     now: datetime | None = None,
+    history: int | None = None,
 ) -> DemoResult:
-    """Create ``data_dir/demo.db`` afresh and fill it; return the ready node."""
+    """Create ``data_dir/demo.db`` afresh and fill it; return the ready node.
+
+    Before lodging, the learned engine is trained on ``history`` labelled declarations of the
+    year before (default: four times ``count``, at least 8,000; 0 runs without a model), and the
+    valuation references are built from their honest items.
+    """
     started = time.perf_counter()
+    if history is None:
+        history = max(4 * count, 8000) if count else 0
     now = now or datetime.now(timezone.utc)
     database = _fresh_database(data_dir)
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{database.as_posix()}", country=country, lang=lang)
@@ -155,6 +164,8 @@ def build_demo(
 
     config = DemoConfig(country=country, seed=seed, start=now.date() - timedelta(days=365), days=365)
     generator = DemoGenerator(config)
+    if history:
+        _train(node, config, history, lang, console)
     if console is not None:
         console.print(t("demo.generating", lang, count=count, country=country), markup=False)
     declarations = list(generator.generate(count))
@@ -191,6 +202,26 @@ def build_demo(
                     pass  # a replayed step the rules refuse is simply not part of the history
             progress.update(task, advance=len(chunk))
     return DemoResult(node=node, lodged=lodged, seconds=time.perf_counter() - started, credentials_path=credentials)
+
+
+def _train(node: Node, config: DemoConfig, count: int, lang: str, console: Console | None) -> None:
+    """Fit the learned model on a labelled history and build the valuation references from it,
+    as an administration does from its own history; the node then runs with both."""
+    from avance.demo.history import labelled_history
+    from avance.risk.frame import frame_from_records
+    from avance.risk.model import FitOptions, fit
+    from avance.risk.registry import install
+    from avance.risk.valuation import build_from_rows, save_snapshot
+
+    before = dataclasses.replace(config, start=config.start - timedelta(days=config.days))
+    if console is not None:
+        console.print(t("demo.training", lang, count=count), markup=False)
+    history = labelled_history(node.context, DemoGenerator(before).generate(count))
+    model = fit(frame_from_records(history.rows), FitOptions(mapping="demo"))
+    install(model, node.settings.resolved_models_dir())
+    with write(node.engine) as conn:
+        save_snapshot(conn, build_from_rows(history.values, currency=node.context.currency))
+    node.reload()
 
 
 def _truth_record(declaration_id: int, g: GeneratedDeclaration) -> dict[str, Any]:

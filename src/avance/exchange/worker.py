@@ -3,7 +3,8 @@
 ``start(node)`` is called by the API's lifespan (avance.app). It watches the partner registry
 (a partner added or removed from the command line is picked up within seconds), wakes a partner's
 sender as soon as a transaction that queued a message for it commits, and periodically retries
-held inbound messages whose handler failed.
+held inbound messages whose handler failed. Every minute it also raises the alerts of overdue
+transits and, once a day, marks unmatched exports past their deadline *non retrouvée*.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import date, datetime, timezone
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +37,7 @@ class Exchange:
         self.senders: dict[str, PartnerSender] = {}
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._supervise, name="avance-exchange", daemon=True)
+        self.swept: date | None = None
 
     # wake-ups: a transaction that queued messages marks its connection; once committed and
     # returned to the pool, the senders of those partners are woken.
@@ -100,9 +103,25 @@ class Exchange:
                 if time.monotonic() - last_release > RELEASE_SECONDS:
                     last_release = time.monotonic()
                     release_held(self.node.engine, self.node.settings.data_dir, self.node.settings.exchange_window_seconds)
+                    self._housekeeping()
             except Exception as exc:  # not initialised yet, database down: try again later
                 log.debug("exchange supervisor: %s", exc)
             self.stop_event.wait(REFRESH_SECONDS)
+
+
+    def _housekeeping(self) -> None:
+        """Deadlines nobody else watches: overdue transits raise an alert; exports with no
+        import after the matching deadline become *non retrouvée* (once a day)."""
+        from avance.exchange import matching, transit
+        from avance.store.engine import write
+
+        with write(self.node.engine) as conn:
+            transit.raise_overdue_alerts(conn)
+        today = datetime.now(timezone.utc).date()
+        if self.swept != today:
+            with write(self.node.engine) as conn:
+                matching.sweep(conn, self.node.context, today=today)
+            self.swept = today
 
 
 def start(node: Any) -> Callable[[], None] | None:

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from avance.auth.model import SYSTEM, Principal
 from avance.declarations import service
+from avance.exchange.matching import match_lodged
 from avance.declarations.model import GoodsDeclaration
 from avance.errors import Issue, ValidationFailed
 from avance.imports.mapping import Applier, CellError, Mapping, load_mapping
@@ -231,6 +232,7 @@ def lodge_units(node: Node, principal: Principal, work: list[Work], today: date)
         now = datetime.now(timezone.utc)
         with write(node.engine) as conn:
             outcome = service.store_batch(conn, prepared, principal, [now] * len(prepared))
+            match_lodged(conn, node.context, outcome.ids)
         for (position, d, _), stored, issues in zip(parsed, outcome.ids, outcome.issues):
             results[position] = (stored, issues, d.lrn)
     return results  # type: ignore[return-value]

@@ -77,16 +77,6 @@ class ItemFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
-    """Evidence from outside the declaration (e.g. a partner's export declaration that does not
-    match): the lane it calls for, if any, and why."""
-
-    source: str
-    lane: "Lane | None"
-    reasons: tuple[Reason, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class AssessmentInput:
     declaration: GoodsDeclaration
     country: str
@@ -95,7 +85,6 @@ class AssessmentInput:
     items: tuple[ItemFacts, ...]
     duty_total: Decimal
     customs_value: Decimal
-    signals: tuple[Signal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,11 +327,12 @@ class Encoder:
 
     def history(self, spec_name: str, key: str) -> tuple[int, int]:
         """Past frauds and past count of a key value (0, 0 when unseen)."""
-        table = self.tables[spec_name]
-        pos = table.index.get_indexer([key])[0]
-        if pos < 0:
+        found = self._lookups()[spec_name].get(key)  # a dict lookup: this runs at every lodging
+        if found is None:
             return 0, 0
-        return int(round(table.frauds[pos])), int(round(table.n[pos]))
+        rate, n = found[0], found[1]
+        m = self.smoothing
+        return int(round(rate * (n + m) - self.prior * m)), int(round(n))
 
     # --- saved form ---------------------------------------------------------------------
 

@@ -468,6 +468,10 @@ def _fit(frame: pd.DataFrame, options: FitOptions, *, recovery: bool = True) -> 
         "options": {k: v for k, v in asdict(options).items() if k not in ("keys", "low_cardinality", "mapping")},
         "libraries": {"python": platform.python_version(), "lightgbm": lgb.__version__, "numpy": np.__version__, "pandas": pd.__version__},
         "score_quantiles": [float(q) for q in np.quantile(train_p, np.linspace(0, 1, 101))],
+        # a declaration is scored by its riskiest item: what the selection policy and drift compare
+        "declaration_score_quantiles": [
+            float(q) for q in np.quantile(pd.Series(train_p).groupby(frame["declaration"].to_numpy()).max().to_numpy(), np.linspace(0, 1, 101))
+        ],
     }
     model = RiskModel(metadata, encoder, booster, recovery_booster, smearing)
     model.train_scores = train_p

@@ -1,0 +1,202 @@
+"""The learned risk engine: profiles, valuation references, the learned scorer and the selection
+policy, combined into one lane decision with its reasons.
+
+``LearnedAssessor`` implements the ``Assessor`` seam. For each declaration it:
+
+1. evaluates the selectivity profiles in force (a profile may force a lane and add to the score);
+2. compares every item's unit value with the valuation references (revenue at risk);
+3. scores every item with the learned model (probability of fraud, expected recovery) and keeps the
+   top contributions of the riskiest item;
+4. lets the selection policy decide the lane against the office's running quota.
+
+Mirror control (a partner's export declaration that does not match) raises the lane right after
+the declaration is stored, in the same transaction (``avance.exchange.matching``).
+
+Every step that fires leaves a reason, rendered in French and English when stored. The assessor
+does no I/O: the model, the references and the profiles are loaded by the node.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from avance.risk.assessor import Assessment, AssessmentInput, Lane, Reason
+from avance.risk.policy import Candidate, StreamingSelector
+from avance.risk.rules import RuleSet, matching_rules, rule_reason
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from avance.config import Settings
+    from avance.declarations.processing import NodeContext
+    from avance.risk.model import RiskModel
+    from avance.risk.valuation import ValuationIndex
+
+# How much an under-valuation flag raises the probability used for selection: the flag is strong
+# evidence on its own (the odds of fraud are multiplied), but the model keeps the ranking.
+VALUATION_WEIGHT = 0.35
+TOP_CONTRIBUTIONS = 3
+
+
+def _combine(p: float, weight: float) -> float:
+    return p + (1.0 - p) * weight
+
+
+@dataclass
+class LearnedAssessor:
+    """Profiles + valuation + learned model + selection policy."""
+
+    ruleset: RuleSet
+    selector: StreamingSelector
+    model: "RiskModel | None" = None
+    valuation: "ValuationIndex | None" = None
+    objective: str = "hits"
+    model_name: str | None = None  # the installed model's directory name
+    context: "NodeContext | None" = field(default=None, repr=False)  # set by the node once built
+    name: str = "learned"
+
+    @property
+    def label(self) -> str:
+        if self.model is None:
+            return f"{self.name}:profiles"
+        return f"{self.name}:{self.model_name or 'model'}"[:64]
+
+    def assess(self, subject: AssessmentInput) -> Assessment:
+        d = subject.declaration
+        reasons: list[Reason] = []
+        forced: list[Lane] = []
+
+        # 1. Selectivity profiles.
+        profile_score = 0.0
+        for rule in matching_rules(self.ruleset, subject):
+            profile_score += float(rule.score)
+            if rule.lane is not None:
+                forced.append(rule.lane)
+            reasons.append(rule_reason(rule))
+
+        # 2. Valuation references.
+        at_risk = Decimal(0)
+        flagged = False
+        if self.valuation is not None and self.context is not None:
+            from avance.risk.valuation import check_item
+
+            for position in range(len(d.goods_items)):
+                flag = check_item(self.valuation, self.context, subject, position)
+                if flag is not None:
+                    flagged = flagged or flag.revenue_at_risk > 0 or flag.ratio < 1
+                    at_risk += flag.revenue_at_risk
+                    reasons.append(flag.reason())
+
+        # 3. The learned model.
+        fraud = min(profile_score, 1.0)
+        recovery: float | None = None
+        if self.model is not None:
+            from avance.risk.frame import records_from_subject
+
+            records = records_from_subject(subject)
+            scores, explanations = self.model.assess_records(records, top=TOP_CONTRIBUTIONS)
+            probabilities = [float(p) for p in scores.fraud]
+            riskiest = max(range(len(probabilities)), key=probabilities.__getitem__)
+            fraud = _combine(probabilities[riskiest], min(profile_score, 1.0))
+            if scores.recovery is not None:
+                recovery = float(sum(float(r) for r in scores.recovery))
+            reasons.extend(c.reason() for c in explanations[riskiest])
+        if flagged:
+            fraud = _combine(fraud, VALUATION_WEIGHT)
+        if at_risk > 0:
+            recovery = (recovery or 0.0) + float(at_risk) * fraud
+        if not math.isfinite(fraud):
+            fraud = 0.0
+
+        # 4. The selection policy.
+        decision = self.selector.decide(
+            Candidate(
+                key=f"{d.declarant.id}\x1f{d.lrn}",
+                office=d.office_code,
+                day=subject.registration_date,
+                fraud=fraud,
+                recovery=recovery,
+                currency=subject.currency,
+                forced=Lane.strictest(forced) if forced else None,
+            )
+        )
+        reasons.insert(0, decision.reason())
+        score = Decimal(f"{min(max(fraud, 0.0), 1.0):.4f}")
+        return Assessment(lane=decision.lane, score=score, reasons=tuple(reasons), assessor=self.label)
+
+
+def describe(assessor: Any) -> dict[str, Any]:
+    """What an analyst wants to know about the engine in use (for /health and the CLI)."""
+    if not isinstance(assessor, LearnedAssessor):
+        return {"engine": getattr(assessor, "name", "unknown")}
+    model = assessor.model
+    return {
+        "engine": assessor.name,
+        "profiles": len(assessor.ruleset.rules),
+        "valuation": assessor.valuation is not None,
+        "model": None if model is None else {"name": assessor.model_name, **{k: model.metadata.get(k) for k in ("created_at", "training_window", "rows", "mapping")}},
+        "objective": assessor.objective,
+    }
+
+
+def load_engine(settings: "Settings", conn: "Connection") -> LearnedAssessor:
+    """The engine a node runs: its profiles, valuation references and installed model, and the
+    selection policy with its quotas restored from today's lodgings."""
+    from avance.risk.policy import StreamingSelector, load_policy
+    from avance.risk.profiles import load_ruleset
+    from avance.risk.registry import current_model_dir
+    from avance.risk.valuation import ValuationIndex
+
+    policy = load_policy(settings.policy_file)
+    model = None
+    directory = current_model_dir(settings.resolved_models_dir())
+    if directory is not None:
+        from avance.risk.model import RiskModel
+
+        model = RiskModel.load(directory)
+    reference = None
+    if model is not None:
+        reference = model.metadata.get("declaration_score_quantiles") or model.metadata.get("score_quantiles")
+    selector = StreamingSelector(policy, reference)
+    restore_quotas(conn, selector, policy)
+    objective = policy.objective if (model is not None and model.has_revenue) or policy.objective == "hits" else "hits"
+    return LearnedAssessor(
+        ruleset=load_ruleset(conn),
+        selector=selector,
+        model=model,
+        valuation=ValuationIndex.load(conn),
+        objective=objective,
+        model_name=directory.name if directory is not None else None,
+    )
+
+
+def restore_quotas(conn: "Connection", selector: StreamingSelector, policy: Any, today: date | None = None) -> None:
+    """Seed the running quotas with what was already decided this period (after a restart)."""
+    from sqlalchemy import func, select
+
+    from avance.risk.policy import period_start
+    from avance.store.tables import declarations
+
+    today = today or datetime.now(timezone.utc).date()
+    start = period_start(today, policy.period)
+    rows = conn.execute(
+        select(declarations.c.office_code, declarations.c.lane, func.count())
+        .where(declarations.c.registration_date >= start)
+        .group_by(declarations.c.office_code, declarations.c.lane)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for office, lane, count in rows:
+        counts.setdefault(office, {})[lane] = int(count)
+    for office, lanes in counts.items():
+        selector.seed(
+            office,
+            start,
+            lodged=sum(lanes.values()),
+            red=lanes.get(Lane.RED.value, 0),
+            yellow=lanes.get(Lane.YELLOW.value, 0),
+            blue=lanes.get(Lane.BLUE.value, 0),
+        )
