@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import io
+import sys
+from collections.abc import Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -85,3 +89,20 @@ def manifest(reference: str = "MAN-2026-0001", carrier: str = "SN0055555C1", **o
     }
     doc.update(overrides)
     return copy.deepcopy(doc)
+
+
+def run_cli(args: Sequence[str]) -> tuple[int, str, str]:
+    """Run ``avance ARGS`` in this process, as an operator would: exit code, stdout, stderr."""
+    from avance.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["avance", *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue(), err.getvalue()
+    finally:
+        sys.argv = argv
+    return 0, out.getvalue(), err.getvalue()

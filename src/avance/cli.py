@@ -183,8 +183,25 @@ def demo(
     seed: Annotated[int, typer.Option("--seed")] = 20260601,
     history: Annotated[Optional[int], typer.Option("--history", min=0, max=1_000_000, help=H("demo.history"))] = None,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=H("demo.serve"))] = True,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=99, help=H("demo.nodes"))] = 1,
 ) -> None:
     """Set up a demo node with realistic data and serve its API."""
+    if nodes > 1:
+        from avance.exchange.demo import run_multinode_demo
+
+        try:
+            run_multinode_demo(
+                nodes=nodes,
+                data_dir=data_dir,
+                lang=lang(),
+                console=err,
+                keep_serving=serve_api,
+                narrate_delay=0.6 if err.is_terminal else 0.0,  # a pace a person can follow, none in scripts
+            )
+        except KeyboardInterrupt:
+            err.print(t("exchange_demo.interrupted", lang()), markup=False)
+            raise typer.Exit(130) from None
+        return
     from avance.demo.setup import build_demo
 
     result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, history=history, lang=lang(), console=err, api_url=f"http://{host}:{port}")

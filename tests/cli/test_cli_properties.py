@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import io
-import sys
-from contextlib import redirect_stderr, redirect_stdout
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from avance.cli import main
 
 words = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=14)
 amounts = st.one_of(words, st.decimals(allow_nan=True, allow_infinity=True).map(str), st.integers(-(10**25), 10**25).map(str))
+from tests.support import run_cli
 
 
 def run_main(args: list[str]) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["avance", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        return int(exc.code or 0), err.getvalue()
-    finally:
-        sys.argv = argv
-    return 0, err.getvalue()
-
+    code, _, err = run_cli(args)
+    return code, err
 
 @settings(max_examples=150, deadline=None)
 @given(

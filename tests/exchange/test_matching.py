@@ -270,11 +270,9 @@ def test_an_import_lodged_after_the_notice_is_matched_then_even_after_non_retrou
     with write(sn_store.engine) as conn:
         matching.sweep(conn, sn_store.context, today=TODAY + timedelta(days=60), policy=POLICY)
     assert stored(sn_store, notice_id)["outcome"] == "non_retrouvee"
-    declaration_id = lodge(sn_store, xof_declaration(value="10000000"))
-    with write(sn_store.engine) as conn:
-        outcome = matching.match_declaration(conn, sn_store.context, declaration_id, policy=POLICY)
-    assert outcome is not None and outcome.outcome == "non_conforme" and outcome.declaration_id == declaration_id
+    declaration_id = lodge(sn_store, xof_declaration(value="10000000"))  # lodging matches it
     assert stored(sn_store, notice_id)["outcome"] == "non_conforme"
+    assert stored(sn_store, notice_id)["declaration_id"] == declaration_id
     assert lane_of(sn_store, declaration_id) == "red"
     assert [m["payload"]["outcome"] for m in queued(sn_store, "match-result")] == ["non_retrouvee", "non_conforme"]
     with write(sn_store.engine) as conn:  # matched once: lodging events do not match it again

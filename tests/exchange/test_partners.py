@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import stat
-import sys
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import timedelta
 
 import pytest
@@ -21,6 +18,7 @@ from avance.exchange import keys, outbox, partners
 from avance.exchange.harness import run_commands
 from avance.store.engine import write
 from avance.store.tables_exchange import exchange_alerts, exchange_outbox, exchange_partners
+from tests.support import run_cli
 
 
 def public_key() -> str:
@@ -208,20 +206,8 @@ def test_the_it_team_sets_up_identity_partners_and_key_changeovers_with_the_avan
 
 
 def run_main(args):
-    from avance.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["avance", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        return int(exc.code or 0), err.getvalue()
-    finally:
-        sys.argv = argv
-    return 0, err.getvalue()
-
+    code, _, err = run_cli(args)
+    return code, err
 
 @pytest.fixture
 def initialised_dir(tmp_path, monkeypatch):

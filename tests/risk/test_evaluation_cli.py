@@ -4,14 +4,12 @@ line; every mistake in what they type gets one line and exit code 2."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
 import re
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +26,7 @@ from avance.i18n import catalog
 from avance.node import Node, store_rates
 from avance.risk.drift import decile_bins, drift_report, level, psi, psi_against
 from avance.store.engine import write
-from tests.support import declaration
+from tests.support import declaration, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_MAPPING = ROOT / "examples" / "mappings" / "demo.yaml"
@@ -148,20 +146,7 @@ def test_bad_evaluation_arguments_are_one_line_naming_the_problem(demo_csv, tmp_
 
 
 def run_main(args: list[str]) -> tuple[int, str, str]:
-    from avance.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["avance", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        return int(exc.code or 0), out.getvalue(), err.getvalue()
-    finally:
-        sys.argv = argv
-    return 0, out.getvalue(), err.getvalue()
-
+    return run_cli(args)
 
 words = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
 

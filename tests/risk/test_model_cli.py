@@ -4,12 +4,10 @@ mistake ends in one line and exit code 2."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avance.cli import main
 from tests.risk.test_model import synthetic
 
 MAPPING = """
@@ -31,6 +28,7 @@ columns: {id: DECL, date: DATE, importer: IMPORTER, declarant: CAD, office: OFFI
 labels: {fraud: FRAUD, recovered: RECOVERED}
 """
 COLUMNS = {"id": "DECL", "date": "DATE", "importer": "IMPORTER", "declarant": "CAD", "office": "OFFICE", "hs_code": "HS", "origin": "ORIGIN", "net_mass": "MASS", "value": "VALUE", "fraud": "FRAUD", "recovered": "RECOVERED"}
+from tests.support import run_cli
 
 
 def run(args: list[str], cwd: Path, lang: str = "en") -> subprocess.CompletedProcess[str]:
@@ -40,18 +38,7 @@ def run(args: list[str], cwd: Path, lang: str = "en") -> subprocess.CompletedPro
 
 
 def run_main(args: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["avance", "model", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        return int(exc.code or 0), out.getvalue(), err.getvalue()
-    finally:
-        sys.argv = argv
-    return 0, out.getvalue(), err.getvalue()
-
+    return run_cli(["model", *args])
 
 def one_line_error(result: subprocess.CompletedProcess[str] | tuple[int, str, str]) -> str:
     code, out, err = (result.returncode, result.stdout, result.stderr) if isinstance(result, subprocess.CompletedProcess) else result

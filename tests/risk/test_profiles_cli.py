@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,6 +18,7 @@ from tests.cli.test_cli import run
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "avance" / "risk" / "rules.yaml"
 SHIPPED_IDS = sorted(r.id for r in load_rules().rules)
+from tests.support import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -133,20 +131,7 @@ def test_errors_come_in_one_line_in_the_operators_language(node_dir):
 
 
 def run_main(args: list[str]) -> tuple[int, str, str]:
-    from avance.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["avance", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        return int(exc.code or 0), out.getvalue(), err.getvalue()
-    finally:
-        sys.argv = argv
-    return 0, out.getvalue(), err.getvalue()
-
+    return run_cli(args)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(

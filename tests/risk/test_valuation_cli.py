@@ -3,22 +3,20 @@ value-control file. Bad input gets one line on stderr and exit code 2."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avance.cli import main
 from avance.config import get_settings
 from avance.risk import valuation as v
 from tests.conftest import make_node
 from tests.risk.test_valuation import doc, lodge_history
+from tests.support import run_cli
 
 
 @pytest.fixture
@@ -37,18 +35,7 @@ def cli_node(tmp_path, monkeypatch):
 
 
 def run_main(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["avance", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        return int(exc.code or 0), out.getvalue(), err.getvalue()
-    finally:
-        sys.argv = argv
-    return 0, out.getvalue(), err.getvalue()
-
+    return run_cli(args)
 
 def one_line_error(code: int, err: str) -> bool:
     return code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
