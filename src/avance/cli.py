@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,6 +32,11 @@ import_app = typer.Typer(help=H("import"), no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(rates_app, name="rates")
 app.add_typer(import_app, name="import")
+
+class Selection(str, Enum):
+    STREAM = "stream"
+    BATCH = "batch"
+
 
 def _settings(data_dir: Path | None = None, database_url: str | None = None) -> Settings:
     return settings_from(data_dir, database_url)
@@ -148,6 +154,7 @@ def import_declarations(
     rejects: Annotated[Optional[Path], typer.Option("--rejects", help=H("import.rejects"))] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help=H("import.batch_size"))] = 1000,
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help=H("import.workers"))] = None,
+    selection: Annotated[Selection, typer.Option("--selection", help=H("import.selection"))] = Selection.STREAM,
 ) -> None:
     """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
     from avance.imports.runner import run_import
@@ -158,7 +165,7 @@ def import_declarations(
     if mapping is not None and not mapping.is_file():
         fail(t("cli.no_such_file", lang(), path=mapping))
     node = open_node(_settings())
-    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, workers=workers, lang=lang(), console=err)
+    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, workers=workers, lang=lang(), console=err, selection=selection.value)
     out.print(
         t(
             "import.done",

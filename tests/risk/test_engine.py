@@ -30,10 +30,11 @@ from tests.support import TODAY, declaration
 ANALYST = Principal(user_id=None, name="analyst", role=Role.ANALYST)
 
 
-def car_from_japan(lrn: str, **overrides) -> GoodsDeclaration:
+def car_from_japan(lrn: str, amount: str = "12000.00") -> GoodsDeclaration:
     """A used car from Japan: no shipped profile targets it, so the model and the budget decide."""
-    doc = declaration(lrn=lrn, **overrides)
+    doc = declaration(lrn=lrn, invoice_amount=amount)
     doc["goods_items"][0]["origin_country"] = "JP"
+    doc["goods_items"][0]["invoice_amount"] = amount
     doc["exporter"]["country"] = "JP"
     return GoodsDeclaration.model_validate(doc)
 
@@ -119,3 +120,18 @@ def test_the_running_quotas_survive_a_restart(learned_node: Node, tmp_path: Path
     quota = state[("SN-DKR-PORT", lodged[0]["registration_date"])]
     assert quota.lodged == 12
     assert quota.red == lanes.count("red") and quota.yellow == lanes.count("yellow")
+
+
+def test_a_vessels_declarations_imported_together_share_the_office_budget(learned_node: Node):
+    """Batch selection: 40 declarations of one manifest, 5% red and 10% yellow of them exactly."""
+    from avance.risk.policy import load_policy
+
+    rates = load_policy(None).rates("SN-DKR-PORT")
+    batch = [(car_from_japan(f"ENG-B{i}", f"{6000 + 400 * i}.00"), TODAY) for i in range(40)]
+    prepared = service.prepare_batch(learned_node.context, batch, SYSTEM, {}, selection="batch")
+    lanes = [p.assessment.lane.value for p in prepared]
+    assert lanes.count("red") == round(40 * rates.red)
+    assert lanes.count("yellow") == round(40 * rates.yellow)
+    assert all(p.assessment.reasons[0].code.startswith("policy.") for p in prepared)
+    one_by_one = service.prepare_batch(learned_node.context, batch, SYSTEM, {})
+    assert [p.assessment.score for p in one_by_one] == [p.assessment.score for p in prepared], "the same evidence either way"

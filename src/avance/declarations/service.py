@@ -6,6 +6,8 @@ that a lodging and its events are stored together or not at all.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date, datetime, timezone
@@ -32,6 +34,7 @@ from avance.declarations.lifecycle import (
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, process
 from avance.exchange.matching import match_lodged
+from avance.risk.assessor import Assessment, AssessmentInput, Lane
 from avance.risk.profiles import hit_rows
 from avance.store.tables_profiles import risk_profile_hits
 from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
@@ -245,24 +248,47 @@ def prepare_batch(
     batch: Sequence[tuple[GoodsDeclaration, date]],
     principal: Principal,
     manifests: dict[str, frozenset[str]],
+    *,
+    selection: str = "stream",
 ) -> list[ProcessedDeclaration | list[Issue]]:
     """Validate, value, tax and assess many declarations (CPU only, no database).
 
     ``manifests`` holds the bills of the cargo reports the batch cites. A repeat of an LRN inside
     the batch is a duplicate; duplicates of stored declarations are found by ``store_batch``.
+    ``selection="batch"`` lets the assessor place the accepted declarations in lanes together
+    (each office's budget applied to the batch) instead of one by one against a running quota.
     """
+    deferred = _Deferred() if selection == "batch" and hasattr(ctx.assessor, "assess_batch") else None
+    working = dataclasses.replace(ctx, assessor=deferred) if deferred is not None else ctx
     lookups = MemoryLookups(manifests=manifests)
     results: list[ProcessedDeclaration | list[Issue]] = []
     for d, registration_date in batch:
         try:
             authorize_lodging(principal, d)
-            results.append(process(ctx, d, registration_date, lookups))
+            results.append(process(working, d, registration_date, lookups))
             lookups.lrns.add((d.declarant.id, d.lrn))
         except ValidationFailed as exc:
             results.append(exc.issues)
         except Forbidden as exc:
             results.append([Issue("/declarant/id", exc.code, exc.params)])
+    if deferred is not None and deferred.subjects:
+        decided = iter(ctx.assessor.assess_batch(deferred.subjects))  # type: ignore[attr-defined]
+        results = [r if isinstance(r, list) else dataclasses.replace(r, assessment=next(decided)) for r in results]
     return results
+
+
+class _Deferred:
+    """Stands in for the assessor while a batch is processed: keeps each subject for one
+    batch decision (processing calls the assessor last, once per accepted declaration)."""
+
+    name = "deferred"
+
+    def __init__(self) -> None:
+        self.subjects: list[AssessmentInput] = []
+
+    def assess(self, subject: AssessmentInput) -> Assessment:
+        self.subjects.append(subject)
+        return Assessment(lane=Lane.GREEN, score=Decimal(0), reasons=(), assessor=self.name)
 
 
 def cited_manifests(conn: Connection, references: Iterable[str]) -> dict[str, frozenset[str]]:

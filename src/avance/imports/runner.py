@@ -201,7 +201,7 @@ Result = tuple[int | None, list[Issue] | None, str | None]
 """The stored id, or the issues; and the LRN when it could be read."""
 
 
-def lodge_units(node: Node, principal: Principal, work: list[Work], today: date) -> list[Result]:
+def lodge_units(node: Node, principal: Principal, work: list[Work], today: date, selection: str = "stream") -> list[Result]:
     """Parse, check, assess and store one batch; the CPU work happens outside the transaction."""
     results: list[Result | None] = [None] * len(work)
     parsed: list[tuple[int, GoodsDeclaration, date]] = []
@@ -228,7 +228,7 @@ def lodge_units(node: Node, principal: Principal, work: list[Work], today: date)
             with node.engine.connect() as conn:
                 manifests = service.cited_manifests(conn, references)
         batch = [(d, r) for _, d, r in parsed]
-        prepared = service.prepare_batch(node.context, batch, principal, manifests)
+        prepared = service.prepare_batch(node.context, batch, principal, manifests, selection=selection)
         now = datetime.now(timezone.utc)
         with write(node.engine) as conn:
             outcome = service.store_batch(conn, prepared, principal, [now] * len(prepared))
@@ -253,10 +253,10 @@ def _start_worker(settings: Any, principal: Principal) -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _work_in_worker(work: list[Work], today: date) -> list[Result]:
+def _work_in_worker(work: list[Work], today: date, selection: str) -> list[Result]:
     assert _WORKER is not None, "worker not started"
     node, principal = _WORKER
-    return lodge_units(node, principal, work, today)
+    return lodge_units(node, principal, work, today, selection)
 
 
 def _chunks(units: Iterator[Unit], size: int) -> Iterator[list[Unit]]:
@@ -282,11 +282,14 @@ def run_import(
     lang: str = "fr",
     console: Console | None = None,
     principal: Principal = SYSTEM,
+    selection: str = "stream",
 ) -> ImportReport:
     """Import declarations from ``path``; rejected ones are listed in the rejects file.
 
     Batches are checked and assessed in ``workers`` processes (default: one per core) that each
-    store their own batches; a small file is done in this process.
+    store their own batches; a small file is done in this process. ``selection="batch"`` places
+    each batch's declarations in lanes together, each office's budget applied to the batch (for
+    a file holding one vessel's declarations, use a batch size at least its number of lines).
     """
     mapping = load_mapping(mapping_path) if mapping_path else None
     fmt = _detect_format(path, fmt, mapping)
@@ -327,9 +330,9 @@ def run_import(
             pending: deque[tuple[list[Unit], Future[list[Result]]]] = deque()
             for chunk in _chunks(_units(path, fmt, mapping), batch_size):
                 if pool is None:
-                    settle(chunk, lodge_units(node, principal, work_of(chunk), today))
+                    settle(chunk, lodge_units(node, principal, work_of(chunk), today, selection))
                     continue
-                pending.append((chunk, pool.submit(_work_in_worker, work_of(chunk), today)))
+                pending.append((chunk, pool.submit(_work_in_worker, work_of(chunk), today, selection)))
                 while len(pending) > 2 * workers:
                     done_chunk, future = pending.popleft()
                     settle(done_chunk, future.result())

@@ -7,7 +7,9 @@ policy, combined into one lane decision with its reasons.
 2. compares every item's unit value with the valuation references (revenue at risk);
 3. scores every item with the learned model (probability of fraud, expected recovery) and keeps the
    top contributions of the riskiest item;
-4. lets the selection policy decide the lane against the office's running quota.
+4. lets the selection policy decide the lane: against the office's running quota for each
+   lodging (``assess``), or over a whole set at once, such as a vessel's manifest in a bulk
+   import (``assess_batch``).
 
 Mirror control (a partner's export declaration that does not match) raises the lane right after
 the declaration is stored, in the same transaction (``avance.exchange.matching``).
@@ -22,10 +24,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from avance.risk.assessor import Assessment, AssessmentInput, Lane, Reason
-from avance.risk.policy import Candidate, StreamingSelector
+from avance.risk.policy import Candidate, Decision, StreamingSelector
 from avance.risk.rules import RuleSet, matching_rules, rule_reason
 
 if TYPE_CHECKING:
@@ -66,6 +69,25 @@ class LearnedAssessor:
         return f"{self.name}:{self.model_name or 'model'}"[:64]
 
     def assess(self, subject: AssessmentInput) -> Assessment:
+        """Streaming: decide this lodging at once, against its office's running quota."""
+        candidate, reasons = self._evidence(subject)
+        return self._assessment(candidate, reasons, self.selector.decide(candidate))
+
+    def assess_batch(self, subjects: Sequence[AssessmentInput]) -> list[Assessment]:
+        """Batch: decide a whole set at once (e.g. a vessel's manifest), each office's budget
+        applied to the set by priority."""
+        from avance.risk.policy import select_batch
+
+        evidence = [self._evidence(s) for s in subjects]
+        decisions = select_batch(self.selector.config, [candidate for candidate, _ in evidence])
+        return [self._assessment(c, reasons, decision) for (c, reasons), decision in zip(evidence, decisions)]
+
+    def _assessment(self, candidate: Candidate, reasons: list[Reason], decision: Decision) -> Assessment:
+        score = Decimal(f"{min(max(candidate.fraud, 0.0), 1.0):.4f}")
+        return Assessment(lane=decision.lane, score=score, reasons=(decision.reason(), *reasons), assessor=self.label)
+
+    def _evidence(self, subject: AssessmentInput) -> tuple[Candidate, list[Reason]]:
+        """What profiles, valuation and the model say: the policy's candidate and the reasons."""
         d = subject.declaration
         reasons: list[Reason] = []
         forced: list[Lane] = []
@@ -112,35 +134,17 @@ class LearnedAssessor:
         if not math.isfinite(fraud):
             fraud = 0.0
 
-        # 4. The selection policy.
-        decision = self.selector.decide(
-            Candidate(
-                key=f"{d.declarant.id}\x1f{d.lrn}",
-                office=d.office_code,
-                day=subject.registration_date,
-                fraud=fraud,
-                recovery=recovery,
-                currency=subject.currency,
-                forced=Lane.strictest(forced) if forced else None,
-            )
+        # 4. What the selection policy weighs.
+        candidate = Candidate(
+            key=f"{d.declarant.id}\x1f{d.lrn}",
+            office=d.office_code,
+            day=subject.registration_date,
+            fraud=min(max(fraud, 0.0), 1.0),
+            recovery=recovery,
+            currency=subject.currency,
+            forced=Lane.strictest(forced) if forced else None,
         )
-        reasons.insert(0, decision.reason())
-        score = Decimal(f"{min(max(fraud, 0.0), 1.0):.4f}")
-        return Assessment(lane=decision.lane, score=score, reasons=tuple(reasons), assessor=self.label)
-
-
-def describe(assessor: Any) -> dict[str, Any]:
-    """What an analyst wants to know about the engine in use (for /health and the CLI)."""
-    if not isinstance(assessor, LearnedAssessor):
-        return {"engine": getattr(assessor, "name", "unknown")}
-    model = assessor.model
-    return {
-        "engine": assessor.name,
-        "profiles": len(assessor.ruleset.rules),
-        "valuation": assessor.valuation is not None,
-        "model": None if model is None else {"name": assessor.model_name, **{k: model.metadata.get(k) for k in ("created_at", "training_window", "rows", "mapping")}},
-        "objective": assessor.objective,
-    }
+        return candidate, reasons
 
 
 def load_engine(settings: "Settings", conn: "Connection") -> LearnedAssessor:
