@@ -192,15 +192,16 @@ def test_the_mirror_control_shows_on_the_declaration_with_its_reasons(live):
     assert declaration_id in [r["declaration_id"] for r in results["items"]] and declaration["lane"] == "red"
 
 
-def test_an_officer_can_match_a_declaration_lodged_after_its_notice(live):
+def test_a_declaration_lodged_after_its_notice_is_matched_at_lodging(live):
     doc = notice(reference="CI-EX-LATER1", transport_document_reference="GRIM9000002", ucr="UCR-LATER1")
     with write(live.node.engine) as conn:
         matching.on_export_notice(conn, live.node.context, sender="CI-AVANCE", message_id=None, payload=doc)
     declaration_id = lodge(live.node, xof_declaration(lrn="2026-DKR-LATER1", transport_document_reference="GRIM9000002"))
     with live.client("officer", lang="en") as http:
-        assert http.get(f"/matching/declarations/{declaration_id}").json()["outcome"] is None
-        matched = http.post(f"/matching/declarations/{declaration_id}/match").json()
-    assert matched["outcome"] == "conforme" and matched["matches"][0]["declaration_id"] == declaration_id
+        seen = http.get(f"/matching/declarations/{declaration_id}").json()
+        again = http.post(f"/matching/declarations/{declaration_id}/match").json()  # asking again changes nothing
+    assert seen["outcome"] == "conforme" and seen["matches"][0]["declaration_id"] == declaration_id
+    assert again["outcome"] == "conforme" and len(again["matches"]) == 1
 
 
 # --- whatever a client sends ----------------------------------------------------------------------
