@@ -10,6 +10,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from hypothesis import strategies as st
+
 TODAY = datetime.now(timezone.utc).date()
 
 
@@ -106,3 +108,34 @@ def run_cli(args: Sequence[str]) -> tuple[int, str, str]:
     finally:
         sys.argv = argv
     return 0, out.getvalue(), err.getvalue()
+
+
+def json_paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path (keys and indexes) into a JSON document."""
+    paths = [prefix] if prefix else []
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            paths.extend(json_paths(value, prefix + (key,)))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            paths.extend(json_paths(value, prefix + (i,)))
+    return paths
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: dict[str, Any], values: st.SearchStrategy[Any]) -> dict[str, Any]:
+    """A valid document with one to three fields replaced by one of ``values``, or removed."""
+    doc = copy.deepcopy(base)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = json_paths(doc)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = doc
+        for step in path[:-1]:
+            parent = parent[step]
+        if draw(st.booleans()) and isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        else:
+            parent[path[-1]] = draw(values)
+    return doc

@@ -3,7 +3,6 @@ rejected document leaves nothing behind in the store."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests
-from tests.support import declaration, manifest
+from tests.support import mutated as mutated_with, declaration, manifest
 
 json_values = st.recursive(
     st.none()
@@ -29,34 +28,9 @@ PROPERTY_SETTINGS = settings(
 )
 
 
-def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
-    paths = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            paths.extend(_paths(value, prefix + (key,)))
-    elif isinstance(doc, list):
-        for i, value in enumerate(doc):
-            paths.extend(_paths(value, prefix + (i,)))
-    return paths
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
+def mutated(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """A valid document with one to three fields replaced by arbitrary JSON, or removed."""
-    doc = json.loads(json.dumps(base))
-    for _ in range(draw(st.integers(1, 3))):
-        paths = _paths(doc)
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = doc
-        for step in path[:-1]:
-            parent = parent[step]
-        if draw(st.booleans()) and isinstance(parent, dict):
-            parent.pop(path[-1], None)
-        else:
-            parent[path[-1]] = draw(json_values)
-    return doc
+    return mutated_with(base, json_values)
 
 
 def _counts(node) -> tuple[int, ...]:

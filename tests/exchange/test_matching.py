@@ -29,7 +29,7 @@ from avance.store.engine import write
 from avance.store.tables import declaration_events, declarations
 from avance.store.tables_exchange import exchange_outbox
 from avance.store.tables_movements import export_notices
-from tests.support import TODAY, declaration
+from tests.support import mutated as mutated_with, TODAY, declaration
 
 NOW = datetime.now(timezone.utc)
 PARTNERS = {"CI": "CI-AVANCE", "GH": "GH-AVANCE", "ML": "ML-AVANCE", "SN": "SN-AVANCE"}
@@ -432,30 +432,9 @@ json_values = st.recursive(
 )
 
 
-def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
-    paths = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            paths.extend(_paths(value, prefix + (key,)))
-    elif isinstance(doc, list):
-        for i, value in enumerate(doc):
-            paths.extend(_paths(value, prefix + (i,)))
-    return paths
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
-    doc = json.loads(json.dumps(base))
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(_paths(doc)))
-        parent = doc
-        for step in path[:-1]:
-            parent = parent[step]
-        if draw(st.booleans()) and isinstance(parent, dict):
-            parent.pop(path[-1], None)
-        else:
-            parent[path[-1]] = draw(json_values)
-    return doc
+def mutated(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid notice with one to three fields replaced by whatever a partner might send, or removed."""
+    return mutated_with(base, json_values)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
