@@ -57,7 +57,6 @@ class LearnedAssessor:
     selector: StreamingSelector
     model: "RiskModel | None" = None
     valuation: "ValuationIndex | None" = None
-    objective: str = "hits"
     model_name: str | None = None  # the installed model's directory name
     context: "NodeContext | None" = field(default=None, repr=False)  # set by the node once built
     name: str = "learned"
@@ -167,13 +166,11 @@ def load_engine(settings: "Settings", conn: "Connection") -> LearnedAssessor:
         reference = model.metadata.get("declaration_score_quantiles") or model.metadata.get("score_quantiles")
     selector = StreamingSelector(policy, reference)
     restore_quotas(conn, selector, policy)
-    objective = policy.objective if (model is not None and model.has_revenue) or policy.objective == "hits" else "hits"
     return LearnedAssessor(
         ruleset=load_ruleset(conn),
         selector=selector,
         model=model,
         valuation=ValuationIndex.load(conn),
-        objective=objective,
         model_name=directory.name if directory is not None else None,
     )
 
