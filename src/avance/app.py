@@ -90,9 +90,10 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
     app.include_router(manifests_router)
     from avance.exchange.api import router as exchange_router
     from avance.exchange.movements_api import router as movements_router
+    from avance.risk.engine_api import router as engine_router
     from avance.risk.profiles_api import router as profiles_router
     from avance.risk.valuation_api import router as valuation_router
 
-    for router in (profiles_router, valuation_router, exchange_router, movements_router):
+    for router in (engine_router, profiles_router, valuation_router, exchange_router, movements_router):
         app.include_router(router)
     return app

@@ -135,3 +135,22 @@ def test_a_vessels_declarations_imported_together_share_the_office_budget(learne
     assert all(p.assessment.reasons[0].code.startswith("policy.") for p in prepared)
     one_by_one = service.prepare_batch(learned_node.context, batch, SYSTEM, {})
     assert [p.assessment.score for p in one_by_one] == [p.assessment.score for p in prepared], "the same evidence either way"
+
+
+def test_analysts_see_the_model_policy_and_quotas_the_engine_runs_on(learned_node: Node):
+    from tests.conftest import serve
+
+    lodge(learned_node, car_from_japan("ENG-API-1"))
+    for api in serve(learned_node):
+        with api.client("analyst") as http:
+            state = http.get("/risk/engine").json()
+        with api.client("officer", lang="en") as http:
+            refused = http.get("/risk/engine")
+        with api.client("broker") as http:
+            assert http.get("/risk/engine").status_code == 403
+    assert state["engine"].startswith("learned:") and state["model"]["rows"] > 0
+    assert state["model"]["metrics"]["auc"] > 0.5, "the holdout metrics of the installed model"
+    assert "VEH-USED-EU" in state["profiles"] and state["policy"]["default"]["red"] == "0.05"
+    [quota] = [q for q in state["quotas"] if q["office"] == "SN-DKR-PORT"]
+    assert quota["lodged"] == 1
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("application/problem+json")

@@ -1,0 +1,50 @@
+"""``GET /risk/engine``: what the risk engine of this node runs on, for analysts.
+
+The installed model (training window, rows, fraud rate, metrics on its holdout), the selection
+policy in force with each office's quota of the current period, and how many profiles and
+valuation references it uses. Declarants get 403, officers too: this is the analysts' view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from avance.auth.model import Role
+from avance.errors import Forbidden
+from avance.http import Caller, NodeDep
+from avance.risk.engine import LearnedAssessor
+
+router = APIRouter(prefix="/risk", tags=["risk engine"])
+
+MODEL_FIELDS = ("created_at", "avance_version", "format_version", "training_window", "rows", "fraud_rate", "has_revenue", "mapping", "metrics", "libraries")
+
+
+@router.get("/engine", summary="The model, policy and quotas the risk engine runs on (analyst, admin)")
+def engine_state(node: NodeDep, caller: Caller) -> dict[str, Any]:
+    if caller.role not in (Role.ANALYST, Role.ADMIN):
+        raise Forbidden("forbidden.role", role=caller.role.value)
+    assessor = node.context.assessor
+    if not isinstance(assessor, LearnedAssessor):
+        return {"engine": getattr(assessor, "name", "unknown")}
+    model = assessor.model
+    policy = assessor.selector.config
+    return {
+        "engine": assessor.label,
+        "model": None if model is None else {"name": assessor.model_name, **{k: model.metadata.get(k) for k in MODEL_FIELDS}},
+        "profiles": [rule.id for rule in assessor.ruleset.rules],
+        "valuation_references": 0 if assessor.valuation is None else sum(assessor.valuation.counts().values()),
+        "policy": policy.model_dump(mode="json"),
+        "quotas": [
+            {
+                "office": q.office,
+                "period_start": q.period_start.isoformat(),
+                "lodged": q.lodged,
+                "red": q.red,
+                "yellow": q.yellow,
+                "blue": q.blue,
+            }
+            for q in assessor.selector.counters()
+        ],
+    }
