@@ -129,8 +129,7 @@ class _DemoCluster(Cluster):
     """The harness's cluster, with Ghana's exchange rates loaded before its node starts, as an
     administration loads them before opening (mirror control converts Ivorian CFA-franc values)."""
 
-    def _set_up(self, node: NodeProc, runner: CommandRunner) -> None:
-        super()._set_up(node, runner)
+    def prepare(self, node: NodeProc, runner: CommandRunner) -> None:
         if node.country == "GH":
             rates = node.data_dir / "gh-rates.csv"
             rates.write_text(GHANA_RATES, encoding="utf-8")

@@ -264,6 +264,11 @@ class Cluster:
             node.tokens[name] = out.strip().splitlines()[-1]
         identity = json.loads(results[6][1])
         node.public_key, node.kid = identity["public_key"], identity["kid"]
+        self.prepare(node, runner)
+
+    def prepare(self, node: NodeProc, runner: CommandRunner) -> None:
+        """Hook for more set-up of a node before it starts (e.g. ``runner.run([["rates", "load", F]])``):
+        the node is initialised, its keys and users exist, its partners are not added yet."""
 
     def _partner(self, node: NodeProc, runner: CommandRunner) -> None:
         commands = [
