@@ -3,7 +3,7 @@ model and the office's budget, and the officer reads why in French or English.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -154,3 +154,17 @@ def test_analysts_see_the_model_policy_and_quotas_the_engine_runs_on(learned_nod
     [quota] = [q for q in state["quotas"] if q["office"] == "SN-DKR-PORT"]
     assert quota["lodged"] == 1
     assert refused.status_code == 403 and refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_retrained_model_is_used_after_a_reload_without_restarting(learned_node: Node, trained: RiskModel):
+    from tests.conftest import serve
+
+    for api in serve(learned_node):
+        with api.client("analyst") as http:
+            before = http.get("/risk/engine").json()["model"]["name"]
+            later = datetime.now(timezone.utc) + timedelta(hours=1)
+            newer = install(trained, learned_node.settings.resolved_models_dir(), now=later)  # as `avance model retrain` does
+            after = http.post("/risk/engine/reload").json()["model"]["name"]
+        with api.client("officer") as http:
+            assert http.post("/risk/engine/reload").status_code == 403
+    assert after == newer.name != before

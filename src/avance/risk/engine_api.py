@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from avance.auth.model import Role
+from avance.auth.model import Principal, Role
 from avance.errors import Forbidden
 from avance.http import Caller, NodeDep
 from avance.risk.engine import LearnedAssessor
@@ -21,10 +21,30 @@ router = APIRouter(prefix="/risk", tags=["risk engine"])
 MODEL_FIELDS = ("created_at", "avance_version", "format_version", "training_window", "rows", "fraud_rate", "has_revenue", "mapping", "metrics", "libraries")
 
 
-@router.get("/engine", summary="The model, policy and quotas the risk engine runs on (analyst, admin)")
-def engine_state(node: NodeDep, caller: Caller) -> dict[str, Any]:
+def _analyst(caller: Principal) -> None:
     if caller.role not in (Role.ANALYST, Role.ADMIN):
         raise Forbidden("forbidden.role", role=caller.role.value)
+
+
+@router.get("/engine", summary="The model, policy and quotas the risk engine runs on (analyst, admin)")
+def engine_state(node: NodeDep, caller: Caller) -> dict[str, Any]:
+    _analyst(caller)
+    return _state(node)
+
+
+@router.post(
+    "/engine/reload",
+    summary="Use the current model, profiles, valuation references and policy file now (analyst, admin)",
+    description="After `avance model retrain` or `avance model use`, `avance valuation build` or a profile import from the "
+    "command line: the node reloads them without a restart; the quotas of the period are restored from the store.",
+)
+def engine_reload(node: NodeDep, caller: Caller) -> dict[str, Any]:
+    _analyst(caller)
+    node.reload()
+    return _state(node)
+
+
+def _state(node: Any) -> dict[str, Any]:
     assessor = node.context.assessor
     if not isinstance(assessor, LearnedAssessor):
         return {"engine": getattr(assessor, "name", "unknown")}
