@@ -6,6 +6,8 @@ from ``avance.cli``, so that importing them never imports the whole command line
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,7 +28,9 @@ def H(key: str) -> str:
     return t(f"cli.help.{key}", lang())
 
 
-out = Console()
+# Piped to a file or a log, tables keep all their columns instead of the 80 of a missing terminal.
+_COLUMNS = os.environ.get("COLUMNS", "")
+out = Console(width=None if sys.stdout.isatty() else int(_COLUMNS) if _COLUMNS.isdigit() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
