@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from avance.auth.model import Principal
@@ -129,11 +129,29 @@ def install_error_handlers(app: Any) -> None:
         lang = _lang(request)
         return problem(request, 503, "unavailable", t("error.unavailable", lang), lang, headers={"Retry-After": "10"})
 
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        lang = _lang(request)
+        if _unstorable_text(exc):  # e.g. a NUL character, which PostgreSQL cannot keep in text or JSON
+            issue = Issue("", "error.unstorable_text", {})
+            return problem(request, 422, "validation", t("error.validation", lang, count=1), lang, errors=[issue.to_dict(lang)])
+        log.error("data error on %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0] if str(exc) else exc)
+        return problem(request, 500, "internal", t("error.internal", lang), lang)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         lang = _lang(request)
         return problem(request, 500, "internal", t("error.internal", lang), lang)
+
+
+def _unstorable_text(exc: DataError) -> bool:
+    """Whether the database refused a character of the request's text (the transaction is rolled back)."""
+    try:
+        from psycopg import errors
+    except ImportError:  # no PostgreSQL driver: SQLite keeps any character
+        return False
+    return isinstance(exc.orig, (errors.UntranslatableCharacter, errors.CharacterNotInRepertoire))
 
 
 MAX_BODY = 8 * 1024 * 1024

@@ -103,3 +103,20 @@ def test_a_damaged_cargo_report_is_rejected_whole(shared_api, data, ref):
         assert after == before
     else:
         assert after[3] == before[3] + 1
+
+
+def test_a_nul_character_is_refused_where_the_database_cannot_keep_it(shared_api):
+    """PostgreSQL cannot store U+0000 in text: the lodging is refused whole with a 422 problem;
+    SQLite keeps any character, so there the cargo report is stored as sent."""
+    body = manifest(reference="MAN-NUL-0001", carrier="SN0055555C1")
+    body["bills_of_lading"][0]["containers"][0]["seals"] = ["SN\u0000123"]
+    before = _counts(shared_api.node)
+    with shared_api.client("admin", lang="en") as client:
+        response = client.post("/manifests", json=body)
+    after = _counts(shared_api.node)
+    if shared_api.node.engine.dialect.name == "postgresql":
+        assert response.status_code == 422 and response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["errors"][0]["code"] == "error.unstorable_text"
+        assert after == before
+    else:
+        assert response.status_code == 201 and after[3] == before[3] + 1
