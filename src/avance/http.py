@@ -16,6 +16,7 @@ from avance.auth.service import authenticate
 from avance.errors import AvanceError, Issue, ValidationFailed
 from avance.i18n import negotiate, t
 from avance.node import Node
+from avance.store.engine import unstorable_text
 from avance.validation import issues_from_errors
 
 log = logging.getLogger("avance.http")
@@ -132,7 +133,7 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
         lang = _lang(request)
-        if _unstorable_text(exc):  # e.g. a NUL character, which PostgreSQL cannot keep in text or JSON
+        if unstorable_text(exc):  # e.g. a NUL character, which PostgreSQL cannot keep in text or JSON
             issue = Issue("", "error.unstorable_text", {})
             return problem(request, 422, "validation", t("error.validation", lang, count=1), lang, errors=[issue.to_dict(lang)])
         log.error("data error on %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0] if str(exc) else exc)
@@ -143,15 +144,6 @@ def install_error_handlers(app: Any) -> None:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         lang = _lang(request)
         return problem(request, 500, "internal", t("error.internal", lang), lang)
-
-
-def _unstorable_text(exc: DataError) -> bool:
-    """Whether the database refused a character of the request's text (the transaction is rolled back)."""
-    try:
-        from psycopg import errors
-    except ImportError:  # no PostgreSQL driver: SQLite keeps any character
-        return False
-    return isinstance(exc.orig, (errors.UntranslatableCharacter, errors.CharacterNotInRepertoire))
 
 
 MAX_BODY = 8 * 1024 * 1024

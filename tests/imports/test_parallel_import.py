@@ -49,3 +49,27 @@ def test_parallel_workers_store_everything_once_and_report_every_reject(node, tm
     assert ("122", "items.count_mismatch") in codes
     assert ("123", "import.bad_row") in codes
     assert next(r["lrn"] for r in rows if r["line"] == "121") == repeated.payload["lrn"]
+
+
+def test_a_row_with_a_character_the_database_refuses_goes_to_the_rejects_and_the_rest_is_stored(node, tmp_path):
+    """PostgreSQL cannot keep U+0000: that declaration is rejected with its line, its batch-mates are stored.
+    SQLite keeps any character, so there every row is stored."""
+    generated = list(DemoGenerator(DemoConfig(country="SN", seed=4, start=date.today() - timedelta(days=30), days=30)).generate(12))
+    payload = json.loads(json.dumps(generated[3].payload))
+    payload["goods_items"][0]["description"] = "Tissus\u0000imprimés"
+    source = tmp_path / "extract.jsonl"
+    _write(source, generated[:3] + generated[4:], [json.dumps({"registration_date": generated[3].registration_date.isoformat(), "declaration": payload})])
+    from avance.demo.generator import demo_rates
+    from avance.node import store_rates
+    from avance.store.engine import write
+
+    with write(node.engine) as conn:
+        store_rates(conn, demo_rates("XOF"))
+    node.reload()
+    report = run_import(node, source, batch_size=50, workers=1, rejects_path=tmp_path / "rejects.csv")
+    if node.engine.dialect.name == "postgresql":
+        assert (report.accepted, report.rejected) == (11, 1)
+        with (tmp_path / "rejects.csv").open() as handle:
+            assert [(r["line"], r["code"]) for r in csv.DictReader(handle)] == [("12", "error.unstorable_text")]
+    else:
+        assert (report.accepted, report.rejected) == (12, 0)

@@ -16,7 +16,9 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
+
+from avance.store.engine import unstorable_text
 
 from avance.auth.model import Principal, Role
 from avance.declarations.lifecycle import (
@@ -339,13 +341,17 @@ def store_batch(
                 stored = _store(conn, [p for _, p in accepted], [lodged_at[i] for i, _ in accepted], principal.user_id, principal.name)
             for (i, _), declaration_id in zip(accepted, stored):
                 ids[i] = declaration_id
-        except IntegrityError:  # a concurrent writer took an LRN meanwhile: one by one
+        except (IntegrityError, DataError):  # an LRN taken meanwhile, or text the database refuses: one by one
             for i, p in accepted:
                 try:
                     with conn.begin_nested():
                         ids[i] = _store(conn, [p], [lodged_at[i]], principal.user_id, principal.name)[0]
                 except IntegrityError:
                     issues[i] = _duplicate(p.declaration)
+                except DataError as exc:
+                    if not unstorable_text(exc):
+                        raise
+                    issues[i] = [Issue("", "error.unstorable_text", {})]
     return BatchOutcome(ids, issues)
 
 

@@ -60,3 +60,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def unstorable_text(exc: BaseException) -> bool:
+    """Whether the database refused a character of some text (PostgreSQL cannot keep U+0000)."""
+    try:
+        from psycopg import errors
+    except ImportError:  # no PostgreSQL driver: SQLite keeps any character
+        return False
+    return isinstance(getattr(exc, "orig", None), (errors.UntranslatableCharacter, errors.CharacterNotInRepertoire))
