@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from avance.auth.model import Role
 from avance.config import Settings
 from avance.errors import AvanceError
 from avance.i18n import t
-from avance.clikit import H, err, fail, fail_error, lang, out, settings_from
+from avance.clikit import err, fail, fail_error, H, lang, out, settings_from, headed_table
 from avance.store.engine import write
 
 app = typer.Typer(
@@ -123,7 +122,7 @@ def users_list() -> None:
     node = open_node(_settings())
     with node.engine.connect() as conn:
         rows = list_users(conn)
-    table = Table("id", "name", "role", "party_id", "active", "created_at")
+    table = headed_table("id", "name", "role", "party_id", "active", "created_at")
     for r in rows:
         table.add_row(str(r["id"]), r["name"], r["role"], r["party_id"] or "", str(r["active"]), r["created_at"].isoformat())
     out.print(table)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from avance.config import Settings, get_settings
 from avance.errors import AvanceError, ValidationFailed
@@ -56,3 +57,8 @@ def settings_from(data_dir: Path | None = None, database_url: str | None = None)
     return settings.model_copy(update=update) if update else settings
 
 
+
+
+def headed_table(*columns: str, **options: Any) -> Table:
+    """A Rich table whose headers come from the catalogs (``cli.col.<column>``), in the operator's language."""
+    return Table(*(t(f"cli.col.{column}", lang()) for column in columns), **options)

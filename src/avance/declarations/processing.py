@@ -28,8 +28,9 @@ INSURANCE_NOT_INCLUDED = frozenset({"EXW", "FCA", "FAS", "FOB", "CFR", "CPT"})
 
 
 @dataclass(frozen=True)
-class NodeContext:
-    """What a node knows that the rules need: its country's profile, schedule, rates and offices."""
+class ReferenceContext:
+    """A node's reference data: its country's profile, schedule, exchange rates and offices.
+    Valuing and taxing goods needs no more (mirror control and transit use it alone)."""
 
     country: str
     currency: str
@@ -37,6 +38,12 @@ class NodeContext:
     schedule: Schedule
     rates: RateTable
     offices: dict[str, Office]
+
+
+@dataclass(frozen=True)
+class NodeContext(ReferenceContext):
+    """What a node knows that the rules need: its reference data and the assessor of lanes."""
+
     assessor: Assessor
     arrival_past_days: int = 30
     arrival_future_days: int = 120

@@ -6,9 +6,8 @@ import json
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.table import Table
 
-from avance.clikit import H, err, lang, out, settings_from
+from avance.clikit import err, H, lang, out, settings_from, headed_table
 from avance.i18n import t
 from avance.store.engine import write
 
@@ -65,7 +64,7 @@ def exchange_identity(as_json: Annotated[bool, typer.Option("--json", help=H("ex
     if as_json:
         print(json.dumps(data))
         return
-    table = Table("node_id", "country", "kid", "public_key", show_lines=False)
+    table = headed_table("node_id", "country", "kid", "public_key", show_lines=False)
     table.add_row(data["node_id"], data["country"], data["kid"], data["public_key"])
     if "previous" in data:
         table.add_row("", "", data["previous"]["kid"] + " (→ " + str(data["previous"]["usable_until"])[:16] + ")", data["previous"]["public_key"])
@@ -114,7 +113,7 @@ def exchange_status(as_json: Annotated[bool, typer.Option("--json", help=H("exch
     if not data["partners"]:
         out.print(t("exchange.cli.no_partners", lang()), markup=False)
         return
-    table = Table("partner", "queue", "oldest pending", "last success", "dead letters", "rejected", "received", "last error")
+    table = headed_table("partner", "queue", "oldest_pending", "last_success", "dead_letters", "rejected", "received", "last_error")
     table.columns[0].no_wrap = True
     for p in data["partners"]:
         error = ""
@@ -164,7 +163,7 @@ def exchange_alerts(as_json: Annotated[bool, typer.Option("--json", help=H("exch
     if not found:
         out.print(t("exchange.cli.no_alerts", lang()), markup=False)
         return
-    table = Table("id", "raised_at", "kind", "partner", "detail")
+    table = headed_table("id", "raised_at", "kind", "partner", "detail")
     for a in found:
         table.add_row(str(a["id"]), a["raised_at"][:19], a["kind"], a["partner"] or "", json.dumps(a["detail"])[:120])
     out.print(table)
@@ -224,7 +223,7 @@ def partners_list(as_json: Annotated[bool, typer.Option("--json", help=H("exchan
     if not found:
         out.print(t("partners.cli.none", lang()), markup=False)
         return
-    table = Table("node_id", "country", "endpoint", "keys", "added_at")
+    table = headed_table("node_id", "country", "endpoint", "keys", "added_at")
     for p in found:
         table.add_row(p.node_id, p.country, p.endpoint, "\n".join(k.kid for k in p.keys), p.added_at.isoformat(timespec="seconds"))
     out.print(table)

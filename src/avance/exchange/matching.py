@@ -22,21 +22,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from avance.declarations.lifecycle import EventKind
+from avance.declarations.processing import ReferenceContext
 from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.exchange.movements import partner_for_country, send, utcnow
 from avance.exchange.payloads import ExportDeclarationNotice, Gap, MatchResult, MonetaryAmount, SignedAmount, Tolerances
 from avance.i18n import t
 from avance.money import round_money
-from avance.reference import Office
-from avance.reference.rates import NoExchangeRate, RateTable
+from avance.reference.rates import NoExchangeRate
 from avance.revenue.calculator import DutyItemInput, InvalidDutyInput, NoTariffLine, compute_duties
-from avance.revenue.profiles import CountryProfile
-from avance.revenue.schedule import Schedule
 from avance.risk.assessor import Lane, Reason
 from avance.store.tables import declaration_events, declarations, goods_items
 from avance.store.tables_movements import export_notices
@@ -47,17 +45,6 @@ RECEIVED = "received"
 SENT = "sent"
 MIRROR_ACTOR = "mirror-control"
 _TENTH = Decimal("0.1")
-
-
-class Context(Protocol):
-    """What matching needs of the node: ``NodeContext`` and ``MovementContext`` both fit."""
-
-    country: str
-    currency: str
-    profile: CountryProfile
-    schedule: Schedule
-    rates: RateTable
-    offices: dict[str, Office]
 
 
 @dataclass(frozen=True)
@@ -190,7 +177,7 @@ def _pair(export_items: Iterable[Any], import_items: Iterable[ImportItem]) -> tu
     return pairs, unpaired, remaining
 
 
-def compare(notice: ExportDeclarationNotice, facts: ImportFacts, ctx: Context, policy: MatchingPolicy) -> MatchOutcome:
+def compare(notice: ExportDeclarationNotice, facts: ImportFacts, ctx: ReferenceContext, policy: MatchingPolicy) -> MatchOutcome:
     """Compare an export declaration with the import declaration found for it (pure).
 
     Values: each export item's statistical value (FOB at the exporting border) is converted to the
@@ -300,7 +287,7 @@ def compare(notice: ExportDeclarationNotice, facts: ImportFacts, ctx: Context, p
     )
 
 
-def _duties(ctx: Context, hs_code: str, origin: str, customs_value: Decimal, fob: Decimal, preference: bool, on: date) -> Decimal | None:
+def _duties(ctx: ReferenceContext, hs_code: str, origin: str, customs_value: Decimal, fob: Decimal, preference: bool, on: date) -> Decimal | None:
     try:
         return compute_duties(ctx.profile, ctx.schedule, DutyItemInput(hs_code, origin, customs_value, fob, preference), on).total
     except (NoTariffLine, InvalidDutyInput):
@@ -519,7 +506,7 @@ def _movement(exporting_country: str, reference: str) -> str:
     return f"EX:{exporting_country}:{reference}"
 
 
-def _decide(conn: Connection, ctx: Context, notice_row: Any, facts: ImportFacts | None, policy: MatchingPolicy, now: datetime) -> MatchOutcome:
+def _decide(conn: Connection, ctx: ReferenceContext, notice_row: Any, facts: ImportFacts | None, policy: MatchingPolicy, now: datetime) -> MatchOutcome:
     """Store the outcome for a received notice, raise the lane when needed, tell the exporter."""
     notice = ExportDeclarationNotice.model_validate(notice_row["document"])
     outcome = compare(notice, facts, ctx, policy) if facts is not None else not_found_outcome(notice, ctx.currency)
@@ -571,7 +558,7 @@ def _candidates(conn: Connection, notice: ExportDeclarationNotice, notice_id: in
     return sorted(rows, key=lambda r: (r.importer_id != consignee, r.id))
 
 
-def on_export_notice(conn: Connection, ctx: Context, *, sender: str, message_id: str | None, payload: dict[str, Any], policy: MatchingPolicy | None = None, now: datetime | None = None) -> int:
+def on_export_notice(conn: Connection, ctx: ReferenceContext, *, sender: str, message_id: str | None, payload: dict[str, Any], policy: MatchingPolicy | None = None, now: datetime | None = None) -> int:
     """An export declaration notice arrived from partner ``sender``: store it and try to match it.
 
     A notice for an export reference already received replaces it (an amendment) and is matched
@@ -619,7 +606,7 @@ def on_export_notice(conn: Connection, ctx: Context, *, sender: str, message_id:
     return notice_id
 
 
-def match_declaration(conn: Connection, ctx: Context, declaration_id: int, *, policy: MatchingPolicy | None = None, now: datetime | None = None) -> MatchOutcome | None:
+def match_declaration(conn: Connection, ctx: ReferenceContext, declaration_id: int, *, policy: MatchingPolicy | None = None, now: datetime | None = None) -> MatchOutcome | None:
     """Match a newly lodged import declaration with a pending (or *non retrouvée*) export notice.
 
     Call it in the lodging transaction. Returns the outcome, or None when no notice carries the
@@ -663,7 +650,7 @@ def match_declaration(conn: Connection, ctx: Context, declaration_id: int, *, po
     return _decide(conn, ctx, notice_row, import_facts(conn, declaration_id), policy, now)
 
 
-def match_lodged(conn: Connection, ctx: Context, declaration_ids: Iterable[int | None]) -> None:
+def match_lodged(conn: Connection, ctx: ReferenceContext, declaration_ids: Iterable[int | None]) -> None:
     """Mirror control of newly stored import declarations, in the lodging transaction.
 
     One query tells whether any partner's export notice awaits an import; only then is each
@@ -681,7 +668,7 @@ def match_lodged(conn: Connection, ctx: Context, declaration_ids: Iterable[int |
             match_declaration(conn, ctx, declaration_id, policy=policy)
 
 
-def rematch(conn: Connection, ctx: Context, declaration_id: int, *, policy: MatchingPolicy | None = None, now: datetime | None = None) -> MatchOutcome | None:
+def rematch(conn: Connection, ctx: ReferenceContext, declaration_id: int, *, policy: MatchingPolicy | None = None, now: datetime | None = None) -> MatchOutcome | None:
     """Compare a declaration again with the notice it was matched to (e.g. after new rates), or match it now."""
     policy = policy or policy_from()
     now = now or utcnow()
@@ -693,7 +680,7 @@ def rematch(conn: Connection, ctx: Context, declaration_id: int, *, policy: Matc
     return _decide(conn, ctx, row, import_facts(conn, declaration_id), policy, now)
 
 
-def sweep(conn: Connection, ctx: Context, *, today: date, days: int | None = None, policy: MatchingPolicy | None = None, now: datetime | None = None) -> list[int]:
+def sweep(conn: Connection, ctx: ReferenceContext, *, today: date, days: int | None = None, policy: MatchingPolicy | None = None, now: datetime | None = None) -> list[int]:
     """Mark *non retrouvée* the received notices still unmatched ``days`` after their export date.
 
     Each one is reported to its exporting node. Returns the notices' ids.
@@ -722,7 +709,7 @@ class SentNotice:
     replayed: bool
 
 
-def send_notice(conn: Connection, ctx: Context, notice: ExportDeclarationNotice, *, now: datetime | None = None) -> SentNotice:
+def send_notice(conn: Connection, ctx: ReferenceContext, notice: ExportDeclarationNotice, *, now: datetime | None = None) -> SentNotice:
     """Send an export declaration of this node to the node of its destination country.
 
     Stored and queued in the caller's transaction. Sending the same notice again returns the first

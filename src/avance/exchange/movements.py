@@ -12,7 +12,6 @@ country, the transactional outbox, and the node's reference context inside a han
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -20,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from avance.declarations.processing import ReferenceContext
 from avance.errors import ConfigurationError
 from avance.exchange.payloads import PAYLOADS
 from avance.reference import Office, load_offices, shipped_offices
-from avance.reference.rates import RateTable
 from avance.revenue.profiles import CountryProfile, load_profile
 from avance.revenue.schedule import Schedule
 
@@ -32,16 +31,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass(frozen=True)
-class MovementContext:
-    """What matching and transit need to know about this node (``NodeContext`` has the same fields)."""
-
-    country: str
-    currency: str
-    profile: CountryProfile
-    schedule: Schedule
-    rates: RateTable
-    offices: dict[str, Office]
 
 
 @lru_cache(maxsize=8)
@@ -52,7 +41,7 @@ def _reference(country: str, schedule_file: Path | None, offices_file: Path | No
     return profile, schedule, offices
 
 
-def context_for(conn: Connection, settings: Any = None) -> MovementContext:
+def context_for(conn: Connection, settings: Any = None) -> ReferenceContext:
     """This node's context read through ``conn`` (used inside inbox handlers, which get no node).
 
     Rates are read from the database each time, so that a rate loaded a minute ago applies.
@@ -65,7 +54,7 @@ def context_for(conn: Connection, settings: Any = None) -> MovementContext:
     if country is None:
         raise ConfigurationError("config.not_initialised")
     profile, schedule, offices = _reference(country, settings.schedule_file, settings.offices_file)
-    return MovementContext(country, profile.currency, profile, schedule, load_rates(conn, profile.currency), offices)
+    return ReferenceContext(country, profile.currency, profile, schedule, load_rates(conn, profile.currency), offices)
 
 
 def own_node_id(conn: Connection) -> str:

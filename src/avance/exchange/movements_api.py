@@ -176,14 +176,7 @@ def guarantees(node: NodeDep, caller: Caller, principal: Annotated[str | None, Q
         balances = transit.guarantee_balances(conn, principal_id=principal)
     return {
         "items": [
-            {
-                "principal_id": b.principal_id,
-                "principal_name": b.principal_name,
-                "guarantee_reference": b.guarantee_reference,
-                "currency": b.currency,
-                "held": format(b.held, "f"),
-                "open_movements": b.open_movements,
-            }
+            b.to_dict()
             for b in balances
         ]
     }

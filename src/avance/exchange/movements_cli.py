@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from avance.clikit import H, fail, lang, out, settings_from
+from avance.clikit import fail, H, lang, out, settings_from, headed_table
 from avance.i18n import t
 
 transit_app = typer.Typer(help=H("transit"), no_args_is_help=True)
@@ -94,7 +94,7 @@ def matching_list(
     if not rows:
         out.print(t("matching.none", language), markup=False)
         return
-    table = Table("id", "direction", "partner", "export", "date", "outcome", "declaration", "value gap %", "revenue gap")
+    table = headed_table("id", "direction", "partner", "export", "date", "outcome", "declaration", "value_gap_percent", "revenue_gap")
     for r in rows:
         view = matching.summary(r, language)
         table.add_row(
@@ -154,7 +154,7 @@ def matching_show(notice_id: Annotated[int, typer.Argument(min=1, help=H("matchi
     if view["revenue_gap"] is not None:
         out.print(t("matching.show_revenue", language, amount=view["revenue_gap"], currency=view["currency"]), markup=False)
     if view["gaps"]:
-        table = Table("gap", "export item", "import item", "exported", "declared", "%")
+        table = headed_table("gap", "export_item", "import_item", "exported", "declared", "percent")
         for g in view["gaps"]:
             table.add_row(
                 g["label"],
@@ -189,7 +189,7 @@ def matching_sweep(
 
 
 def _transit_table(views: list[dict[str, Any]]) -> Table:
-    table = Table("MRN", "role", "status", "departure", "destination", "principal", "guarantee", "time limit")
+    table = headed_table("mrn", "role", "status", "departure", "destination", "principal", "guarantee", "time_limit")
     for v in views:
         status = v["status_label"] + (f" ({t('transit.status.overdue', lang())})" if v["overdue"] else "")
         g = v["guarantee"]
@@ -245,7 +245,7 @@ def transit_show(mrn: Annotated[str, typer.Argument(help=H("transit.mrn"))], as_
         _print_json(view)
         return
     out.print(_transit_table([view]))
-    table = Table("event", "office", "country", "at", "node")
+    table = headed_table("event", "office", "country", "at", "node")
     for e in view["events"]:
         table.add_row(e["label"], e["office_code"], e["country"], e["at"], e["source_node"] or "")
     out.print(table)
@@ -290,20 +290,13 @@ def transit_guarantees(
     if as_json:
         for b in balances:
             _print_json(
-                {
-                    "principal_id": b.principal_id,
-                    "principal_name": b.principal_name,
-                    "guarantee_reference": b.guarantee_reference,
-                    "currency": b.currency,
-                    "held": format(b.held, "f"),
-                    "open_movements": b.open_movements,
-                }
+                b.to_dict()
             )
         return
     if not balances:
         out.print(t("transit.no_guarantee_held", lang()), markup=False)
         return
-    table = Table("principal", "name", "guarantee", "held", "currency", "open movements")
+    table = headed_table("principal", "name", "guarantee", "held", "currency", "open_movements")
     for b in balances:
         table.add_row(b.principal_id, b.principal_name, b.guarantee_reference, format(b.held, "f"), b.currency, str(b.open_movements))
     out.print(table)

@@ -29,7 +29,8 @@ from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
 from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
-from avance.exchange.movements import MovementContext, own_node_id, partner_for_country, send, utcnow
+from avance.declarations.processing import ReferenceContext
+from avance.exchange.movements import own_node_id, partner_for_country, send, utcnow
 from avance.exchange.payloads import (
     ArrivalNotification,
     Discharge,
@@ -240,7 +241,7 @@ def _add_event(conn: Connection, *, mrn: str, kind: str, office: OfficeRef, at: 
     return True
 
 
-def _office(ctx: MovementContext, code: str, pointer: str, issues: list[Issue]) -> OfficeRef | None:
+def _office(ctx: ReferenceContext, code: str, pointer: str, issues: list[Issue]) -> OfficeRef | None:
     office = ctx.offices.get(code)
     if office is None:
         issues.append(Issue(pointer, "transit.office_unknown", {"code": code}))
@@ -270,7 +271,7 @@ class Registration:
     replayed: bool  # the same registration was sent before: nothing new was stored or sent
 
 
-def register(conn: Connection, ctx: MovementContext, request: TransitRegistration, principal: Principal, *, now: datetime | None = None) -> Registration:
+def register(conn: Connection, ctx: ReferenceContext, request: TransitRegistration, principal: Principal, *, now: datetime | None = None) -> Registration:
     """Register a transit declaration at this node's office of departure and queue it, in the
     same transaction, to the node of every country on the itinerary and of the destination."""
     officer(principal)
@@ -385,7 +386,7 @@ def _notify(conn: Connection, row: Any, targets: Iterable[str], message_type: st
             send(conn, to=target, type=message_type, payload=payload, movement=row["mrn"])
 
 
-def record_passage(conn: Connection, ctx: MovementContext, mrn: str, request: PassageRecord, principal: Principal, *, now: datetime | None = None) -> str:
+def record_passage(conn: Connection, ctx: ReferenceContext, mrn: str, request: PassageRecord, principal: Principal, *, now: datetime | None = None) -> str:
     """An officer at an office of passage of this node confirms the goods passed; returns the status."""
     officer(principal)
     now = now or utcnow()
@@ -406,7 +407,7 @@ def record_passage(conn: Connection, ctx: MovementContext, mrn: str, request: Pa
     return status or row["status"]
 
 
-def record_arrival(conn: Connection, ctx: MovementContext, mrn: str, request: ArrivalRecord, principal: Principal, *, now: datetime | None = None) -> str:
+def record_arrival(conn: Connection, ctx: ReferenceContext, mrn: str, request: ArrivalRecord, principal: Principal, *, now: datetime | None = None) -> str:
     """The goods were presented at this node's office of destination; optionally discharge at once."""
     officer(principal)
     now = now or utcnow()
@@ -430,7 +431,7 @@ def record_arrival(conn: Connection, ctx: MovementContext, mrn: str, request: Ar
     return status
 
 
-def discharge(conn: Connection, ctx: MovementContext, mrn: str, request: DischargeRecord, principal: Principal, *, now: datetime | None = None) -> str:
+def discharge(conn: Connection, ctx: ReferenceContext, mrn: str, request: DischargeRecord, principal: Principal, *, now: datetime | None = None) -> str:
     """Discharge (apurement) at the office of destination: the departure node releases the guarantee."""
     officer(principal)
     now = now or utcnow()
@@ -460,7 +461,7 @@ def _data(message: Message) -> dict[str, Any]:
 # --- messages from partners --------------------------------------------------------------------------
 
 
-def on_transit_declaration(conn: Connection, ctx: MovementContext, *, sender: str, message_id: str | None, payload: dict[str, Any], now: datetime | None = None) -> str:
+def on_transit_declaration(conn: Connection, ctx: ReferenceContext, *, sender: str, message_id: str | None, payload: dict[str, Any], now: datetime | None = None) -> str:
     """A transit declaration arrived from the office of departure: this node is en route or at destination."""
     now = now or utcnow()
     declaration = parse(TransitDeclaration, payload)
@@ -524,7 +525,7 @@ _NOTIFICATIONS: dict[str, tuple[type[Message], str, str]] = {
 }
 
 
-def on_notification(conn: Connection, ctx: MovementContext, message_type: str, *, sender: str, message_id: str | None, payload: dict[str, Any], now: datetime | None = None) -> str | None:
+def on_notification(conn: Connection, ctx: ReferenceContext, message_type: str, *, sender: str, message_id: str | None, payload: dict[str, Any], now: datetime | None = None) -> str | None:
     """A passage, arrival or discharge notification arrived from a partner node.
 
     Returns the movement's status, or None when the movement is not known here yet (a
@@ -618,6 +619,16 @@ class GuaranteeBalance:
     currency: str
     held: Decimal
     open_movements: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "principal_id": self.principal_id,
+            "principal_name": self.principal_name,
+            "guarantee_reference": self.guarantee_reference,
+            "currency": self.currency,
+            "held": format(self.held, "f"),
+            "open_movements": self.open_movements,
+        }
 
 
 def guarantee_balances(conn: Connection, *, principal_id: str | None = None) -> list[GuaranteeBalance]:

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from avance.auth.model import Principal, Role
-from avance.clikit import H, fail, lang, out, settings_from
+from avance.clikit import fail, H, lang, out, settings_from, headed_table
 from avance.i18n import t
 
 profiles_app = typer.Typer(help=H("profiles"), no_args_is_help=True)
@@ -78,7 +77,7 @@ def list_profiles(
         out.print(t("profiles.none", lang()), markup=False)
         return
     language = lang()
-    table = Table("id", "v.", "active", "lane", "score", "valid", "description")
+    table = headed_table("id", "version_short", "active", "lane", "score", "valid", "description")
     table.columns[0].no_wrap = True
     for r in records:
         rule = r.rule
@@ -105,7 +104,7 @@ def show(profile_id: Annotated[str, typer.Argument(metavar="ID", help=H("profile
         history = profiles.profile_history(conn, profile_id, system)
     out.print(profiles.profile_yaml(record.rule).rstrip(), markup=False, highlight=False)
     out.print(t("profiles.versions", lang(), id=profile_id), markup=False)
-    table = Table("version", "change", "author", "saved_at")
+    table = headed_table("version", "change", "author", "saved_at")
     for v in history:
         table.add_row(str(v.version), v.change, v.author, v.saved_at.isoformat())
     out.print(table)
@@ -185,7 +184,7 @@ def stats(
         out.print(t("profiles.none", lang()), markup=False)
         return
     none = t("profiles.no_inspection", lang())
-    table = Table("id", "active", "hits", "inspected", "frauds", "hit_rate", "extra_duty")
+    table = headed_table("id", "active", "hits", "inspected", "frauds", "hit_rate", "extra_duty")
     for r in rows:
         table.add_row(
             r.profile_id,

@@ -77,6 +77,24 @@ DeclarationCheck = Callable[[GoodsDeclaration, AssessmentInput], bool]
 ItemCheck = Callable[[GoodsDeclaration, GoodsItem, ItemFacts], bool]
 
 
+def _membership(field_of: Callable[[GoodsDeclaration], Any], values: frozenset[Any], wanted: bool) -> DeclarationCheck:
+    """A check that a declaration field is (``wanted``) or is not among ``values``."""
+    return lambda d, s: (field_of(d) in values) is wanted
+
+
+# Declaration conditions that test a field against a list: (condition, the field, in or not in).
+_DECLARATION_LISTS: tuple[tuple[str, Callable[[GoodsDeclaration], Any], bool], ...] = (
+    ("importer", lambda d: d.importer.id, True),
+    ("not_importer", lambda d: d.importer.id, False),
+    ("declarant", lambda d: d.declarant.id, True),
+    ("office", lambda d: d.office_code, True),
+    ("procedure", lambda d: d.procedure_code, True),
+    ("transport_mode", lambda d: d.transport_mode_code, True),
+    ("incoterm", lambda d: d.incoterm, True),
+    ("invoice_currency", lambda d: d.invoice_currency, True),
+)
+
+
 class Conditions(_Model):
     """What a declaration must show for a profile to hit. Every given condition must hold."""
 
@@ -147,15 +165,10 @@ class Conditions(_Model):
 
     def _compile_declaration(self) -> list[DeclarationCheck]:
         checks: list[DeclarationCheck] = []
-        if self.importer is not None:
-            importers = frozenset(self.importer)
-            checks.append(lambda d, s: d.importer.id in importers)
-        if self.not_importer is not None:
-            excluded = frozenset(self.not_importer)
-            checks.append(lambda d, s: d.importer.id not in excluded)
-        if self.declarant is not None:
-            declarants = frozenset(self.declarant)
-            checks.append(lambda d, s: d.declarant.id in declarants)
+        for name, field_of, wanted in _DECLARATION_LISTS:
+            values = getattr(self, name)
+            if values is not None:
+                checks.append(_membership(field_of, frozenset(values), wanted))
         if self.exporter is not None:
             exporters = frozenset(_name(e) for e in self.exporter)
             checks.append(
@@ -169,21 +182,6 @@ class Conditions(_Model):
                 return country in countries
 
             checks.append(export_country)
-        if self.office is not None:
-            offices = frozenset(self.office)
-            checks.append(lambda d, s: d.office_code in offices)
-        if self.procedure is not None:
-            procedures = frozenset(self.procedure)
-            checks.append(lambda d, s: d.procedure_code in procedures)
-        if self.transport_mode is not None:
-            modes = frozenset(self.transport_mode)
-            checks.append(lambda d, s: d.transport_mode_code in modes)
-        if self.incoterm is not None:
-            incoterms = frozenset(self.incoterm)
-            checks.append(lambda d, s: d.incoterm in incoterms)
-        if self.invoice_currency is not None:
-            currencies = frozenset(self.invoice_currency)
-            checks.append(lambda d, s: d.invoice_currency in currencies)
         if self.customs_value_above is not None:
             value = self.customs_value_above
             checks.append(lambda d, s: s.customs_value > value)

@@ -457,17 +457,10 @@ def save_snapshot(conn: Connection, index: "ValuationIndex") -> dict[str, int]:
     return index.counts()
 
 
-def rebuild(
-    conn: Connection,
-    *,
-    since: date | None = None,
-    until: date | None = None,
-    min_count: int = DEFAULT_MIN_COUNT,
-    k: float = DEFAULT_K,
-    floor_q10: bool = DEFAULT_FLOOR_Q10,
-) -> "ValuationIndex":
-    """Build from the store and replace the stored snapshot, in ``conn``'s (write) transaction."""
-    index = build_from_store(conn, since=since, until=until, min_count=min_count, k=k, floor_q10=floor_q10)
+def rebuild(conn: Connection, **settings: Any) -> "ValuationIndex":
+    """``build_from_store(conn, **settings)`` and save it as the snapshot, in ``conn``'s (write)
+    transaction."""
+    index = build_from_store(conn, **settings)
     save_snapshot(conn, index)
     return index
 

@@ -73,7 +73,7 @@ def build(
     until: Annotated[Optional[str], typer.Option("--until", help=H("valuation.until"))] = None,
     min_count: Annotated[int, typer.Option("--min-count", min=1, max=1_000_000, help=H("valuation.min_count"))] = 10,
     k: Annotated[float, typer.Option("--k", min=0.1, max=20.0, help=H("valuation.k"))] = 3.0,
-    floor_q10: Annotated[bool, typer.Option("--floor-q10/--no-floor-q10", help=H("valuation.floor_q10"))] = True,
+    floor_q10: Annotated[bool, typer.Option("--floor-q10/--no-floor-q10", help=H("valuation.floor_q10"))] = False,
 ) -> None:
     """Build the references from the lodged declarations and replace the stored snapshot."""
     from avance.risk.valuation import LEVELS, rebuild
