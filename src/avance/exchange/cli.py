@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
@@ -97,6 +98,24 @@ def exchange_rotate_key(grace_days: Annotated[float, typer.Option("--grace-days"
     )
 
 
+def _read(fetch: Callable[[Any], Any]) -> Any:
+    """What ``fetch(conn)`` reads from this node's database."""
+    node = _node()
+    with node.engine.connect() as conn:
+        return fetch(conn)
+
+
+def _printed(as_json: bool, document: Any, items: Any, empty_key: str) -> bool:
+    """Print ``document`` as JSON, or say there is nothing; False when a table is still to show."""
+    if as_json:
+        print(json.dumps(document))
+        return True
+    if not items:
+        out.print(t(empty_key, lang()), markup=False)
+        return True
+    return False
+
+
 # --- queues ----------------------------------------------------------------------------------------
 
 
@@ -104,14 +123,8 @@ def exchange_rotate_key(grace_days: Annotated[float, typer.Option("--grace-days"
 def exchange_status(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
     from avance.exchange.status import report
 
-    node = _node()
-    with node.engine.connect() as conn:
-        data = report(conn)
-    if as_json:
-        print(json.dumps(data))
-        return
-    if not data["partners"]:
-        out.print(t("exchange.cli.no_partners", lang()), markup=False)
+    data = _read(report)
+    if _printed(as_json, data, data["partners"], "exchange.cli.no_partners"):
         return
     table = headed_table("partner", "queue", "oldest_pending", "last_success", "dead_letters", "rejected", "received", "last_error")
     table.columns[0].no_wrap = True
@@ -154,14 +167,8 @@ def exchange_requeue(
 def exchange_alerts(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
     from avance.exchange.status import alerts
 
-    node = _node()
-    with node.engine.connect() as conn:
-        found = alerts(conn)
-    if as_json:
-        print(json.dumps(found))
-        return
-    if not found:
-        out.print(t("exchange.cli.no_alerts", lang()), markup=False)
+    found = _read(alerts)
+    if _printed(as_json, found, found, "exchange.cli.no_alerts"):
         return
     table = headed_table("id", "raised_at", "kind", "partner", "detail")
     for a in found:
@@ -214,14 +221,9 @@ def partners_add(
 def partners_list(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
     from avance.exchange import partners
 
-    node = _node()
-    with node.engine.connect() as conn:
-        found = partners.list_partners(conn)
-    if as_json:
-        print(json.dumps([{"node_id": p.node_id, "country": p.country, "endpoint": p.endpoint, "keys": [{"kid": k.kid, "public_key": k.public_key} for k in p.keys]} for p in found]))
-        return
-    if not found:
-        out.print(t("partners.cli.none", lang()), markup=False)
+    found = _read(partners.list_partners)
+    document = [{"node_id": p.node_id, "country": p.country, "endpoint": p.endpoint, "keys": [{"kid": k.kid, "public_key": k.public_key} for k in p.keys]} for p in found]
+    if _printed(as_json, document, found, "partners.cli.none"):
         return
     table = headed_table("node_id", "country", "endpoint", "keys", "added_at")
     for p in found:
