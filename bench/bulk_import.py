@@ -24,9 +24,9 @@ HERE = Path(__file__).resolve().parent
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from avance.config import Settings
+from avance.kit.settings import Settings
 from avance.imports.runner import run_import
-from avance.node import Node, init_node, store_rates
+from avance.bootstrap import Node, init_node, store_rates
 from avance.demo.generator import demo_rates
 from avance.store.engine import make_engine, write
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/exchange_throughput.py [--rate 600] [--seconds 10] [--burst 5000]
 
 Two `avance serve` processes (Côte d'Ivoire and Ghana, SQLite in WAL mode) set up with the real
-commands by the harness (avance.exchange.harness). The benchmark writes messages into the
+commands by the harness (avance.harness.nodes). The benchmark writes messages into the
 Ivorian node's outbox as a business transaction would (reference-data-update messages of 10
 offices' worth of JSON, in transactions of 10, spread over 100 movements); the node's background
 sender signs and delivers them in batches; the Ghanaian node checks each signature, deduplicates,
@@ -36,10 +36,10 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from avance.exchange.harness import Cluster  # noqa: E402
+from avance.harness.nodes import Cluster  # noqa: E402
 from avance.exchange.outbox import enqueue  # noqa: E402
 from avance.store.engine import make_engine, write  # noqa: E402
-from avance.store.tables_exchange import exchange_inbox, exchange_outbox  # noqa: E402
+from avance.exchange.tables import exchange_inbox, exchange_outbox  # noqa: E402
 
 
 def payload(i: int) -> dict:

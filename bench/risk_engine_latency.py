@@ -26,18 +26,18 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=20000)
     args = parser.parse_args()
 
-    from avance.config import Settings
+    from avance.kit.settings import Settings
     from avance.declarations.model import GoodsDeclaration
     from avance.declarations.processing import MemoryLookups, process
     from avance.demo.generator import DemoConfig, DemoGenerator, demo_rates
     from avance.demo.history import labelled_history
-    from avance.node import Node, init_node, store_rates
-    from avance.risk.frame import frame_from_records
-    from avance.risk.model import FitOptions, fit
-    from avance.risk.registry import install
-    from avance.risk.rules import RuleAssessor
-    from avance.risk.profiles import load_ruleset
-    from avance.risk.valuation import build_from_rows, save_snapshot
+    from avance.bootstrap import Node, init_node, store_rates
+    from avance.risk.learning.frame import frame_from_records
+    from avance.risk.learning.model import FitOptions, fit
+    from avance.risk.learning.registry import install
+    from avance.risk.profiles.rules import RuleAssessor
+    from avance.risk.profiles.service import load_ruleset
+    from avance.risk.valuation.service import build_from_rows, save_snapshot
     from avance.store.engine import make_engine, write
 
     with tempfile.TemporaryDirectory() as tmp:

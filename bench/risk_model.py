@@ -34,8 +34,8 @@ FIT_CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 import numpy as np
-from avance.risk.frame import load_mapping, read_csv
-from avance.risk.model import fit
+from avance.risk.learning.frame import load_mapping, read_csv
+from avance.risk.learning.model import fit
 
 kcs, mapping, rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 frame = read_csv([kcs / "df_syn_train_eng.csv"], load_mapping(mapping), labels=True)
@@ -69,8 +69,8 @@ def main() -> None:
 
     import numpy as np
 
-    from avance.risk.frame import load_mapping, read_csv
-    from avance.risk.model import RiskModel, auc, fit, precision_at
+    from avance.risk.learning.frame import load_mapping, read_csv
+    from avance.risk.learning.model import RiskModel, auc, fit, precision_at
 
     mapping = load_mapping(MAPPING)
     train = read_csv([KCS / "df_syn_train_eng.csv"], mapping, labels=True)
@@ -108,7 +108,7 @@ def main() -> None:
         sampled.to_csv(csv_path, index=False)
         env = {**os.environ, "AVANCE_LANG": "en", "AVANCE_DATA_DIR": tmp}
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "avance.cli", "model", "score", "--model", str(Path(tmp) / "model"), "--data", str(csv_path), "--mapping", str(MAPPING), "--out", str(Path(tmp) / "scores.csv")], check=True, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", "model", "score", "--model", str(Path(tmp) / "model"), "--data", str(csv_path), "--mapping", str(MAPPING), "--out", str(Path(tmp) / "scores.csv")], check=True, env=env, capture_output=True)
         seconds = time.perf_counter() - started
         print(f"avance model score on a {len(sampled):,}-row CSV (process start, read, score, write): {seconds:.2f} s, {len(sampled) / seconds:,.0f} items/s")
 

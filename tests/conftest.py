@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 
 from avance.auth.model import Role
 from avance.auth.service import create_user
-from avance.config import Settings
-from avance.node import Node, init_node, store_rates
+from avance.kit.settings import Settings
+from avance.bootstrap import Node, init_node, store_rates
 from avance.reference.rates import Rate
 from avance.store.engine import make_engine
 
@@ -162,7 +162,7 @@ class LiveApi:
 
 
 def serve(node: Node) -> Iterator[LiveApi]:
-    from avance.app import create_app
+    from avance.entrypoints.http import create_app
 
     tokens = {}
     with node.engine.begin() as conn:

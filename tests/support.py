@@ -95,7 +95,7 @@ def manifest(reference: str = "MAN-2026-0001", carrier: str = "SN0055555C1", **o
 
 def run_cli(args: Sequence[str]) -> tuple[int, str, str]:
     """Run ``avance ARGS`` in this process, as an operator would: exit code, stdout, stderr."""
-    from avance.cli import main
+    from avance.entrypoints.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from avance.i18n import catalog, negotiate, t
+from avance.kit.i18n import catalog, negotiate, t
 
 
 def test_both_catalogs_have_the_same_keys_and_placeholders():

@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests
+from avance.manifests.tables import bills_of_lading, manifests
+
+from avance.declarations.tables import declaration_events, declarations, goods_items
 from tests.support import mutated as mutated_with, declaration, manifest
 
 json_values = st.recursive(

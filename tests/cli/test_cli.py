@@ -18,7 +18,7 @@ EXAMPLES = ROOT / "examples"
 def run(args: list[str], tmp_path: Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
     environment.update(AVANCE_DATA_DIR=str(tmp_path), AVANCE_LANG=lang, **env)
-    return subprocess.run([sys.executable, "-m", "avance.cli", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
+    return subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
 
 
 def test_worked_example_of_the_tariff_reference_reproduced_exactly(tmp_path):

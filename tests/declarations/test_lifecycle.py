@@ -16,7 +16,7 @@ from avance.declarations.lifecycle import (
     release_blockers,
     releases_automatically,
 )
-from avance.errors import Conflict
+from avance.kit.errors import Conflict
 
 T0 = datetime(2026, 6, 1, 8, tzinfo=timezone.utc)
 

@@ -9,8 +9,8 @@ import pytest
 
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, item_values, process
-from avance.errors import ValidationFailed
-from avance.validation import parse
+from avance.kit.errors import ValidationFailed
+from avance.kit.validation import parse
 from tests.support import TODAY, declaration
 
 

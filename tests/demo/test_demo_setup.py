@@ -10,7 +10,7 @@ from sqlalchemy import select
 from avance.auth.model import SYSTEM
 from avance.declarations import service
 from avance.demo.setup import build_demo
-from avance.store.tables import declaration_events, declarations
+from avance.declarations.tables import declaration_events, declarations
 
 
 def test_the_demo_node_has_users_lanes_reasons_and_history(tmp_path):

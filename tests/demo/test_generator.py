@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from avance.common import container_check_digit_ok
+from avance.kit.documents import container_check_digit_ok
 from avance.declarations.model import GoodsDeclaration
 from avance.demo.generator import (
     ADDS_FREIGHT,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from avance.exchange import keys, partners
 from avance.exchange.envelope import build, sign, verify
 from avance.store.engine import write
-from avance.store.tables_exchange import exchange_inbox, exchange_outbox
+from avance.exchange.tables import exchange_inbox, exchange_outbox
 
 
 def identify(api, node_id="SN-AVANCE"):

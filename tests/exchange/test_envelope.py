@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 
 from avance.exchange import envelope as env
 from avance.exchange.keys import parse_public_key, thumbprint
-from avance.errors import ValidationFailed
+from avance.kit.errors import ValidationFailed
 
 # RFC 8037 appendix A: the Ed25519 test key, its JWK thumbprint and a JWS it signed.
 RFC_D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"

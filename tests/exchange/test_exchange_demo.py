@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 from sqlalchemy import create_engine, func, select
 
-from avance.errors import AvanceError
-from avance.exchange.demo import CREDENTIALS_FILE, MultiNodeResult, run_multinode_demo
-from avance.i18n import t
-from avance.store.tables import declarations
+from avance.kit.errors import AvanceError
+from avance.harness.story import CREDENTIALS_FILE, MultiNodeResult, run_multinode_demo
+from avance.kit.i18n import t
+from avance.declarations.tables import declarations
 
 
 def screen() -> tuple[Console, io.StringIO]:

@@ -20,15 +20,15 @@ from sqlalchemy import func, select
 from avance.auth.model import SYSTEM
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
-from avance.errors import Conflict, Forbidden, ValidationFailed
-from avance.exchange import matching
-from avance.exchange.payloads import PAYLOADS, SCHEMA_DIR, ExportDeclarationNotice, MatchResult, schema_text
+from avance.kit.errors import Conflict, Forbidden, ValidationFailed
+from avance.movements import matching
+from avance.movements.payloads import PAYLOADS, SCHEMA_DIR, ExportDeclarationNotice, MatchResult, schema_text
 from avance.revenue.calculator import DutyItemInput, compute_duties
-from avance.risk.assessor import Lane
+from avance.declarations.assessment import Lane
 from avance.store.engine import write
-from avance.store.tables import declaration_events, declarations
-from avance.store.tables_exchange import exchange_outbox
-from avance.store.tables_movements import export_notices
+from avance.declarations.tables import declaration_events, declarations
+from avance.exchange.tables import exchange_outbox
+from avance.movements.tables import export_notices
 from tests.support import mutated as mutated_with, TODAY, declaration
 
 NOW = datetime.now(timezone.utc)
@@ -387,7 +387,7 @@ def test_a_node_sends_only_its_own_exports_to_a_known_partner(ci_node):
 
 
 def test_the_published_schemas_are_those_of_the_payload_models():
-    """Run ``python -m avance.exchange.payloads`` after changing a payload model."""
+    """Run ``python -m avance.movements.payloads`` after changing a payload model."""
     for message_type in PAYLOADS:
         path = SCHEMA_DIR / f"{message_type}.schema.json"
         assert path.read_text(encoding="utf-8") == schema_text(message_type), f"{path.name} is out of date"

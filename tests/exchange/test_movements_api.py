@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import func, select
 
 from avance.auth.model import Principal, Role
-from avance.exchange import matching, transit
+from avance.movements import matching, transit
 from avance.store.engine import write
-from avance.store.tables_exchange import exchange_outbox
-from avance.store.tables_movements import export_notices, transit_events, transit_movements
+from avance.exchange.tables import exchange_outbox
+from avance.movements.tables import export_notices, transit_events, transit_movements
 from tests.exchange.test_matching import exchange_ready, lodge, mutated, notice, queued, xof_declaration
 
 PROBLEM = "application/problem+json"
@@ -244,8 +244,8 @@ def test_a_bad_export_notice_is_a_422_and_queues_nothing(live, body):
 
 def run_cli(args: list[str], node: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
     """``avance ...`` in-process against ``node``'s database."""
-    from avance.cli import main
-    from avance.config import get_settings
+    from avance.entrypoints.cli import main
+    from avance.kit.settings import get_settings
 
     monkeypatch.setenv("AVANCE_DATA_DIR", str(node.settings.data_dir))
     monkeypatch.setenv("AVANCE_DATABASE_URL", node.settings.resolved_database_url())

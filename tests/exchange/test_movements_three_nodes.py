@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from avance.exchange.harness import Cluster
+from avance.harness.nodes import Cluster
 from tests.support import TODAY, declaration
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from avance.errors import NotFound, ValidationFailed
+from avance.kit.errors import NotFound, ValidationFailed
 from avance.exchange import inbox, keys, outbox, partners, sender
 from avance.exchange.envelope import build, format_time, now, sign, verify
 from avance.store.engine import write
-from avance.store.tables_exchange import (
+from avance.exchange.tables import (
     exchange_alerts,
     exchange_inbox,
     exchange_outbox,

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from avance.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
+from avance.kit.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
 from avance.exchange import keys, outbox, partners
-from avance.exchange.harness import run_commands
+from avance.harness.nodes import run_commands
 from avance.store.engine import write
-from avance.store.tables_exchange import exchange_alerts, exchange_outbox, exchange_partners
+from avance.exchange.tables import exchange_alerts, exchange_outbox, exchange_partners
 from tests.support import run_cli
 
 
@@ -211,7 +211,7 @@ def run_main(args):
 
 @pytest.fixture
 def initialised_dir(tmp_path, monkeypatch):
-    from avance.config import get_settings
+    from avance.kit.settings import get_settings
 
     run_commands(cli_env(tmp_path), tmp_path, [["init", "--country", "CI"], ["exchange", "init", "--node-id", "CI-AVANCE"]])
     monkeypatch.setenv("AVANCE_DATA_DIR", str(tmp_path))
@@ -232,8 +232,8 @@ words = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_c
     key=st.one_of(words, st.just(public_key())),
 )
 def test_whatever_an_operator_types_partners_add_registers_or_refuses_in_one_line(initialised_dir, node_id, country, endpoint, key):
-    from avance.node import open_node
-    from avance.config import get_settings
+    from avance.bootstrap import open_node
+    from avance.kit.settings import get_settings
 
     code, err = run_main(["partners", "add", f"--node-id={node_id}", f"--country={country}", f"--endpoint={endpoint}", f"--public-key={key}"])
     assert code in (0, 2), err

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from avance.exchange.envelope import build, sign, verify
-from avance.exchange.harness import Cluster, run_commands
+from avance.harness.nodes import Cluster, run_commands
 from avance.exchange.keys import b64u, load_public_key, parse_public_key, thumbprint
 from avance.exchange.outbox import envelope_of
-from avance.store.tables_exchange import exchange_inbox, exchange_outbox, exchange_reference_data
+from avance.exchange.tables import exchange_inbox, exchange_outbox, exchange_reference_data
 
 
 @pytest.fixture(scope="module")

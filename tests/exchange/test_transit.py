@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import func, select
 
 from avance.auth.model import Principal, Role
-from avance.config import Settings
-from avance.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from avance.exchange import transit
-from avance.exchange.payloads import TransitDeclaration
-from avance.node import Node
+from avance.kit.settings import Settings
+from avance.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from avance.movements import transit
+from avance.movements.payloads import TransitDeclaration
+from avance.bootstrap import Node
 from avance.store.engine import make_engine, write
-from avance.store.tables_movements import transit_alerts, transit_events, transit_movements
+from avance.movements.tables import transit_alerts, transit_events, transit_movements
 from tests.conftest import make_node
 from tests.exchange.test_matching import PARTNERS, exchange_ready, queued
 

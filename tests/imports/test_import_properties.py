@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from avance.imports.runner import run_import
-from avance.store.tables import declarations
+from avance.declarations.tables import declarations
 from tests.api.test_bad_input_properties import json_values, mutated
 from tests.conftest import make_node
 from tests.support import declaration

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from avance.demo.generator import DemoConfig, DemoGenerator
 from avance.imports.runner import run_import
-from avance.store.tables import declaration_events, declarations, goods_items
+from avance.declarations.tables import declaration_events, declarations, goods_items
 
 
 def _write(path, generated, extra_lines=()):
@@ -28,7 +28,7 @@ def test_parallel_workers_store_everything_once_and_report_every_reject(node, tm
     source = tmp_path / "extract.jsonl"
     _write(source, generated, [json.dumps({"registration_date": repeated.registration_date.isoformat(), "declaration": repeated.payload}), json.dumps(dict(broken, lrn="BROKEN-1")), "not json"])
     from avance.demo.generator import demo_rates
-    from avance.node import store_rates
+    from avance.bootstrap import store_rates
     from avance.store.engine import write
 
     with write(node.engine) as conn:
@@ -60,7 +60,7 @@ def test_a_row_with_a_character_the_database_refuses_goes_to_the_rejects_and_the
     source = tmp_path / "extract.jsonl"
     _write(source, generated[:3] + generated[4:], [json.dumps({"registration_date": generated[3].registration_date.isoformat(), "declaration": payload})])
     from avance.demo.generator import demo_rates
-    from avance.node import store_rates
+    from avance.bootstrap import store_rates
     from avance.store.engine import write
 
     with write(node.engine) as conn:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from avance.money import minor_units, round_money
+from avance.kit.money import minor_units, round_money
 from avance.revenue import (
     DutyBreakdown,
     DutyItemInput,

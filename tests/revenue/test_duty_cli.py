@@ -21,7 +21,7 @@ WORKED_EXAMPLE = ["--country", "SN", "--hs", "8703231000", "--origin", "FR", "--
 
 @pytest.fixture(autouse=True)
 def _no_ambient_language(monkeypatch, tmp_path):
-    from avance.config import get_settings
+    from avance.kit.settings import get_settings
 
     monkeypatch.setenv("AVANCE_DATA_DIR", str(tmp_path / "no-node"))  # no local node: no rate table
     monkeypatch.delenv("AVANCE_DATABASE_URL", raising=False)

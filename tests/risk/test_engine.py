@@ -15,15 +15,15 @@ from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.demo.generator import DemoConfig, DemoGenerator
 from avance.demo.history import labelled_history
-from avance.node import Node
-from avance.risk.engine import LearnedAssessor
-from avance.risk.frame import frame_from_records
-from avance.risk.model import FitOptions, RiskModel, fit
-from avance.risk.profiles import put_profile
-from avance.risk.registry import install
-from avance.risk.valuation import ValueRow, build_from_rows, save_snapshot
+from avance.bootstrap import Node
+from avance.risk.engine.service import LearnedAssessor
+from avance.risk.learning.frame import frame_from_records
+from avance.risk.learning.model import FitOptions, RiskModel, fit
+from avance.risk.profiles.service import put_profile
+from avance.risk.learning.registry import install
+from avance.risk.valuation.service import ValueRow, build_from_rows, save_snapshot
 from avance.store.engine import write
-from avance.store.tables import declarations
+from avance.declarations.tables import declarations
 from tests.conftest import make_node
 from tests.support import TODAY, declaration
 
@@ -124,7 +124,7 @@ def test_the_running_quotas_survive_a_restart(learned_node: Node, tmp_path: Path
 
 def test_a_vessels_declarations_imported_together_share_the_office_budget(learned_node: Node):
     """Batch selection: 40 declarations of one manifest, 5% red and 10% yellow of them exactly."""
-    from avance.risk.policy import load_policy
+    from avance.risk.policy.model import load_policy
 
     rates = load_policy(None).rates("SN-DKR-PORT")
     batch = [(car_from_japan(f"ENG-B{i}", f"{6000 + 400 * i}.00"), TODAY) for i in range(40)]

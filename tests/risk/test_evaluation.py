@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from avance.risk.evaluation import (
+from avance.risk.learning.evaluation import (
     EvaluationError,
     SimulationOptions,
     auc,
@@ -217,7 +217,7 @@ def _weekly_frame(weeks: int = 6, per_day: int = 10, seed: int = 3) -> pd.DataFr
                     "recovered": float(rng.lognormal(12, 1)) if fraud else 0.0,
                 }
             )
-    from avance.risk.frame import normalize
+    from avance.risk.learning.frame import normalize
 
     return normalize(pd.DataFrame(rows))
 
@@ -281,7 +281,7 @@ def test_refitting_every_two_weeks_fits_half_as_often():
 
 
 def test_the_simulation_with_the_real_model_learns_from_revealed_labels_and_reports_revenue():
-    from avance.risk.model import FitOptions, fit
+    from avance.risk.learning.model import FitOptions, fit
 
     frame = _weekly_frame(weeks=5, per_day=12)
     fits: list[int] = []

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from avance.auth.model import SYSTEM, Principal, Role
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
-from avance.i18n import catalog
-from avance.node import Node, store_rates
-from avance.risk.drift import decile_bins, drift_report, level, psi, psi_against
+from avance.kit.i18n import catalog
+from avance.bootstrap import Node, store_rates
+from avance.risk.learning.drift import decile_bins, drift_report, level, psi, psi_against
 from avance.store.engine import write
 from tests.support import declaration, run_cli
 
@@ -38,7 +38,7 @@ OFFICER = Principal(user_id=None, name="officer", role=Role.OFFICER)
 def run(args: list[str], tmp_path: Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
     environment.update(AVANCE_DATA_DIR=str(tmp_path), AVANCE_LANG=lang, COLUMNS="200", **env)
-    return subprocess.run([sys.executable, "-m", "avance.cli", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
+    return subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -341,7 +341,7 @@ def test_weekly_precision_of_the_inspected_is_counted_by_week_of_control_and_lan
     with node.engine.connect() as conn:
         from sqlalchemy import select
 
-        from avance.store.tables import declarations
+        from avance.declarations.tables import declarations
 
         scores = {row.id: float(row.score) for row in conn.execute(select(declarations.c.id, declarations.c.score))}
     expected_shares = np.full(10, 0.1)

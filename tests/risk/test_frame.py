@@ -17,8 +17,8 @@ from avance.auth.model import SYSTEM
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, process
-from avance.risk.assessor import AssessmentInput, ItemFacts
-from avance.risk.frame import CATEGORICAL, NUMERIC, FrameError, frame_from_store, load_mapping, read_csv, records_from_subject
+from avance.declarations.assessment import AssessmentInput, ItemFacts
+from avance.risk.learning.frame import CATEGORICAL, NUMERIC, FrameError, frame_from_store, load_mapping, read_csv, records_from_subject
 from avance.store.engine import write
 from tests.support import declaration
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avance.risk.features import Encoder, KeySpec
-from avance.risk.frame import FrameError, frame_from_records, load_mapping, read_csv
-from avance.risk.model import FORMAT_VERSION, Contribution, FitOptions, ModelError, RiskModel, auc, fit, precision_at
+from avance.risk.learning.features import Encoder, KeySpec
+from avance.risk.learning.frame import FrameError, frame_from_records, load_mapping, read_csv
+from avance.risk.learning.model import FORMAT_VERSION, Contribution, FitOptions, ModelError, RiskModel, auc, fit, precision_at
 
 ROOT = Path(__file__).resolve().parents[2]
 KCS = Path("/work/shared/data/kcs_customs_declarations_2022")

@@ -34,7 +34,7 @@ from tests.support import run_cli
 def run(args: list[str], cwd: Path, lang: str = "en") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
     env.update(AVANCE_DATA_DIR=str(cwd), AVANCE_LANG=lang)
-    return subprocess.run([sys.executable, "-m", "avance.cli", "model", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", "model", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
 def run_main(args: list[str]) -> tuple[int, str, str]:
@@ -56,7 +56,7 @@ def in_dir(workdir: Path, args: list[str]) -> list[str]:
 @pytest.fixture
 def english(monkeypatch: pytest.MonkeyPatch):
     """In-process runs in English (settings are cached: clear them before and after)."""
-    from avance.config import get_settings
+    from avance.kit.settings import get_settings
 
     monkeypatch.setenv("AVANCE_LANG", "en")
     get_settings.cache_clear()

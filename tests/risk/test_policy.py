@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avance.datafiles import DataFileError, load_yaml_model
-from avance.i18n import catalog
-from avance.risk.assessor import Lane
-from avance.risk.policy import (
+from avance.kit.datafiles import DataFileError, load_yaml_model
+from avance.kit.i18n import catalog
+from avance.declarations.assessment import Lane
+from avance.risk.policy.model import (
     Candidate,
     PolicyConfig,
     StreamingSelector,

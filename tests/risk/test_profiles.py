@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 from avance.auth.model import SYSTEM, Principal, Role
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
-from avance.errors import Forbidden, NotFound, ValidationFailed
-from avance.risk import profiles
-from avance.risk.rules import RuleAssessor, load_rules, shipped_rules_text
+from avance.kit.errors import Forbidden, NotFound, ValidationFailed
+from avance.risk.profiles import service as profiles
+from avance.risk.profiles.rules import RuleAssessor, load_rules, shipped_rules_text
 from avance.store.engine import write
-from avance.store.tables import node_settings
-from avance.store.tables_profiles import risk_profile_hits, risk_profile_versions, risk_profiles
+from avance.store.settings_table import node_settings
+from avance.risk.profiles.tables import risk_profile_hits, risk_profile_versions, risk_profiles
 from tests.support import declaration
 
 ANALYST = Principal(7, "awa.ndiaye", Role.ANALYST)
@@ -310,7 +310,7 @@ def test_every_profile_message_exists_in_french_and_english():
     import re
     from pathlib import Path
 
-    from avance.i18n import catalog
+    from avance.kit.i18n import catalog
 
     used: set[str] = set()
     for name in ("profiles.py", "profiles_api.py", "profiles_cli.py", "rules.py"):

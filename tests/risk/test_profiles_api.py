@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from avance.declarations import service
 from avance.auth.model import SYSTEM
-from avance.risk.rules import shipped_rules_text
+from avance.risk.profiles.rules import shipped_rules_text
 from tests.support import declaration
 
 PROBLEM = "application/problem+json"

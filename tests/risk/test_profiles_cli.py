@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avance.risk.rules import load_rules
+from avance.risk.profiles.rules import load_rules
 from tests.cli.test_cli import run
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "avance" / "risk" / "rules.yaml"
@@ -38,8 +38,8 @@ class Result:
 
 @pytest.fixture
 def avance(node_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
-    """``avance ...`` run in-process (``avance.cli.main``) against the module's node."""
-    from avance.config import get_settings
+    """``avance ...`` run in-process (``avance.entrypoints.cli.main``) against the module's node."""
+    from avance.kit.settings import get_settings
 
     for name in [k for k in os.environ if k.startswith("AVANCE_")]:
         monkeypatch.delenv(name)
@@ -160,7 +160,7 @@ def _versions_saved(node_dir: Path) -> int:
     from sqlalchemy import func, select
 
     from avance.store.engine import make_engine
-    from avance.store.tables_profiles import risk_profile_versions
+    from avance.risk.profiles.tables import risk_profile_versions
 
     engine = make_engine(f"sqlite:///{(node_dir / 'avance.db').as_posix()}")
     try:

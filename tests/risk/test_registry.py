@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avance.errors import ConfigurationError, NotFound
-from avance.risk.frame import normalize
-from avance.risk.model import FitOptions, RiskModel, fit
-from avance.risk.registry import CURRENT, current_model_dir, install, list_models, read_metadata, use
+from avance.kit.errors import ConfigurationError, NotFound
+from avance.risk.learning.frame import normalize
+from avance.risk.learning.model import FitOptions, RiskModel, fit
+from avance.risk.learning.registry import CURRENT, current_model_dir, install, list_models, read_metadata, use
 
 T0 = datetime(2026, 6, 1, 4, 37, 59, tzinfo=timezone.utc)
 

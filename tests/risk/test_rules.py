@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from avance.datafiles import DataFileError
+from avance.kit.datafiles import DataFileError
 from avance.declarations.model import GoodsDeclaration
-from avance.risk.assessor import AssessmentInput, ItemFacts, Lane
-from avance.errors import ValidationFailed
-from avance.risk.profiles import parse_rule
-from avance.risk.rules import Rule, RuleAssessor, RuleSet, load_rules, matching_rules
+from avance.declarations.assessment import AssessmentInput, ItemFacts, Lane
+from avance.kit.errors import ValidationFailed
+from avance.risk.profiles.service import parse_rule
+from avance.risk.profiles.rules import Rule, RuleAssessor, RuleSet, load_rules, matching_rules
 from tests.support import declaration
 
 ON = date(2026, 6, 1)

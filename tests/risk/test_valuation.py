@@ -17,11 +17,11 @@ from avance.auth.model import SYSTEM
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, process
-from avance.errors import ValidationFailed
-from avance.risk import valuation as v
-from avance.risk.assessor import AssessmentInput, ItemFacts
+from avance.kit.errors import ValidationFailed
+from avance.risk.valuation import service as v
+from avance.declarations.assessment import AssessmentInput, ItemFacts
 from avance.store.engine import write
-from avance.store.tables_valuation import valuation_overrides, valuation_references
+from avance.risk.valuation.tables import valuation_overrides, valuation_references
 from tests.support import declaration
 
 ON = date(2026, 3, 2)

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from avance.risk import valuation as v
+from avance.risk.valuation import service as v
 from avance.store.engine import write
-from avance.store.tables_valuation import valuation_overrides
+from avance.risk.valuation.tables import valuation_overrides
 from tests.risk.test_valuation import doc, lodge_history
 
 PROBLEM = "application/problem+json"

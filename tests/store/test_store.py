@@ -13,15 +13,16 @@ from sqlalchemy import insert, select
 from avance.auth.model import SYSTEM
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
-from avance.node import init_node
+from avance.bootstrap import init_node
 from avance.store.engine import make_engine
-from avance.store.tables import exchange_rates, metadata
+from avance.reference.tables import exchange_rates
+from avance.migrations import schema
 from tests.support import declaration
 
 
 def test_migrations_create_exactly_the_declared_tables(node):
     with node.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), schema())
     assert diff == []
 
 
@@ -58,7 +59,7 @@ def test_a_failed_batch_entry_does_not_block_the_rest_and_leaves_nothing_half_st
 
 
 def test_init_refuses_to_switch_a_node_to_another_country(store_url):
-    from avance.errors import ConfigurationError
+    from avance.kit.errors import ConfigurationError
 
     engine = make_engine(store_url)
     init_node(engine, "SN")

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
-from avance.errors import Conflict, Issue, NotFound, Unauthorized, ValidationFailed
-from avance.store.tables import users
+from avance.kit.errors import Conflict, Issue, NotFound, Unauthorized, ValidationFailed
+from avance.auth.tables import users
 
 TOKEN_PREFIX = "avk_"
 _NAME = re.compile(r"^[\w .@'-]{1,70}$", re.UNICODE)

@@ -11,11 +11,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from avance.auth.model import Principal, Role
 from avance.declarations import service
-from avance.exchange import matching
+from avance.movements import matching
 from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.views import detail_view, summary_view
-from avance.http import Caller, Lang, NodeDep
+from avance.kit.http import Caller, Lang, NodeDep
 from avance.store.engine import write
 
 router = APIRouter(prefix="/declarations", tags=["declarations"])
@@ -80,7 +80,7 @@ def sees_risk(caller: Principal) -> bool:
 
 
 def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
-    from avance.i18n import t
+    from avance.kit.i18n import t
 
     return LifecycleView(
         id=declaration_id,

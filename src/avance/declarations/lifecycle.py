@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Iterable
 
-from avance.errors import Conflict
+from avance.kit.errors import Conflict
 
 
 class EventKind(str, Enum):

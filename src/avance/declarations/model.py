@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from avance.common import (
+from avance.kit.documents import (
     Amount,
     Code2,
     Container,

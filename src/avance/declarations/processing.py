@@ -10,16 +10,16 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from avance.common import container_check_digit_ok
+from avance.kit.documents import container_check_digit_ok
 from avance.declarations.model import GoodsDeclaration
-from avance.errors import Issue, ValidationFailed
-from avance.money import minor_units, round_money
+from avance.kit.errors import Issue, ValidationFailed
+from avance.kit.money import minor_units, round_money
 from avance.reference import Office, is_country, is_currency_code, is_hs_code, procedures
 from avance.reference.rates import NoExchangeRate, RateTable
 from avance.revenue.calculator import DutyBreakdown, DutyItemInput, NoTariffLine, combine, compute_duties
 from avance.revenue.profiles import CountryProfile
 from avance.revenue.schedule import Schedule
-from avance.risk.assessor import Assessment, AssessmentInput, Assessor, ItemFacts
+from avance.declarations.assessment import Assessment, AssessmentInput, Assessor, ItemFacts
 
 # Incoterms 2020 whose invoice price stops before the main carriage (freight must be added to reach
 # the CIF value) and those whose price does not include insurance.

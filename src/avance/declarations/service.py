@@ -35,13 +35,14 @@ from avance.declarations.lifecycle import (
 )
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, process
-from avance.exchange.matching import match_lodged
-from avance.risk.assessor import Assessment, AssessmentInput, Lane
-from avance.risk.profiles import hit_rows
-from avance.store.tables_profiles import risk_profile_hits
-from avance.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
+from avance.movements.matching import match_lodged
+from avance.declarations.assessment import Assessment, AssessmentInput, Lane
+from avance.risk.profiles.service import hit_rows
+from avance.risk.profiles.tables import risk_profile_hits
+from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
-from avance.store.tables import bills_of_lading, declaration_events, declarations, goods_items, manifests
+from avance.manifests.tables import bills_of_lading, manifests
+from avance.declarations.tables import declaration_events, declarations, goods_items
 
 
 def utcnow() -> datetime:

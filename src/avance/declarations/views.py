@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from avance.declarations.lifecycle import EventKind, amount_due, release_blockers
-from avance.i18n import t
+from avance.kit.i18n import t
 
 
 def _money(value: Decimal | None) -> str | None:

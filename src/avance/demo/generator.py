@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from avance.money import minor_units, round_money
+from avance.kit.money import minor_units, round_money
 from avance.reference.rates import EURO_PEG, PEGGED_TO_EURO, Rate, RateTable, parse_rate_file
 
 __all__ = [

@@ -17,11 +17,11 @@ from typing import Any, Iterable
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, NodeContext, process
 from avance.demo.generator import GeneratedDeclaration
-from avance.errors import ValidationFailed
-from avance.risk.assessor import AssessmentInput, ItemFacts
-from avance.risk.frame import records_from_subject
-from avance.risk.rules import RuleAssessor, RuleSet
-from avance.risk.valuation import ValueRow, measure
+from avance.kit.errors import ValidationFailed
+from avance.declarations.assessment import AssessmentInput, ItemFacts
+from avance.risk.learning.frame import records_from_subject
+from avance.risk.profiles.rules import RuleAssessor, RuleSet
+from avance.risk.valuation.service import ValueRow, measure
 
 # Columns of the labelled extract (``avance model demo-data``), in the order of the CSV file.
 DEMO_COLUMNS = (

@@ -22,13 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from avance.auth.model import SYSTEM, Principal, Role
 from avance.auth.service import create_user
-from avance.config import Settings
+from avance.kit.settings import Settings
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration, demo_rates
-from avance.errors import AvanceError
-from avance.i18n import t
-from avance.node import Node, init_node, store_rates
+from avance.kit.errors import AvanceError
+from avance.kit.i18n import t
+from avance.bootstrap import Node, init_node, store_rates
 from avance.revenue.profiles import load_profile
 from avance.store.engine import make_engine, write
 
@@ -174,7 +174,7 @@ def build_demo(
     with node.engine.connect() as conn:
         from sqlalchemy import select
 
-        from avance.store.tables import users
+        from avance.auth.tables import users
 
         officer_id = conn.execute(select(users.c.id).where(users.c.name == "demo-officer")).scalar_one()
     officer = Principal(user_id=officer_id, name="demo-officer", role=Role.OFFICER)
@@ -208,10 +208,10 @@ def _train(node: Node, config: DemoConfig, count: int, lang: str, console: Conso
     """Fit the learned model on a labelled history and build the valuation references from it,
     as an administration does from its own history; the node then runs with both."""
     from avance.demo.history import labelled_history
-    from avance.risk.frame import frame_from_records
-    from avance.risk.model import FitOptions, fit
-    from avance.risk.registry import install
-    from avance.risk.valuation import build_from_rows, save_snapshot
+    from avance.risk.learning.frame import frame_from_records
+    from avance.risk.learning.model import FitOptions, fit
+    from avance.risk.learning.registry import install
+    from avance.risk.valuation.service import build_from_rows, save_snapshot
 
     before = dataclasses.replace(config, start=config.start - timedelta(days=config.days))
     if console is not None:

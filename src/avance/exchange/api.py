@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from avance.auth.model import Principal, Role
-from avance.errors import Forbidden, Issue, ValidationFailed
+from avance.kit.errors import Forbidden, Issue, ValidationFailed
 from avance.exchange import inbox, keys, partners, status
 from avance.exchange.envelope import format_time
 from avance.exchange.outbox import enqueue
-from avance.http import Caller, NodeDep
+from avance.kit.http import Caller, NodeDep
 from avance.store.engine import write
 
 router = APIRouter(prefix="/exchange", tags=["exchange"])

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from avance.clikit import err, H, lang, out, settings_from, headed_table
-from avance.i18n import t
+from avance.kit.cli import err, H, lang, out, settings_from, headed_table
+from avance.kit.i18n import t
 from avance.store.engine import write
 
 exchange_app = typer.Typer(help=H("exchange"), no_args_is_help=True)
@@ -17,7 +17,7 @@ partners_app = typer.Typer(help=H("partners"), no_args_is_help=True)
 
 
 def _node() -> Any:
-    from avance.node import open_node
+    from avance.bootstrap import open_node
 
     return open_node(settings_from())
 
@@ -185,7 +185,7 @@ def exchange_selftest(
     keep: Annotated[bool, typer.Option("--keep", help=H("exchange.keep"))] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, max=3600, help=H("exchange.timeout"))] = 180,
 ) -> None:
-    from avance.exchange.selftest import run
+    from avance.harness.selftest import run
 
     try:
         result = run(nodes=nodes, messages=messages, kill=kill, inject=inject, keep=keep, timeout=timeout, console=err)

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from avance.errors import AvanceError, Issue, ValidationFailed
+from avance.kit.errors import AvanceError, Issue, ValidationFailed
 from avance.exchange import keys as keyring
 from avance.exchange.envelope import (
     NODE_ID_PATTERN,
@@ -48,9 +48,9 @@ from avance.exchange.envelope import (
     validator,
     verify,
 )
-from avance.i18n import t
+from avance.kit.i18n import t
 from avance.store.engine import write
-from avance.store.tables_exchange import (
+from avance.exchange.tables import (
     exchange_alerts,
     exchange_inbox,
     exchange_inbox_cursors,
@@ -93,10 +93,10 @@ def handler(type: str) -> Callable[[Handler], Handler]:
 
 
 def load_handlers() -> dict[str, Handler]:
-    """Every registered handler, after importing avance.exchange.movements (which registers its own)."""
+    """Every registered handler, after importing avance.movements.context (which registers its own)."""
     global _business_loaded
     if not _business_loaded:
-        import avance.exchange.movements  # noqa: F401  (registers the business handlers)
+        import avance.movements.context  # noqa: F401  (registers the business handlers)
 
         _business_loaded = True
     return dict(_HANDLERS)

@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, insert, select, update
 
-from avance.errors import ConfigurationError, Conflict, Issue, ValidationFailed
+from avance.kit.errors import ConfigurationError, Conflict, Issue, ValidationFailed
 from avance.exchange.envelope import NODE_ID_PATTERN, b64u, b64u_decode, canonical, now
-from avance.store.tables import node_settings
-from avance.store.tables_exchange import exchange_keys
+from avance.store.settings_table import node_settings
+from avance.exchange.tables import exchange_keys
 
 NODE_ID_KEY = "exchange.node_id"
 KEY_DIR = "exchange-keys"

@@ -15,9 +15,9 @@ import orjson
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from avance.errors import Issue, NotFound, ValidationFailed
+from avance.kit.errors import Issue, NotFound, ValidationFailed
 from avance.exchange.envelope import CORRELATION_MAX, MOVEMENT_PATTERN, TYPES, build, format_time, new_id, now, schema_errors, validator
-from avance.store.tables_exchange import exchange_outbox, exchange_partners, exchange_sequences
+from avance.exchange.tables import exchange_outbox, exchange_partners, exchange_sequences
 
 WAKE_KEY = "avance.exchange.wake"
 _INSERT = insert(exchange_outbox)

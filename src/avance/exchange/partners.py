@@ -12,12 +12,12 @@ from datetime import datetime
 import httpx
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from avance.errors import Conflict, Issue, NotFound, ValidationFailed
+from avance.kit.errors import Conflict, Issue, NotFound, ValidationFailed
 from avance.exchange.envelope import b64u, now
 from avance.exchange.keys import check_kid, check_node_id, node_id_or_none, parse_public_key, thumbprint
-from avance.node import read_country
+from avance.bootstrap import read_country
 from avance.reference import is_country
-from avance.store.tables_exchange import exchange_alerts, exchange_outbox, exchange_partner_keys, exchange_partners
+from avance.exchange.tables import exchange_alerts, exchange_outbox, exchange_partner_keys, exchange_partners
 
 MAX_KEYS = 2
 

@@ -32,7 +32,7 @@ from avance.exchange.envelope import build, now, sign, verify
 from avance.exchange.inbox import AUTH_FAILURES, R, _public_key
 from avance.exchange.outbox import due_filter
 from avance.store.engine import write
-from avance.store.tables_exchange import exchange_alerts, exchange_outbox, exchange_partner_keys, exchange_partners
+from avance.exchange.tables import exchange_alerts, exchange_outbox, exchange_partner_keys, exchange_partners
 
 log = logging.getLogger("avance.exchange")
 

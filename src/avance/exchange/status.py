@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from avance.exchange.envelope import format_time, now
 from avance.exchange.keys import node_id_or_none
-from avance.store.tables_exchange import exchange_alerts, exchange_inbox, exchange_outbox, exchange_partners, exchange_rejections
+from avance.exchange.tables import exchange_alerts, exchange_inbox, exchange_outbox, exchange_partners, exchange_rejections
 
 
 def _time(value: datetime | None) -> str | None:

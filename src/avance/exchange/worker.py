@@ -1,6 +1,6 @@
 """Background work of a node's exchange: one sender thread per partner, started with the API.
 
-``start(node)`` is called by the API's lifespan (avance.app). It watches the partner registry
+``start(node)`` is called by the API's lifespan (avance.entrypoints.http). It watches the partner registry
 (a partner added or removed from the command line is picked up within seconds), wakes a partner's
 sender as soon as a transaction that queued a message for it commits, and periodically retries
 held inbound messages whose handler failed. Every minute it also raises the alerts of overdue
@@ -86,7 +86,7 @@ class Exchange:
 
     def _supervise(self) -> None:
         from avance.exchange.inbox import release_held
-        from avance.store.tables_exchange import exchange_partners
+        from avance.exchange.tables import exchange_partners
 
         last_release = time.monotonic()
         while not self.stop_event.is_set():
@@ -112,7 +112,7 @@ class Exchange:
     def _housekeeping(self) -> None:
         """Deadlines nobody else watches: overdue transits raise an alert; exports with no
         import after the matching deadline become *non retrouvée* (once a day)."""
-        from avance.exchange import matching, transit
+        from avance.movements import matching, transit
         from avance.store.engine import write
 
         with write(self.node.engine) as conn:

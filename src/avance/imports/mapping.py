@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from avance.datafiles import load_yaml_model
+from avance.kit.datafiles import load_yaml_model
 
 
 class Source(BaseModel):

@@ -25,12 +25,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from avance.auth.model import SYSTEM, Principal
 from avance.declarations import service
-from avance.exchange.matching import match_lodged
+from avance.movements.matching import match_lodged
 from avance.declarations.model import GoodsDeclaration
-from avance.errors import Issue, ValidationFailed
+from avance.kit.errors import Issue, ValidationFailed
 from avance.imports.mapping import Applier, CellError, Mapping, load_mapping
-from avance.node import Node
-from avance.validation import parse
+from avance.bootstrap import Node
+from avance.kit.validation import parse
 from avance.store.engine import write
 
 
@@ -243,7 +243,7 @@ _WORKER: tuple[Node, Principal] | None = None
 
 def _start_worker(settings: Any, principal: Principal) -> None:
     global _WORKER
-    from avance.node import open_node
+    from avance.bootstrap import open_node
 
     _WORKER = (open_node(settings), principal)
     # A worker allocates many short-lived objects that reference counting frees; the cyclic

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
-from avance.http import Caller, NodeDep
+from avance.kit.http import Caller, NodeDep
 from avance.manifests import service
 from avance.manifests.model import CargoReport
 from avance.store.engine import write

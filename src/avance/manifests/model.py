@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from avance.common import (
+from avance.kit.documents import (
     Container,
     IdentifiedParty,
     Identifier,

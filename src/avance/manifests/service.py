@@ -10,12 +10,12 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
-from avance.common import container_check_digit_ok
+from avance.kit.documents import container_check_digit_ok
 from avance.declarations.processing import NodeContext, check_office
-from avance.errors import Forbidden, Issue, NotFound, ValidationFailed
+from avance.kit.errors import Forbidden, Issue, NotFound, ValidationFailed
 from avance.manifests.model import CargoReport
 from avance.reference import check_locode, is_country
-from avance.store.tables import bills_of_lading, manifests
+from avance.manifests.tables import bills_of_lading, manifests
 
 
 def check(ctx: NodeContext, m: CargoReport, today: date) -> list[Issue]:

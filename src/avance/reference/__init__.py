@@ -16,7 +16,7 @@ from pathlib import Path
 import pycountry
 import yaml
 
-from avance.money import is_currency
+from avance.kit.money import is_currency
 
 _DATA = resources.files(__package__).joinpath("data")
 

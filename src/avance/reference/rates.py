@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable
 
-from avance.money import is_currency
+from avance.kit.money import is_currency
 
 EURO_PEG = Decimal("655.957")
 PEGGED_TO_EURO = frozenset({"XOF", "XAF"})

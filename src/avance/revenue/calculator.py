@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
-from avance.money import round_money
+from avance.kit.money import round_money
 from avance.revenue.profiles import (
     SCHEDULE_DUTY,
     SCHEDULE_EXCISE,

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from avance.money import is_currency, round_money
+from avance.kit.money import is_currency, round_money
 from avance.revenue.calculator import (
     MAX_DECIMALS,
     MAX_VALUE,
@@ -141,8 +141,8 @@ def _node_rates(country: str, national: str):  # type: ignore[no-untyped-def]
     """The exchange rates of the local node of ``country``, or an empty table when there is none."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from avance.config import get_settings
-    from avance.node import load_rates, read_country
+    from avance.kit.settings import get_settings
+    from avance.bootstrap import load_rates, read_country
     from avance.reference.rates import RateTable
     from avance.store.engine import make_engine
 

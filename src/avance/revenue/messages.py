@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from avance import i18n
+from avance.kit import i18n
 
 LANGUAGES: tuple[str, ...] = i18n.LANGUAGES
 DEFAULT_LANGUAGE = i18n.DEFAULT_LANGUAGE

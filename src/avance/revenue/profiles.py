@@ -33,8 +33,8 @@ from pydantic import (
     model_validator,
 )
 
-from avance.datafiles import DataFileError, read_yaml
-from avance.money import is_currency
+from avance.kit.datafiles import DataFileError, read_yaml
+from avance.kit.money import is_currency
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 OVERRIDE_ENV = "AVANCE_TARIFF_DIR"

@@ -1,0 +1,283 @@
+"""The ``avance`` command. Errors end in one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from avance.auth.model import Role
+from avance.kit.settings import Settings
+from avance.kit.errors import AvanceError
+from avance.kit.i18n import t
+from avance.kit.cli import err, fail, fail_error, H, lang, out, settings_from, headed_table
+from avance.store.engine import write
+
+app = typer.Typer(
+    name="avance",
+    help=H("app"),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+users_app = typer.Typer(help=H("users"), no_args_is_help=True)
+rates_app = typer.Typer(help=H("rates"), no_args_is_help=True)
+import_app = typer.Typer(help=H("import"), no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(rates_app, name="rates")
+app.add_typer(import_app, name="import")
+
+class Selection(str, Enum):
+    STREAM = "stream"
+    BATCH = "batch"
+
+
+def _settings(data_dir: Path | None = None, database_url: str | None = None) -> Settings:
+    return settings_from(data_dir, database_url)
+
+
+@app.command(help=H("init"))
+def init(
+    country: Annotated[Optional[str], typer.Option("--country", help=H("init.country"))] = None,
+) -> None:
+    """Create or upgrade the database and record the administration this node serves."""
+    from avance.bootstrap import init_node
+    from avance.revenue.profiles import load_profile
+    from avance.store.engine import make_engine
+
+    settings = _settings()
+    country = country or settings.country
+    if not country:
+        fail(t("config.not_initialised", lang()))
+    url = settings.resolved_database_url()
+    init_node(make_engine(url), country, settings.rules_file)
+    out.print(t("cli.initialised", lang(), country=country.upper(), currency=load_profile(country.upper()).currency, url=_safe_url(url)))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command(help=H("serve"))
+def serve(
+    host: Annotated[str, typer.Option(help=H("serve.host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=H("serve.workers"))] = 1,
+) -> None:
+    """Serve the API (interactive docs at /docs)."""
+    import uvicorn
+
+    from avance.entrypoints.http import create_app
+    from avance.bootstrap import open_node
+
+    node = open_node(_settings())  # fail early, with one line, if the node is not set up
+    if workers == 1:
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
+    else:
+        uvicorn.run("avance.entrypoints.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+
+
+@users_app.command("create", help=H("users.create"))
+def users_create(
+    name: Annotated[str, typer.Option("--name", help=H("users.name"))],
+    role: Annotated[Role, typer.Option("--role", help=H("users.role"))],
+    party_id: Annotated[Optional[str], typer.Option("--party-id", help=H("users.party_id"))] = None,
+) -> None:
+    """Create a user and print its token once."""
+    from avance.auth.service import create_user
+    from avance.bootstrap import open_node
+
+    node = open_node(_settings())
+    with write(node.engine) as conn:
+        _, token = create_user(conn, name=name, role=role, party_id=party_id)
+    err.print(t("cli.token_once", lang(), name=name, role=role.value), markup=False)
+    print(token)
+
+
+@users_app.command("revoke", help=H("users.revoke"))
+def users_revoke(name: Annotated[str, typer.Option("--name", help=H("users.revoke.name"))]) -> None:
+    """Revoke a user's token; the user keeps its history but can no longer call the API."""
+    from avance.auth.service import revoke_user
+    from avance.bootstrap import open_node
+
+    node = open_node(_settings())
+    with write(node.engine) as conn:
+        revoke_user(conn, name)
+    out.print(t("cli.user_revoked", lang(), name=name))
+
+
+@users_app.command("list", help=H("users.list"))
+def users_list() -> None:
+    """List users (tokens are never shown again)."""
+    from avance.auth.service import list_users
+    from avance.bootstrap import open_node
+
+    node = open_node(_settings())
+    with node.engine.connect() as conn:
+        rows = list_users(conn)
+    table = headed_table("id", "name", "role", "party_id", "active", "created_at")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["role"], r["party_id"] or "", str(r["active"]), r["created_at"].isoformat())
+    out.print(table)
+
+
+@rates_app.command("load", help=H("rates.load"))
+def rates_load(file: Annotated[Path, typer.Argument(help=H("rates.file"))]) -> None:
+    """Load dated exchange rates (units of national currency per unit of foreign currency)."""
+    from avance.bootstrap import load_rate_file
+    from avance.reference.rates import RateFileError
+    from avance.store.engine import make_engine
+
+    if not file.is_file():
+        fail(t("cli.no_such_file", lang(), path=file))
+    engine = make_engine(_settings().resolved_database_url())
+    try:
+        count = load_rate_file(engine, file)
+    except RateFileError as exc:
+        fail(t("cli.line_error", lang(), row=exc.row, message=t(exc.code, lang(), **exc.params)))
+    out.print(t("cli.rates_loaded", lang(), count=count))
+
+
+@import_app.command("declarations", help=H("import.declarations"))
+def import_declarations(
+    file: Annotated[Path, typer.Argument(help=H("import.file"))],
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help=H("import.mapping"))] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help=H("import.format"))] = None,
+    rejects: Annotated[Optional[Path], typer.Option("--rejects", help=H("import.rejects"))] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help=H("import.batch_size"))] = 1000,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help=H("import.workers"))] = None,
+    selection: Annotated[Selection, typer.Option("--selection", help=H("import.selection"))] = Selection.STREAM,
+) -> None:
+    """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
+    from avance.imports.runner import run_import
+    from avance.bootstrap import open_node
+
+    if not file.is_file():
+        fail(t("cli.no_such_file", lang(), path=file))
+    if mapping is not None and not mapping.is_file():
+        fail(t("cli.no_such_file", lang(), path=mapping))
+    node = open_node(_settings())
+    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, workers=workers, lang=lang(), console=err, selection=selection.value)
+    out.print(
+        t(
+            "import.done",
+            lang(),
+            accepted=report.accepted,
+            rejected=report.rejected,
+            seconds=f"{report.seconds:.1f}",
+            rate=f"{report.rate:.0f}",
+        )
+    )
+    if report.rejected:
+        out.print(t("import.rejects_written", lang(), path=report.rejects_path))
+
+
+@app.command(help=H("demo"))
+def demo(
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    data_dir: Annotated[Path, typer.Option("--data-dir", help=H("demo.data_dir"))] = Path("var"),
+    declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
+    country: Annotated[str, typer.Option("--country")] = "SN",
+    seed: Annotated[int, typer.Option("--seed")] = 20260601,
+    history: Annotated[Optional[int], typer.Option("--history", min=0, max=1_000_000, help=H("demo.history"))] = None,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=H("demo.serve"))] = True,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=99, help=H("demo.nodes"))] = 1,
+) -> None:
+    """Set up a demo node with realistic data and serve its API."""
+    if nodes > 1:
+        from avance.harness.story import run_multinode_demo
+
+        try:
+            run_multinode_demo(
+                nodes=nodes,
+                data_dir=data_dir,
+                lang=lang(),
+                console=err,
+                keep_serving=serve_api,
+                narrate_delay=0.6 if err.is_terminal else 0.0,  # a pace a person can follow, none in scripts
+            )
+        except KeyboardInterrupt:
+            err.print(t("exchange_demo.interrupted", lang()), markup=False)
+            raise typer.Exit(130) from None
+        return
+    from avance.demo.setup import build_demo
+
+    result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, history=history, lang=lang(), console=err, api_url=f"http://{host}:{port}")
+    err.print(t("demo.ready", lang(), count=result.lodged, seconds=f"{result.seconds:.1f}"), markup=False)
+    err.print(t("demo.credentials", lang(), path=result.credentials_path), markup=False)
+    if serve_api:
+        import uvicorn
+
+        from avance.entrypoints.http import create_app
+
+        err.print(t("demo.serving", lang(), host=host, port=port), markup=False)
+        uvicorn.run(create_app(result.node), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _register_duty() -> None:
+    from avance.revenue.cli import duty
+
+    app.command("duty", help=H("duty"))(duty)
+
+
+_register_duty()
+
+
+def _register_groups() -> None:
+    """Command groups that live beside their area (risk engine, exchange)."""
+    from avance.exchange.cli import exchange_app, partners_app
+    from avance.movements.cli import matching_app, transit_app
+    from avance.risk.learning.cli import model_app
+    from avance.risk.profiles.cli import profiles_app
+    from avance.risk.valuation.cli import valuation_app
+
+    for name, group in (
+        ("model", model_app),
+        ("profiles", profiles_app),
+        ("valuation", valuation_app),
+        ("exchange", exchange_app),
+        ("partners", partners_app),
+        ("transit", transit_app),
+        ("matching", matching_app),
+    ):
+        app.add_typer(group, name=name)
+
+
+_register_groups()
+
+
+def main() -> None:
+    """Entry point: run the app and turn every error into one line and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # a usage error: missing or malformed option
+        command = f" ({exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
+        err.print(t("cli.error", lang(), message=exc.format_message() + command), markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except AvanceError as exc:
+        try:
+            fail_error(exc)
+        except typer.Exit as exit_:
+            sys.exit(exit_.exit_code)
+    except Exception as exc:  # a broken file or an unreachable database: one line, no traceback
+        if os.environ.get("AVANCE_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        err.print(t("cli.error", lang(), message=f"{type(exc).__name__}: {detail[:500]}"), markup=False)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The FastAPI application of a node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi_offline import FastAPIOffline
+from sqlalchemy import text
+
+from avance import __version__
+from avance.kit.settings import Settings, get_settings
+from avance.declarations.api import router as declarations_router
+from avance.kit.http import MAX_BODY, NodeDep, _lang, install_error_handlers, problem
+from avance.kit.i18n import t
+from avance.manifests.api import router as manifests_router
+from avance.bootstrap import Node, open_node
+
+DESCRIPTION = """
+Avance receives cargo reports and goods declarations **before the goods arrive**, validates
+them, computes duties and taxes, and assigns a control lane (green, yellow, red, blue).
+
+* Authenticate with `Authorization: Bearer <token>` (tokens come from `avance users create`).
+* Send `Accept-Language: fr` or `en`: messages, lane names and reasons follow it.
+* Errors are RFC 9457 `application/problem+json`; validation errors list every problem with its
+  JSON pointer. A rejected document is never stored.
+"""
+
+
+def create_app(node: Node | None = None, settings: Settings | None = None) -> FastAPIOffline:
+    """Build the API of ``node`` (default: the node the environment configures)."""
+    node = node or open_node(settings or get_settings())
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        from avance.exchange.worker import start
+
+        stop = start(node)  # the exchange sender runs beside the API
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+
+    app = FastAPIOffline(
+        lifespan=lifespan,
+        title="Avance",
+        version=__version__,
+        description=DESCRIPTION,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.state.node = node
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            lang = _lang(request)
+            return problem(request, 413, "error.payload_too_large", t("error.payload_too_large", lang, limit=MAX_BODY), lang)
+        return await call_next(request)
+
+    @app.get(
+        "/health",
+        tags=["node"],
+        summary="Is the node up, and its database reachable?",
+        responses={503: {"description": "The database does not answer."}},
+    )
+    def health(node: NodeDep, response: Response) -> dict[str, Any]:
+        database = "ok"
+        try:
+            with node.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            database = "unreachable"
+            response.status_code = 503
+        return {
+            "status": "ok" if database == "ok" else "degraded",
+            "version": __version__,
+            "country": node.context.country,
+            "currency": node.context.currency,
+            "database": database,
+            "engine": node.engine.dialect.name,
+        }
+
+    app.include_router(declarations_router)
+    app.include_router(manifests_router)
+    from avance.exchange.api import router as exchange_router
+    from avance.movements.api import router as movements_router
+    from avance.risk.engine.api import router as engine_router
+    from avance.risk.profiles.api import router as profiles_router
+    from avance.risk.valuation.api import router as valuation_router
+
+    for router in (engine_router, profiles_router, valuation_router, exchange_router, movements_router):
+        app.include_router(router)
+    return app

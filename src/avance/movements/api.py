@@ -1,0 +1,219 @@
+"""HTTP routes of export-import matching (``/matching``) and transit (``/transits``).
+
+They only translate HTTP to calls of ``avance.movements.matching`` and ``avance.movements.transit``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel
+
+from avance.movements import matching, transit
+from avance.movements.context import context_for
+from avance.movements.payloads import MRN_PATTERN, ExportDeclarationNotice
+from avance.kit.http import Caller, Lang, NodeDep
+from avance.kit.i18n import t
+from avance.store.engine import write
+
+router = APIRouter()
+matching_router = APIRouter(prefix="/matching", tags=["matching"])
+transit_router = APIRouter(prefix="/transits", tags=["transit"])
+
+DeclarationId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Import declaration id")]
+NoticeId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Export notice id")]
+Mrn = Annotated[str, Path(pattern=MRN_PATTERN, description="Movement reference number")]
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(ge=1, le=200)]
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    page: int
+    page_size: int
+    total: int
+
+
+class NoticeSent(BaseModel):
+    id: int
+    export_reference: str
+    message_id: str | None
+    outcome: str
+    location: str
+
+
+class Registered(BaseModel):
+    mrn: str
+    status: str
+    status_label: str
+    location: str
+
+
+class StatusView(BaseModel):
+    mrn: str
+    status: str
+    status_label: str
+
+
+# --- matching ------------------------------------------------------------------------------------
+
+
+@matching_router.post(
+    "/export-notices",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NoticeSent,
+    summary="Send an export declaration to the importing country's node for matching (officer)",
+    description="The export declaration of this administration is stored and queued, in one transaction, to the partner "
+    "node of its destination country, which matches it with its import declaration and answers with a match result. "
+    "Sending the same notice again returns the first one (200).",
+    responses={200: {"description": "The same notice was already sent: nothing new was queued."}},
+)
+def send_export_notice(body: ExportDeclarationNotice, node: NodeDep, caller: Caller, response: Response) -> NoticeSent:
+    transit.officer(caller)
+    with write(node.engine) as conn:
+        sent = matching.send_notice(conn, node.context, body)
+    if sent.replayed:
+        response.status_code = status.HTTP_200_OK
+    location = f"/matching/results/{sent.id}"
+    response.headers["Location"] = location
+    return NoticeSent(id=sent.id, export_reference=body.export_declaration_reference, message_id=sent.message_id, outcome="pending", location=location)
+
+
+@matching_router.get("/results", response_model=Page, summary="Export notices and their matching outcomes (officer, analyst)")
+def list_results(
+    node: NodeDep,
+    caller: Caller,
+    lang: Lang,
+    outcome: Literal["pending", "conforme", "non_conforme", "non_retrouvee"] | None = None,
+    direction: Literal["received", "sent"] | None = None,
+    page: PageNumber = 1,
+    page_size: PageSize = 50,
+) -> Page:
+    transit.reader(caller)
+    with node.engine.connect() as conn:
+        rows, total = matching.search(conn, outcome=outcome, direction=direction, page=page, page_size=page_size)
+    return Page(items=[matching.summary(r, lang) for r in rows], page=page, page_size=page_size, total=total)
+
+
+@matching_router.get("/results/{notice_id}", summary="One export notice with its outcome, gaps and revenue gap (officer, analyst)")
+def get_result(notice_id: NoticeId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
+    transit.reader(caller)
+    policy = matching.policy_from(node.settings)
+    with node.engine.connect() as conn:
+        return matching.notice_view(matching.get_notice(conn, notice_id), lang, policy)
+
+
+@matching_router.get("/declarations/{declaration_id}", summary="The mirror control of an import declaration (officer, analyst)")
+def declaration_matching(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
+    transit.reader(caller)
+    policy = matching.policy_from(node.settings)
+    with node.engine.connect() as conn:
+        return matching.declaration_view(conn, declaration_id, lang, policy)
+
+
+@matching_router.post(
+    "/declarations/{declaration_id}/match",
+    summary="Match an import declaration now, or compare it again with its export notice (officer)",
+    description="For declarations lodged before their export notice was matched (bulk imports) or after a rate change. "
+    "A non-conforming outcome raises the lane (never lowers it) and the result is sent to the exporting node.",
+)
+def match_now(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
+    transit.officer(caller)
+    policy = matching.policy_from(node.settings)
+    with write(node.engine) as conn:
+        matching.for_declaration(conn, declaration_id)  # 404 when there is no such declaration
+        # rates read now, so that a rate loaded while the node runs (avance rates load) applies
+        matching.rematch(conn, context_for(conn, node.settings), declaration_id, policy=policy)
+        return matching.declaration_view(conn, declaration_id, lang, policy)
+
+
+# --- transit ------------------------------------------------------------------------------------
+
+
+@transit_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Registered,
+    summary="Register a transit declaration at the office of departure (officer)",
+    description="Gives the movement its MRN and queues the transit declaration, in the same transaction, to the node of "
+    "every country on the itinerary and of the destination. Sending the same registration (principal and LRN) again "
+    "returns the first one (200); the same LRN with other content is a conflict (409).",
+    responses={200: {"description": "The same registration was already recorded."}},
+)
+def register_transit(body: transit.TransitRegistration, node: NodeDep, caller: Caller, lang: Lang, response: Response) -> Registered:
+    with write(node.engine) as conn:
+        registration = transit.register(conn, node.context, body, caller)  # type: ignore[arg-type]
+        row = transit.get(conn, registration.mrn)[0]
+    if registration.replayed:
+        response.status_code = status.HTTP_200_OK
+    location = f"/transits/{registration.mrn}"
+    response.headers["Location"] = location
+    return Registered(mrn=registration.mrn, status=row["status"], status_label=t(f"transit.status.{row['status']}", lang), location=location)
+
+
+@transit_router.get("", response_model=Page, summary="Transit movements known to this node; status=overdue lists late ones (officer, analyst)")
+def list_transits(
+    node: NodeDep,
+    caller: Caller,
+    lang: Lang,
+    status_: Annotated[Literal["registered", "in_transit", "arrived", "discharged", "overdue"] | None, Query(alias="status")] = None,
+    role: Literal["departure", "en_route", "destination"] | None = None,
+    principal_id: Annotated[str | None, Query(max_length=35)] = None,
+    page: PageNumber = 1,
+    page_size: PageSize = 50,
+) -> Page:
+    transit.reader(caller)
+    with node.engine.connect() as conn:
+        rows, total = transit.search(conn, status=status_, role=role, principal_id=principal_id, page=page, page_size=page_size)
+    return Page(items=[transit.summary(r, lang) for r in rows], page=page, page_size=page_size, total=total)
+
+
+@transit_router.get("/guarantees", summary="Amount held per guarantee for open movements registered here (officer, analyst)")
+def guarantees(node: NodeDep, caller: Caller, principal: Annotated[str | None, Query(max_length=35)] = None) -> dict[str, Any]:
+    transit.reader(caller)
+    with node.engine.connect() as conn:
+        balances = transit.guarantee_balances(conn, principal_id=principal)
+    return {
+        "items": [
+            b.to_dict()
+            for b in balances
+        ]
+    }
+
+
+@transit_router.get("/{mrn}", summary="A movement with its events and alert (officer, analyst)")
+def get_transit(mrn: Mrn, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
+    transit.reader(caller)
+    with node.engine.connect() as conn:
+        row, events, alert = transit.get(conn, mrn)
+    return transit.detail(row, events, alert, lang)
+
+
+def _status(mrn: str, value: str, lang: str) -> StatusView:
+    return StatusView(mrn=mrn, status=value, status_label=t(f"transit.status.{value}", lang))
+
+
+@transit_router.post("/{mrn}/passage", response_model=StatusView, summary="Confirm passage at an office of passage of this node (officer)")
+def passage(mrn: Mrn, body: transit.PassageRecord, node: NodeDep, caller: Caller, lang: Lang) -> StatusView:
+    with write(node.engine) as conn:
+        value = transit.record_passage(conn, node.context, mrn, body, caller)  # type: ignore[arg-type]
+    return _status(mrn, value, lang)
+
+
+@transit_router.post("/{mrn}/arrival", response_model=StatusView, summary="Confirm arrival at the office of destination, and discharge at once if asked (officer)")
+def arrival(mrn: Mrn, node: NodeDep, caller: Caller, lang: Lang, body: transit.ArrivalRecord | None = None) -> StatusView:
+    with write(node.engine) as conn:
+        value = transit.record_arrival(conn, node.context, mrn, body or transit.ArrivalRecord(), caller)  # type: ignore[arg-type]
+    return _status(mrn, value, lang)
+
+
+@transit_router.post("/{mrn}/discharge", response_model=StatusView, summary="Discharge the movement: the departure node releases the guarantee (officer)")
+def discharge(mrn: Mrn, node: NodeDep, caller: Caller, lang: Lang, body: transit.DischargeRecord | None = None) -> StatusView:
+    with write(node.engine) as conn:
+        value = transit.discharge(conn, node.context, mrn, body or transit.DischargeRecord(), caller)  # type: ignore[arg-type]
+    return _status(mrn, value, lang)
+
+
+router.include_router(matching_router)
+router.include_router(transit_router)

@@ -1,0 +1,302 @@
+"""``avance matching`` and ``avance transit``: mirror control and transit movements from the command line.
+
+Errors end in one line on stderr and exit code 2. ``--json`` prints one JSON object per line, for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from avance.kit.cli import fail, H, lang, out, settings_from, headed_table
+from avance.kit.i18n import t
+
+transit_app = typer.Typer(help=H("transit"), no_args_is_help=True)
+matching_app = typer.Typer(help=H("matching"), no_args_is_help=True)
+
+
+class OutcomeChoice(str, Enum):
+    pending = "pending"
+    conforme = "conforme"
+    non_conforme = "non_conforme"
+    non_retrouvee = "non_retrouvee"
+
+
+class DirectionChoice(str, Enum):
+    received = "received"
+    sent = "sent"
+
+
+class StatusChoice(str, Enum):
+    registered = "registered"
+    in_transit = "in_transit"
+    arrived = "arrived"
+    discharged = "discharged"
+    overdue = "overdue"
+
+
+class RoleChoice(str, Enum):
+    departure = "departure"
+    en_route = "en_route"
+    destination = "destination"
+
+
+MatchingJson = Annotated[bool, typer.Option("--json", help=H("matching.json"))]
+TransitJson = Annotated[bool, typer.Option("--json", help=H("transit.json"))]
+MatchingLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H("matching.limit"))]
+TransitLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H("transit.limit"))]
+
+
+def _node():  # type: ignore[no-untyped-def]
+    from avance.bootstrap import open_node
+
+    return open_node(settings_from())
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _as_of(value: str | None) -> date:
+    if value is None:
+        return datetime.now(timezone.utc).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of: {t('schema.date_parsing', lang())}")
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+@matching_app.command("list", help=H("matching.list"))
+def matching_list(
+    outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", help=H("matching.outcome"))] = None,
+    direction: Annotated[Optional[DirectionChoice], typer.Option("--direction", help=H("matching.direction"))] = None,
+    limit: MatchingLimit = 50,
+    as_json: MatchingJson = False,
+) -> None:
+    from avance.movements import matching
+
+    node = _node()
+    with node.engine.connect() as conn:
+        rows, total = matching.search(conn, outcome=outcome.value if outcome else None, direction=direction.value if direction else None, page_size=limit)
+    language = lang()
+    if as_json:
+        for row in rows:
+            _print_json(matching.summary(row, language))
+        return
+    if not rows:
+        out.print(t("matching.none", language), markup=False)
+        return
+    table = headed_table("id", "direction", "partner", "export", "date", "outcome", "declaration", "value_gap_percent", "revenue_gap")
+    for r in rows:
+        view = matching.summary(r, language)
+        table.add_row(
+            str(view["id"]),
+            view["direction"],
+            view["partner"],
+            f"{view['exporting_country']} {view['export_reference']}",
+            view["export_date"],
+            view["outcome_label"],
+            str(view["declaration_id"] or ""),
+            view["value_gap_percent"] or "",
+            f"{view['revenue_gap']} {view['currency']}" if view["revenue_gap"] is not None else "",
+        )
+    out.print(table)
+    out.print(t("movements.shown", language, shown=len(rows), total=total), markup=False)
+
+
+@matching_app.command("show", help=H("matching.show"))
+def matching_show(notice_id: Annotated[int, typer.Argument(min=1, help=H("matching.id"))], as_json: MatchingJson = False) -> None:
+    from avance.movements import matching
+
+    node = _node()
+    language = lang()
+    with node.engine.connect() as conn:
+        view = matching.notice_view(matching.get_notice(conn, notice_id), language, matching.policy_from(node.settings))
+    if as_json:
+        _print_json(view)
+        return
+    out.print(
+        t(
+            "matching.show_head",
+            language,
+            id=view["id"],
+            reference=view["export_reference"],
+            country=view["exporting_country"],
+            outcome=view["outcome_label"],
+            partner=view["partner"],
+        ),
+        markup=False,
+    )
+    if view["declaration_id"] is not None:
+        out.print(t("matching.show_declaration", language, id=view["declaration_id"], reference=view["import_reference"] or ""), markup=False)
+    if view.get("deadline"):
+        out.print(t("matching.show_deadline", language, deadline=view["deadline"]), markup=False)
+    if view["exported_value"] is not None:
+        out.print(
+            t(
+                "matching.show_values",
+                language,
+                exported=view["exported_value"],
+                declared=view["declared_value"],
+                percent=view["value_gap_percent"],
+                currency=view["currency"],
+            ),
+            markup=False,
+        )
+    if view["revenue_gap"] is not None:
+        out.print(t("matching.show_revenue", language, amount=view["revenue_gap"], currency=view["currency"]), markup=False)
+    if view["gaps"]:
+        table = headed_table("gap", "export_item", "import_item", "exported", "declared", "percent")
+        for g in view["gaps"]:
+            table.add_row(
+                g["label"],
+                str(g.get("export_item") or ""),
+                str(g.get("import_item") or ""),
+                f"{g.get('exported') or ''} {g.get('unit') or ''}".strip(),
+                f"{g.get('declared') or ''} {g.get('unit') or ''}".strip(),
+                g.get("difference_percent") or "",
+            )
+        out.print(table)
+    for note in view["notes"]:
+        out.print(note, markup=False)
+
+
+@matching_app.command("sweep", help=H("matching.sweep"))
+def matching_sweep(
+    days: Annotated[Optional[int], typer.Option("--days", min=0, max=3650, help=H("matching.days"))] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help=H("matching.as_of"))] = None,
+) -> None:
+    from avance.movements import matching
+    from avance.store.engine import write
+
+    node = _node()
+    today = _as_of(as_of)
+    policy = matching.policy_from(node.settings)
+    with write(node.engine) as conn:
+        marked = matching.sweep(conn, node.context, today=today, days=days, policy=policy)
+    out.print(t("matching.swept", lang(), count=len(marked), days=policy.deadline_days if days is None else days, date=today.isoformat()), markup=False)
+
+
+# --- transit ---------------------------------------------------------------------------------------
+
+
+def _transit_table(views: list[dict[str, Any]]) -> Table:
+    table = headed_table("mrn", "role", "status", "departure", "destination", "principal", "guarantee", "time_limit")
+    for v in views:
+        status = v["status_label"] + (f" ({t('transit.status.overdue', lang())})" if v["overdue"] else "")
+        g = v["guarantee"]
+        table.add_row(
+            v["mrn"],
+            v["role_label"],
+            status,
+            v["departure_office"],
+            v["destination_office"],
+            v["principal_id"],
+            f"{g['reference']} {g['amount']} {g['currency']}",
+            v["time_limit"],
+        )
+    return table
+
+
+@transit_app.command("list", help=H("transit.list"))
+def transit_list(
+    status: Annotated[Optional[StatusChoice], typer.Option("--status", help=H("transit.status"))] = None,
+    role: Annotated[Optional[RoleChoice], typer.Option("--role", help=H("transit.role"))] = None,
+    principal: Annotated[Optional[str], typer.Option("--principal", help=H("transit.principal"))] = None,
+    limit: TransitLimit = 50,
+    as_json: TransitJson = False,
+) -> None:
+    from avance.movements import transit
+
+    node = _node()
+    with node.engine.connect() as conn:
+        rows, total = transit.search(conn, status=status.value if status else None, role=role.value if role else None, principal_id=principal, page_size=limit)
+    language = lang()
+    views = [transit.summary(r, language) for r in rows]
+    if as_json:
+        for view in views:
+            _print_json(view)
+        return
+    if not views:
+        out.print(t("transit.none", language), markup=False)
+        return
+    out.print(_transit_table(views))
+    out.print(t("movements.shown", language, shown=len(views), total=total), markup=False)
+
+
+@transit_app.command("show", help=H("transit.show"))
+def transit_show(mrn: Annotated[str, typer.Argument(help=H("transit.mrn"))], as_json: TransitJson = False) -> None:
+    from avance.movements import transit
+
+    node = _node()
+    language = lang()
+    with node.engine.connect() as conn:
+        row, events, alert = transit.get(conn, mrn.strip().upper())
+    view = transit.detail(row, events, alert, language)
+    if as_json:
+        _print_json(view)
+        return
+    out.print(_transit_table([view]))
+    table = headed_table("event", "office", "country", "at", "node")
+    for e in view["events"]:
+        table.add_row(e["label"], e["office_code"], e["country"], e["at"], e["source_node"] or "")
+    out.print(table)
+    if view["guarantee_released_at"]:
+        out.print(t("transit.released_at", language, at=view["guarantee_released_at"]), markup=False)
+    if view["alert"]:
+        out.print(t("transit.alert_line", language, label=view["alert"]["label"], at=view["alert"]["raised_at"]), markup=False)
+
+
+@transit_app.command("overdue", help=H("transit.overdue"))
+def transit_overdue(as_json: TransitJson = False) -> None:
+    from avance.movements import transit
+    from avance.store.engine import write
+
+    node = _node()
+    language = lang()
+    with write(node.engine) as conn:
+        raised = transit.raise_overdue_alerts(conn)
+        rows = transit.overdue(conn)
+    views = [transit.summary(r, language) for r in rows]
+    if as_json:
+        for view in views:
+            _print_json(view | {"alert_raised_now": view["mrn"] in raised})
+        return
+    if not views:
+        out.print(t("transit.none_overdue", language), markup=False)
+        return
+    out.print(_transit_table(views))
+    out.print(t("transit.alerts_raised", language, count=len(raised), total=len(views)), markup=False)
+
+
+@transit_app.command("guarantees", help=H("transit.guarantees"))
+def transit_guarantees(
+    principal: Annotated[Optional[str], typer.Option("--principal", help=H("transit.principal"))] = None,
+    as_json: TransitJson = False,
+) -> None:
+    from avance.movements import transit
+
+    node = _node()
+    with node.engine.connect() as conn:
+        balances = transit.guarantee_balances(conn, principal_id=principal)
+    if as_json:
+        for b in balances:
+            _print_json(
+                b.to_dict()
+            )
+        return
+    if not balances:
+        out.print(t("transit.no_guarantee_held", lang()), markup=False)
+        return
+    table = headed_table("principal", "name", "guarantee", "held", "currency", "open_movements")
+    for b in balances:
+        table.add_row(b.principal_id, b.principal_name, b.guarantee_reference, format(b.held, "f"), b.currency, str(b.open_movements))
+    out.print(table)

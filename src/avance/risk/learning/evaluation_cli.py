@@ -1,0 +1,674 @@
+"""``avance model evaluate|simulate|retrain|drift|list|use|demo-data``: how good the learned model
+is, keeping it learning from the node's inspections, and watching it drift."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from avance.kit.cli import H, fail, fail_error, lang, out, settings_from
+from avance.kit.errors import AvanceError
+from avance.kit.i18n import t
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from avance.risk.learning.evaluation import Evaluation, SimulationResult
+
+SIMULATION_TREES = 150  # fewer trees while simulating: one fit per week and per exploration share
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        fail(t("evaluation.error.bad_date", lang(), option=option, value=text))
+
+
+def _decimal_mark(text: str) -> str:
+    return text.replace(".", ",") if lang() == "fr" else text
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else _decimal_mark(f"{100 * value:.{digits}f} %")
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else _decimal_mark(f"{value:.{digits}f}")
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}".replace(",", "\u202f")
+
+
+def _exact(value: float | None) -> str | None:
+    """A revenue figure for JSON: an exact decimal string rounded to the cent."""
+    if value is None:
+        return None
+    return str(Decimal(repr(float(value))).quantize(Decimal("0.01")))
+
+
+def _write_json(path: Path | None, document: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        fail(t("evaluation.error.write", lang(), path=str(path), reason=exc.strerror or type(exc).__name__))
+    out.print(t("evaluation.written", lang(), path=str(path)), markup=False)
+
+
+def _load_labelled(data: Sequence[Path], mapping_path: Path) -> "pd.DataFrame":
+    from avance.risk.learning.frame import load_mapping, read_csv
+
+    mapping = load_mapping(mapping_path)
+    if not mapping.has_fraud_label:
+        fail(t("evaluation.error.no_label_mapping", lang(), path=str(mapping_path)))
+    return read_csv(list(data), mapping, labels=True)
+
+
+def _split(frame: "pd.DataFrame", test_from: str | None, test_fraction: float | None) -> tuple["pd.DataFrame", "pd.DataFrame", date]:
+    from avance.risk.learning.evaluation import fraction_cutoff, split_by_time
+
+    if test_from is not None and test_fraction is not None:
+        fail(t("evaluation.error.split_both", lang()))
+    cutoff = _date(test_from, "--test-from")
+    if cutoff is None:
+        cutoff = fraction_cutoff(frame["date"], 0.2 if test_fraction is None else test_fraction)
+    past, recent = split_by_time(frame, cutoff)
+    return past, recent, cutoff
+
+
+def _scores(model: Any, frame: "pd.DataFrame", objective: str) -> Any:
+    scores = model.score(frame)
+    if objective == "revenue":
+        if scores.recovery is None:
+            fail(t("evaluation.error.no_revenue_model", lang()))
+        return scores.recovery
+    return scores.fraud
+
+
+def _check_objective(objective: str) -> str:
+    objective = objective.strip().lower()
+    if objective not in ("hits", "revenue"):
+        fail(t("evaluation.error.objective", lang(), value=objective))
+    return objective
+
+
+def _labelled(frame: "pd.DataFrame") -> "pd.DataFrame":
+    return frame.loc[frame["fraud"].notna()]
+
+
+def _period(frame: "pd.DataFrame") -> dict[str, Any]:
+    from avance.risk.learning.evaluation import window
+
+    labelled = _labelled(frame)
+    return {
+        **window(frame),
+        "rows": int(len(frame)),
+        "labelled_rows": int(len(labelled)),
+        "declarations": int(frame["declaration"].nunique()),
+        "fraud_rate": float(labelled.groupby("declaration")["fraud"].max().mean()) if len(labelled) else None,  # per declaration
+    }
+
+
+def _period_line(key: str, period: dict[str, Any]) -> None:
+    out.print(
+        t(
+            key,
+            lang(),
+            first=period["from"],
+            last=period["to"],
+            rows=period["rows"],
+            declarations=period["declarations"],
+            fraud_rate=_pct(period["fraud_rate"]),
+        ),
+        markup=False,
+    )
+
+
+def evaluation_table(ev: "Evaluation", title: str | None = None) -> Table:
+    """The metrics at each inspection rate, with localised headers."""
+    language = lang()
+    table = Table(title=title)
+    headers = ["rate", "inspected", "caught", "precision", "recall", "oracle_precision", "vs_oracle"]
+    with_revenue = ev.total_revenue is not None
+    if with_revenue:
+        headers += ["revenue", "revenue_recall", "revenue_vs_oracle"]
+    for header in headers:
+        table.add_column(t(f"evaluation.col.{header}", language), justify="right", no_wrap=True)
+    for row in ev.at:
+        cells = [_pct(row.rate, 0), str(row.k), str(row.caught), _num(row.precision), _num(row.recall), _num(row.oracle_precision), _num(row.vs_oracle)]
+        if with_revenue:
+            cells += [_money(row.revenue), _num(row.revenue_recall), _num(row.revenue_vs_oracle)]
+        table.add_row(*cells)
+    return table
+
+
+def _evaluation_json(ev: "Evaluation") -> dict[str, Any]:
+    document = ev.to_dict()
+    document["total_revenue"] = _exact(ev.total_revenue)
+    for row in document["at"]:
+        for key in ("revenue", "oracle_revenue"):
+            row[key] = _exact(row[key])
+    return document
+
+
+def _fit(frame: "pd.DataFrame", **options: Any) -> Any:
+    """A1's ``fit`` without its own inner holdout fit (the callers here measure on a later period)."""
+    from avance.risk.learning.model import FitOptions, fit
+
+    return fit(frame, FitOptions(**{"holdout_fraction": 0.0, **options}))
+
+
+def _metadata_metrics(ev: "Evaluation", rows: int, cutoff: date) -> dict[str, Any]:
+    """Holdout metrics in the model metadata's format (``metrics`` of A1's ``fit``)."""
+    return {
+        "kind": "holdout",
+        "unit": "declaration",
+        "rows": rows,
+        "from": cutoff.isoformat(),
+        "fraud_rate": round(ev.base_rate, 6),
+        "auc": None if ev.auc is None else round(ev.auc, 6),
+        "precision_at": {f"{round(a.rate * 100)}%": round(a.precision, 6) for a in ev.at},
+    }
+
+
+def _guard(action: Any) -> Any:
+    try:
+        return action()
+    except AvanceError as exc:
+        fail_error(exc)
+    except MemoryError:
+        fail(t("evaluation.error.memory", lang()))
+    except OSError as exc:  # e.g. the models directory is not writable
+        fail(t("evaluation.error.write", lang(), path=str(exc.filename or "-"), reason=exc.strerror or type(exc).__name__))
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+DataOption = Annotated[list[Path], typer.Option("--data", help=H("model.evaluate.data"))]
+MappingOption = Annotated[Path, typer.Option("--mapping", help=H("model.evaluate.mapping"))]
+TestFromOption = Annotated[Optional[str], typer.Option("--test-from", help=H("model.evaluate.test_from"))]
+TestFractionOption = Annotated[Optional[float], typer.Option("--test-fraction", min=0.01, max=0.99, help=H("model.evaluate.test_fraction"))]
+ObjectiveOption = Annotated[str, typer.Option("--objective", help=H("model.evaluate.objective"))]
+JsonOption = Annotated[Optional[Path], typer.Option("--json", help=H("model.evaluate.json"))]
+
+
+def evaluate_command(
+    data: DataOption,
+    mapping: MappingOption,
+    test_from: TestFromOption = None,
+    test_fraction: TestFractionOption = None,
+    objective: ObjectiveOption = "hits",
+    json_out: JsonOption = None,
+) -> None:
+    """Fit on the past, evaluate on the later period: precision, recall, revenue, AUC."""
+    from avance.risk.learning.evaluation import evaluate_frame
+
+    objective = _check_objective(objective)
+    language = lang()
+
+    def run() -> dict[str, Any]:
+        frame = _load_labelled(data, mapping)
+        past, recent, cutoff = _split(frame, test_from, test_fraction)
+        started = time.perf_counter()
+        model = _fit(past)
+        fit_seconds = time.perf_counter() - started
+        tested = _labelled(recent)
+        if tested.empty:
+            fail(t("evaluation.error.no_labels", language))
+        ev = evaluate_frame(tested, _scores(model, tested, objective))
+        return {"past": _period(past), "recent": _period(recent), "cutoff": cutoff, "fit_seconds": fit_seconds, "ev": ev, "model": model}
+
+    result = _guard(run)
+    ev = result["ev"]
+    _period_line("evaluation.train_period", result["past"])
+    _period_line("evaluation.test_period", result["recent"])
+    out.print(t("evaluation.fit_time", language, seconds=_num(result["fit_seconds"], 1)), markup=False)
+    out.print(evaluation_table(ev, t("evaluation.table_title", language, objective=t(f"evaluation.objective.{objective}", language), n=ev.n)))
+    out.print(t("evaluation.auc", language, auc=_num(ev.auc), positives=ev.positives, n=ev.n, base_rate=_pct(ev.base_rate)), markup=False)
+    _write_json(
+        json_out,
+        {
+            "data": [str(p) for p in data],
+            "mapping": str(mapping),
+            "objective": objective,
+            "test_from": result["cutoff"].isoformat(),
+            "train": result["past"],
+            "test": result["recent"],
+            "fit_seconds": round(result["fit_seconds"], 2),
+            "unit": "declaration",
+            "evaluation": _evaluation_json(ev),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# simulate
+
+
+def _simulation_table(results: Sequence["SimulationResult"]) -> Table:
+    language = lang()
+    table = Table(title=t("evaluation.simulation.weeks_title", language))
+    table.add_column(t("evaluation.col.week", language))
+    table.add_column(t("evaluation.col.declarations", language), justify="right", no_wrap=True)
+    table.add_column(t("evaluation.col.frauds", language), justify="right", no_wrap=True)
+    with_revenue = results[0].revenue is not None
+    for result in results:
+        share = _pct(result.options.exploration, 0)
+        table.add_column(t("evaluation.col.inspected_at", language, share=share), justify="right", no_wrap=True)
+        table.add_column(t("evaluation.col.caught_at", language, share=share), justify="right", no_wrap=True)
+        table.add_column(t("evaluation.col.precision_at", language, share=share), justify="right", no_wrap=True)
+        if with_revenue:
+            table.add_column(t("evaluation.col.revenue_at", language, share=share), justify="right", no_wrap=True)
+    for index, week in enumerate(results[0].weeks):
+        cells = [week.week, str(week.declarations), str(week.frauds)]
+        for result in results:
+            w = result.weeks[index]
+            cells += [f"{w.inspected} ({w.explored})", str(w.caught), _num(w.precision)]
+            if with_revenue:
+                cells.append(_money(w.revenue))
+        table.add_row(*cells)
+    return table
+
+
+def _comparison_table(results: Sequence["SimulationResult"]) -> Table:
+    language = lang()
+    table = Table(title=t("evaluation.simulation.total_title", language))
+    headers = ["exploration", "inspected", "caught", "precision", "recall", "vs_oracle", "caught_explored"]
+    with_revenue = results[0].revenue is not None
+    if with_revenue:
+        headers += ["revenue", "revenue_vs_oracle"]
+    for header in headers:
+        table.add_column(t(f"evaluation.col.{header}", language), justify="right", no_wrap=True)
+    for result in results:
+        explored = sum(w.caught_explored for w in result.weeks)
+        cells = [
+            _pct(result.options.exploration, 0),
+            str(result.inspected),
+            str(result.caught),
+            _num(result.precision),
+            _num(result.recall),
+            _num(result.vs_oracle),
+            str(explored),
+        ]
+        if with_revenue:
+            oracle = result.oracle_revenue or 0.0
+            cells += [_money(result.revenue), _num(result.revenue / oracle if oracle else None)]
+        table.add_row(*cells)
+    return table
+
+
+def simulate_command(
+    data: DataOption,
+    mapping: MappingOption,
+    test_from: TestFromOption = None,
+    test_fraction: TestFractionOption = None,
+    budget: Annotated[float, typer.Option("--budget", min=0.001, max=1.0, help=H("model.simulate.budget"))] = 0.05,
+    exploration: Annotated[Optional[list[float]], typer.Option("--exploration", min=0.0, max=1.0, help=H("model.simulate.exploration"))] = None,
+    retrain_every: Annotated[int, typer.Option("--retrain-every", min=1, max=520, help=H("model.simulate.retrain_every"))] = 1,
+    trees: Annotated[int, typer.Option("--trees", min=10, max=5000, help=H("model.simulate.trees"))] = SIMULATION_TREES,
+    seed: Annotated[int, typer.Option("--seed", help=H("model.simulate.seed"))] = 0,
+    objective: ObjectiveOption = "hits",
+    json_out: JsonOption = None,
+) -> None:
+    """Week by week: inspect a budget, reveal only what was inspected, refit; compare exploration shares."""
+    from avance.risk.learning.evaluation import SimulationOptions, simulate
+
+    objective = _check_objective(objective)
+    shares = list(dict.fromkeys(exploration or [0.10]))
+    language = lang()
+
+    def fitter(frame: "pd.DataFrame") -> Any:
+        model = _fit(frame, n_estimators=trees)
+        return lambda rows: _scores(model, rows, objective)
+
+    def run() -> tuple[list["SimulationResult"], dict[str, Any], float]:
+        frame = _labelled(_load_labelled(data, mapping))
+        past, _, cutoff = _split(frame, test_from, test_fraction)
+        started = time.perf_counter()
+        results = [simulate(frame, cutoff, fitter, SimulationOptions(budget=budget, exploration=share, retrain_every=retrain_every, seed=seed)) for share in shares]
+        return results, {"cutoff": cutoff, "past": _period(past)}, time.perf_counter() - started
+
+    results, info, seconds = _guard(run)
+    _period_line("evaluation.train_period", info["past"])
+    out.print(
+        t("evaluation.simulation.settings", language, budget=_pct(budget), every=retrain_every, trees=trees, weeks=len(results[0].weeks), seconds=f"{seconds:.0f}"),
+        markup=False,
+    )
+    out.print(_simulation_table(results))
+    out.print(_comparison_table(results))
+    _write_json(
+        json_out,
+        {
+            "data": [str(p) for p in data],
+            "mapping": str(mapping),
+            "objective": objective,
+            "test_from": info["cutoff"].isoformat(),
+            "initial": info["past"],
+            "trees": trees,
+            "seconds": round(seconds, 1),
+            "unit": "declaration",
+            "simulations": [_simulation_json(r) for r in results],
+        },
+    )
+
+
+def _simulation_json(result: "SimulationResult") -> dict[str, Any]:
+    document = result.to_dict()
+    for key in ("revenue", "oracle_revenue"):
+        document["total"][key] = _exact(document["total"][key])
+    for week in document["weeks"]:
+        for key in ("revenue", "oracle_revenue"):
+            week[key] = _exact(week[key])
+    return document
+
+
+# ---------------------------------------------------------------------------------------------
+# retrain, list, use
+
+
+def _models_dir(settings: Any) -> Path:
+    return Path(settings.resolved_models_dir())
+
+
+def _store(settings: Any) -> Any:
+    """The node's database engine, once it is known to be set up (``avance init``)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from avance.kit.errors import ConfigurationError
+    from avance.bootstrap import read_country
+    from avance.store.engine import make_engine
+
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with engine.connect() as conn:
+            country = read_country(conn)
+    except SQLAlchemyError:
+        country = None
+    if country is None:
+        engine.dispose()
+        raise ConfigurationError("config.not_initialised")
+    return engine
+
+
+def retrain_command(
+    since: Annotated[Optional[str], typer.Option("--since", help=H("model.retrain.since"))] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help=H("model.retrain.until"))] = None,
+    min_labels: Annotated[int, typer.Option("--min-labels", min=1, help=H("model.retrain.min_labels"))] = 200,
+    holdout: Annotated[float, typer.Option("--holdout", min=0.05, max=0.5, help=H("model.retrain.holdout"))] = 0.2,
+    json_out: JsonOption = None,
+) -> None:
+    """Fit a new model on the node's inspection results, check it on the latest ones, install it."""
+    from avance.risk.learning.evaluation import evaluate_frame, fraction_cutoff, split_by_time
+    from avance.risk.learning.frame import frame_from_store
+    from avance.risk.learning.registry import install
+
+    language = lang()
+    first, last = _date(since, "--since"), _date(until, "--until")
+    if first and last and first > last:
+        fail(t("evaluation.error.since_after_until", language, since=first.isoformat(), until=last.isoformat()))
+    settings = settings_from()
+
+    def run() -> dict[str, Any]:
+        engine = _store(settings)
+        try:
+            with engine.connect() as conn:
+                frame = frame_from_store(conn, since=first, until=last, inspected_only=True)
+        finally:
+            engine.dispose()
+        frame = _labelled(frame)
+        labels = int(frame["declaration"].nunique()) if len(frame) else 0
+        if labels < min_labels:
+            fail(t("evaluation.retrain.too_few", language, count=labels, minimum=min_labels))
+        per_declaration = frame.groupby("declaration")["fraud"].max()
+        frauds = int(per_declaration.sum())
+        if frauds == 0 or frauds == labels:
+            fail(t("evaluation.retrain.one_class", language, count=labels, frauds=frauds))
+        ev = past = recent = None
+        try:
+            cutoff = fraction_cutoff(frame["date"], holdout)
+            past, recent = split_by_time(frame, cutoff)
+        except AvanceError:
+            pass
+        if past is not None and past.groupby("declaration")["fraud"].max().nunique() == 2 and len(past) >= 20:
+            ev = evaluate_frame(recent, _fit(past).score(recent).fraud)
+        started = time.perf_counter()
+        model = _fit(frame)
+        seconds = time.perf_counter() - started
+        if ev is not None:
+            model.metadata["metrics"] = _metadata_metrics(ev, len(recent), cutoff)
+        path = install(model, _models_dir(settings))
+        return {"frame": frame, "labels": labels, "frauds": frauds, "ev": ev, "recent": recent, "path": path, "seconds": seconds}
+
+    result = _guard(run)
+    period = _period(result["frame"])
+    out.print(
+        t("evaluation.retrain.data", language, labels=result["labels"], frauds=result["frauds"], rows=period["rows"], first=period["from"], last=period["to"]),
+        markup=False,
+    )
+    ev = result["ev"]
+    if ev is not None:
+        _period_line("evaluation.test_period", _period(result["recent"]))
+        out.print(evaluation_table(ev, t("evaluation.retrain.holdout_title", language, n=ev.n)))
+        out.print(t("evaluation.auc", language, auc=_num(ev.auc), positives=ev.positives, n=ev.n, base_rate=_pct(ev.base_rate)), markup=False)
+    else:
+        out.print(t("evaluation.retrain.no_holdout", language), markup=False)
+    out.print(t("evaluation.retrain.installed", language, path=str(result["path"]), seconds=_num(result["seconds"], 1)), markup=False)
+    _write_json(
+        json_out,
+        {
+            "installed": str(result["path"]),
+            "labels": result["labels"],
+            "frauds": result["frauds"],
+            "training": period,
+            "holdout": _evaluation_json(ev) if ev is not None else None,
+        },
+    )
+
+
+def list_command() -> None:
+    """Installed models; the one in use is marked."""
+    from avance.risk.learning.registry import list_models
+
+    language = lang()
+    models = _guard(lambda: list_models(_models_dir(settings_from())))
+    if not models:
+        out.print(t("evaluation.registry.none", language, path=str(_models_dir(settings_from()))), markup=False)
+        return
+    table = Table()
+    for header in ("name", "current", "window", "rows", "fraud_rate", "auc"):
+        table.add_column(t(f"evaluation.registry.col.{header}", language))
+    for model in models:
+        meta = model.metadata
+        window = meta.get("training_window") or {}
+        metrics = meta.get("metrics") or {}
+        auc = metrics.get("auc") if isinstance(metrics, dict) else None
+        table.add_row(
+            model.name,
+            "*" if model.current else "",
+            f"{window.get('from', '?')} .. {window.get('to', '?')}",
+            str(meta.get("rows", "?")),
+            _pct(meta.get("fraud_rate")) if isinstance(meta.get("fraud_rate"), (int, float)) else "-",
+            _num(auc) if isinstance(auc, (int, float)) else "-",
+        )
+    out.print(table)
+
+
+def use_command(name: Annotated[str, typer.Argument(help=H("model.use.name"))]) -> None:
+    """Put an installed model back in use (rollback); restart the API to apply."""
+    from avance.risk.learning.registry import use
+
+    path = _guard(lambda: use(_models_dir(settings_from()), name.strip()))
+    out.print(t("evaluation.registry.used", lang(), name=path.name), markup=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# drift
+
+
+def drift_command(
+    weeks: Annotated[int, typer.Option("--weeks", min=1, max=104, help=H("model.drift.weeks"))] = 8,
+    model_dir: Annotated[Optional[Path], typer.Option("--model", help=H("model.drift.model"))] = None,
+    assessor: Annotated[Optional[str], typer.Option("--assessor", help=H("model.drift.assessor"))] = None,
+    today: Annotated[Optional[str], typer.Option("--today", help=H("model.drift.today"))] = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Score distribution shift (PSI) and the weekly precision of the inspected."""
+    from avance.risk.learning.drift import drift_report
+    from avance.risk.learning.registry import current_model_dir, read_metadata
+
+    language = lang()
+    until = _date(today, "--today")
+    settings = settings_from()
+
+    def run() -> tuple[Any, Path | None]:
+        directory = model_dir if model_dir is not None else current_model_dir(_models_dir(settings))
+        quantiles = None
+        if directory is not None:
+            if not (directory / "model.json").is_file():
+                fail(t("evaluation.drift.bad_model", language, path=str(directory)))
+            metadata = read_metadata(directory)
+            # Stored scores are per declaration (its riskiest item): compare them with the training
+            # declarations' scores when the model keeps them, else with the items'.
+            quantiles = metadata.get("declaration_score_quantiles") or metadata.get("score_quantiles")
+            if not _quantile_table(quantiles):
+                fail(t("evaluation.drift.no_quantiles", language, path=str(directory)))
+        engine = _store(settings)
+        try:
+            with engine.connect() as conn:
+                return drift_report(conn, quantiles, weeks=weeks, today=until, assessor_prefix=assessor), directory
+        finally:
+            engine.dispose()
+
+    report, directory = _guard(run)
+    if directory is None:
+        out.print(t("evaluation.drift.no_model", language), markup=False)
+    else:
+        out.print(t("evaluation.drift.model", language, path=str(directory)), markup=False)
+        table = Table(title=t("evaluation.drift.scores_title", language))
+        for header in ("week", "declarations", "mean_score", "psi", "level"):
+            table.add_column(t(f"evaluation.col.{header}", language), justify="right", no_wrap=True)
+        for w in (*report.scores, report.overall):
+            table.add_row(w.week, str(w.declarations), _num(w.mean_score), _num(w.psi), t(f"evaluation.drift.level.{w.level}", language))
+        out.print(table)
+    table = Table(title=t("evaluation.drift.inspections_title", language))
+    for header in ("week", "lane", "inspected", "frauds", "precision", "extra_duty"):
+        table.add_column(t(f"evaluation.col.{header}", language), justify="right", no_wrap=True)
+    by_week: dict[str, list[Any]] = {}
+    for w in report.by_lane:
+        by_week.setdefault(w.week, []).append(w)
+    for w in report.inspections:
+        rows = [w, *by_week.get(w.week, [])]
+        for row in rows:
+            lane = t("evaluation.drift.all_lanes", language) if row.lane is None else t(f"lane.{row.lane}", language)
+            extra = _decimal_mark(f"{row.extra_duty:,}".replace(",", "\u202f")) + (f" {row.currency}" if row.currency else "")
+            table.add_row(row.week if row.lane is None else "", lane, str(row.inspected), str(row.frauds), _num(row.precision), extra)
+    out.print(table)
+    _write_json(json_out, report.to_dict() | {"model": str(directory) if directory else None})
+
+
+def _quantile_table(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 101
+        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+        and all(a <= b for a, b in zip(value, value[1:]))
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# demo-data
+
+def demo_rows(count: int, *, seed: int, country: str) -> tuple[list[dict[str, Any]], int]:
+    """A labelled extract of the demo generator (see ``avance.demo.history``): the rows and how
+    many generated declarations the node's rules refused (left out)."""
+    from avance.declarations.processing import NodeContext
+    from avance.demo.generator import DemoConfig, DemoGenerator, demo_rate_table
+    from avance.demo.history import labelled_history
+    from avance.reference import shipped_offices
+    from avance.revenue.profiles import load_profile
+    from avance.revenue.schedule import Schedule
+    from avance.risk.profiles.rules import RuleAssessor, RuleSet
+
+    profile = load_profile(country)
+    context = NodeContext(
+        country=country,
+        currency=profile.currency,
+        profile=profile,
+        schedule=Schedule.default(country),
+        rates=demo_rate_table(profile.currency),
+        offices=shipped_offices(),
+        assessor=RuleAssessor(RuleSet()),
+    )
+    history = labelled_history(context, DemoGenerator(DemoConfig(country=country, seed=seed)).generate(count))
+    return history.rows, history.refused
+
+
+def demo_data_command(
+    out_path: Annotated[Path, typer.Option("--out", help=H("model.demo_data.out"))],
+    declarations: Annotated[int, typer.Option("--declarations", min=1, max=1_000_000, help=H("model.demo_data.declarations"))] = 20000,
+    seed: Annotated[int, typer.Option("--seed", help=H("model.demo_data.seed"))] = 20260601,
+    country: Annotated[str, typer.Option("--country", help=H("model.demo_data.country"))] = "SN",
+) -> None:
+    """Write a labelled extract of the demo generator (one row per goods item) to a CSV file."""
+    import csv
+
+    from avance.demo.generator import load_catalog
+    from avance.demo.history import DEMO_COLUMNS
+
+    language = lang()
+    country = country.strip().upper()
+    if country not in load_catalog()["countries"]:
+        fail(t("evaluation.demo.unknown_country", language, country=country, known=", ".join(sorted(load_catalog()["countries"]))))
+    rows, refused = _guard(lambda: demo_rows(declarations, seed=seed, country=country))
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_name(out_path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=DEMO_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        tmp.replace(out_path)
+    except OSError as exc:
+        fail(t("evaluation.error.write", language, path=str(out_path), reason=exc.strerror or type(exc).__name__))
+    frauds = sum(1 for r in rows if r["fraud"])
+    out.print(
+        t("evaluation.demo.written", language, rows=len(rows), declarations=declarations - refused, frauds=frauds, refused=refused, path=str(out_path), country=country),
+        markup=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``model`` group."""
+    app.command("evaluate", help=H("model.evaluate"))(evaluate_command)
+    app.command("simulate", help=H("model.simulate"))(simulate_command)
+    app.command("retrain", help=H("model.retrain"))(retrain_command)
+    app.command("drift", help=H("model.drift"))(drift_command)
+    app.command("list", help=H("model.list"))(list_command)
+    app.command("use", help=H("model.use"))(use_command)
+    app.command("demo-data", help=H("model.demo_data"))(demo_data_command)
