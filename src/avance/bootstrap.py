@@ -1,32 +1,40 @@
-"""One node, one administration: set-up and the context every request works with."""
+"""The composition root: a node is built here, in one place, in this order:
+
+settings → database engine → reference context (profile, schedule, rates, offices) → risk engine
+(profiles, valuation references, learned model, selection policy) → node context (with the steps
+that follow a lodging and the annexes of a declaration's detail) → the exchange inbox's handlers →
+the exchange worker's periodic jobs.
+
+No capability registers itself as a side effect of being imported, and nothing is patched into an
+object after it is built: what one capability adds to another is wired below, explicitly.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Engine
 
-from avance.kit.settings import Settings
+from avance import migrations
 from avance.declarations.processing import NodeContext
+from avance.exchange.inbox import Handler, handler_table
+from avance.exchange.worker import Job
 from avance.kit.errors import ConfigurationError
-from avance.reference import is_country, load_offices, shipped_offices
-from avance.reference.rates import Rate, RateTable, parse_rate_file
-from avance.revenue.profiles import UnknownCountryProfile, available_profiles, load_profile
-from avance.revenue.schedule import Schedule
-from avance.risk.engine.service import load_engine
-from avance.risk.profiles.service import seed_profiles
+from avance.kit.settings import Settings
+from avance.movements import handlers as movement_handlers
+from avance.movements import jobs as movement_jobs
+from avance.movements import matching
+from avance.reference import is_country
+from avance.reference.rates import parse_rate_file
+from avance.reference.service import store_rates
+from avance.revenue.context import ReferenceContext, country_profile, reference_context, require_country
+from avance.revenue.profiles import available_profiles
+from avance.risk.engine.service import LearnedAssessor, load_engine
 from avance.risk.profiles.rules import load_rules
-from avance import migrations as migrate
+from avance.risk.profiles.service import record_lodged_hits, seed_profiles
+from avance.store import node_settings
 from avance.store.engine import make_engine, write
-from avance.reference.tables import exchange_rates
-from avance.store.settings_table import node_settings
-
-
-def read_country(conn: Connection) -> str | None:
-    row = conn.execute(select(node_settings.c.value).where(node_settings.c.key == "country")).first()
-    return row[0] if row else None
 
 
 def init_node(engine: Engine, country: str, rules_file: Path | None = None) -> None:
@@ -39,104 +47,86 @@ def init_node(engine: Engine, country: str, rules_file: Path | None = None) -> N
         raise ConfigurationError("config.unknown_country", country=country)
     if country not in available_profiles():
         raise ConfigurationError("config.no_profile", country=country, available=available_profiles())
-    migrate.upgrade(engine)
+    migrations.upgrade(engine)
     with write(engine) as conn:
-        existing = read_country(conn)
+        existing = node_settings.read_country(conn)
         if existing and existing != country:
             raise ConfigurationError("config.country_mismatch", node=existing, asked=country)
         if existing is None:
-            conn.execute(insert(node_settings).values(key="country", value=country))
+            node_settings.put(conn, node_settings.COUNTRY, country)
         seed_profiles(conn, load_rules(rules_file), author="avance init")
 
 
-def load_rates(conn: Connection, national: str) -> RateTable:
-    rows = conn.execute(select(exchange_rates.c.currency, exchange_rates.c.valid_from, exchange_rates.c.rate))
-    return RateTable(national, [Rate(r[0], r[1], r[2]) for r in rows])
-
-
-def store_rates(conn: Connection, rates: list[Rate]) -> int:
-    """Load dated rates; a rate for the same currency and date replaces the old one."""
-    now = datetime.now(timezone.utc)
-    for rate in rates:
-        conn.execute(delete(exchange_rates).where(exchange_rates.c.currency == rate.currency, exchange_rates.c.valid_from == rate.valid_from))
-    if rates:
-        conn.execute(
-            insert(exchange_rates),
-            [{"currency": r.currency, "valid_from": r.valid_from, "rate": r.rate, "loaded_at": now} for r in rates],
-        )
-    return len(rates)
-
-
 def load_rate_file(engine: Engine, path: Path) -> int:
+    """Load a CSV of dated exchange rates into the node (``avance rates load``)."""
     with write(engine) as conn:
-        country = _require_country(conn)
-        rates = parse_rate_file(path, load_profile(country).currency)
+        rates = parse_rate_file(path, country_profile(require_country(conn)).currency)
         return store_rates(conn, rates)
 
 
-def _require_country(conn: Connection) -> str:
-    country = read_country(conn)
-    if country is None:
-        raise ConfigurationError("config.not_initialised")
-    return country
+def node_context(settings: Settings, reference: ReferenceContext, assessor: LearnedAssessor) -> NodeContext:
+    """The context lodging works with: the reference data, the risk engine, and what the other
+    capabilities add to a lodging (profile hits, then mirror control, which may raise the lane)."""
+    return NodeContext(
+        **{f.name: getattr(reference, f.name) for f in fields(ReferenceContext)},
+        assessor=assessor,
+        after_lodging=(record_lodged_hits, matching.MirrorControlAtLodging(matching.policy_from(settings))),
+        annexes=(("mirror_control", matching.annex),),
+    )
+
+
+def build_context(settings: Settings, engine: Engine) -> NodeContext:
+    """Reference context, risk engine and node context, read from the node's database."""
+    with engine.connect() as conn:
+        reference = reference_context(conn, settings)
+        assessor = load_engine(settings, conn, reference)
+    return node_context(settings, reference, assessor)
+
+
+def inbox_handlers(settings: Settings) -> dict[str, Handler]:
+    """The explicit table of the exchange inbox: the exchange's own messages and those of mirror
+    control and transit."""
+    return handler_table(movement_handlers.handlers(settings))
+
+
+def worker_jobs(settings: Settings) -> tuple[Job, ...]:
+    """Periodic work of the exchange worker beside its senders."""
+    return tuple(movement_jobs.jobs(settings))
 
 
 @dataclass
 class Node:
-    """A running node: its engine and its context (reloaded when rates change)."""
+    """A running node: its settings, engine and context, the inbox handlers and the worker's jobs.
+
+    ``reload`` builds the context again (after new rates, a retrained model or another policy);
+    the risk engine reloads its own profiles and valuation references when analysts change them.
+    """
 
     settings: Settings
     engine: Engine
     context: NodeContext = field(init=False)
+    handlers: dict[str, Handler] = field(init=False)
+    jobs: tuple[Job, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.handlers = inbox_handlers(self.settings)
+        self.jobs = worker_jobs(self.settings)
         self.reload()
 
     def reload(self) -> None:
-        with self.engine.connect() as conn:
-            try:
-                country = _require_country(conn)
-            except Exception as exc:  # no schema yet counts as not initialised
-                if isinstance(exc, ConfigurationError):
-                    raise
-                raise ConfigurationError("config.not_initialised") from None
-            if self.settings.country and self.settings.country.upper() != country:
-                raise ConfigurationError("config.country_mismatch", node=country, asked=self.settings.country.upper())
-            try:
-                profile = load_profile(country)
-            except UnknownCountryProfile:
-                raise ConfigurationError("config.no_profile", country=country, available=available_profiles()) from None
-            rates = load_rates(conn, profile.currency)
-            assessor = load_engine(self.settings, conn)
-        schedule = Schedule.from_csv(self.settings.schedule_file) if self.settings.schedule_file else Schedule.default(country)
-        offices = load_offices(self.settings.offices_file) if self.settings.offices_file else shipped_offices()
-        self.context = NodeContext(
-            country=country,
-            currency=profile.currency,
-            profile=profile,
-            schedule=schedule,
-            rates=rates,
-            offices=offices,
-            assessor=assessor,
-            arrival_past_days=self.settings.arrival_past_days,
-            arrival_future_days=self.settings.arrival_future_days,
-        )
-        assessor.context = self.context
+        self.context = build_context(self.settings, self.engine)
 
     def reload_valuation(self) -> None:
         """Use the valuation references and overrides as they now stand in the database."""
-        from avance.risk.valuation.service import ValuationIndex
-
         with self.engine.connect() as conn:
-            self.context.assessor.valuation = ValuationIndex.load(conn)
+            self.context.assessor.reload_valuation(conn)  # type: ignore[attr-defined]
 
     def reload_profiles(self) -> None:
         """Use the profiles as they now stand in the database (after an analyst changed them)."""
-        from avance.risk.profiles.service import load_ruleset
-
         with self.engine.connect() as conn:
-            self.context.assessor.ruleset = load_ruleset(conn)
+            self.context.assessor.reload_profiles(conn)  # type: ignore[attr-defined]
 
 
 def open_node(settings: Settings) -> Node:
+    """The node ``settings`` configure: its database must have been initialised (``avance init``)."""
     return Node(settings, make_engine(settings.resolved_database_url()))

@@ -289,15 +289,15 @@ def test_the_lane_is_never_lowered_and_released_goods_are_left_alone(sn):
     declaration_id = lodge(sn, xof_declaration())
     with write(sn.engine) as conn:
         conn.execute(declarations.update().where(declarations.c.id == declaration_id).values(lane="yellow"))
-        assert matching.raise_lane(conn, declaration_id, Lane.RED, []) is Lane.RED
-        assert matching.raise_lane(conn, declaration_id, Lane.YELLOW, []) is None
-        assert matching.raise_lane(conn, declaration_id, Lane.GREEN, []) is None
+        assert service.raise_lane(conn, declaration_id, Lane.RED, [], actor="mirror-control", source="mirror_control") is Lane.RED
+        assert service.raise_lane(conn, declaration_id, Lane.YELLOW, [], actor="mirror-control", source="mirror_control") is None
+        assert service.raise_lane(conn, declaration_id, Lane.GREEN, [], actor="mirror-control", source="mirror_control") is None
     assert lane_of(sn, declaration_id) == "red"
     other = lodge(sn, xof_declaration(lrn="2026-DKR-M0002"))
     with write(sn.engine) as conn:
         conn.execute(declarations.update().where(declarations.c.id == other).values(lane="green"))
         conn.execute(declaration_events.insert().values(declaration_id=other, kind="released", at=NOW, actor="t", data={}))
-        assert matching.raise_lane(conn, other, Lane.RED, []) is None
+        assert service.raise_lane(conn, other, Lane.RED, [], actor="mirror-control", source="mirror_control") is None
     assert lane_of(sn, other) == "green"
 
 

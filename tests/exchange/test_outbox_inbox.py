@@ -87,7 +87,7 @@ def ci(sn):
 
 
 def receive(node, *envelopes):
-    acks = inbox.receive(node.engine, node.settings.data_dir, node.settings.exchange_window_seconds, list(envelopes))
+    acks = inbox.receive(node.engine, node.settings.data_dir, node.settings.exchange_window_seconds, list(envelopes), node.handlers)
     with node.engine.connect() as conn:
         public = keys.load_public_key(keys.current_key(conn).public_key)
     for ack in acks:
@@ -231,18 +231,18 @@ def test_a_refused_message_ahead_of_its_turn_does_not_block_its_movement(sn, ci)
 def test_a_handler_that_fails_unexpectedly_answers_retry_records_nothing_and_succeeds_later(sn, ci, monkeypatch):
     message = ci.message(ci.office("CI-R-1"), movement="MRN-R", sequence=1)
     follower = ci.message(ci.office("CI-R-2"), movement="MRN-R", sequence=2)
-    real = inbox._HANDLERS["reference-data-update"]
+    real = sn.handlers["reference-data-update"]
 
     def crashing(conn, envelope, payload):
         real(conn, envelope, payload)  # its writes are rolled back with the savepoint
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(inbox._HANDLERS, "reference-data-update", crashing)
+    monkeypatch.setitem(sn.handlers, "reference-data-update", crashing)
     answers = receive(sn, message, follower)
     assert [a["status"] for a in answers] == ["retry", "buffered"]
     assert answers[0]["code"] == R + "internal"
     assert applied_offices(sn) == {}
-    monkeypatch.setitem(inbox._HANDLERS, "reference-data-update", real)
+    monkeypatch.setitem(sn.handlers, "reference-data-update", real)
     assert receive(sn, ci.resign(message))[0]["status"] == "accepted"
     assert applied_offices(sn) == {"CI-R-1": 1, "CI-R-2": 1}
 
@@ -273,7 +273,7 @@ def test_whatever_arrives_the_inbox_answers_each_item_with_a_signed_refusal_and_
     with write(node.engine) as conn:
         if keys.node_id_or_none(conn) is None:
             keys.init(conn, node.settings.data_dir, "SN-AVANCE")
-    acks = inbox.receive(node.engine, node.settings.data_dir, 600, items)
+    acks = inbox.receive(node.engine, node.settings.data_dir, 600, items, node.handlers)
     assert len(acks) == len(items)
     assert all(a["payload"]["status"] == "rejected" for a in acks)
     with node.engine.connect() as conn:

@@ -20,7 +20,7 @@ from avance.kit.errors import Forbidden, NotFound, ValidationFailed
 from avance.risk.profiles import service as profiles
 from avance.risk.profiles.rules import RuleAssessor, load_rules, shipped_rules_text
 from avance.store.engine import write
-from avance.store.settings_table import node_settings
+from avance.store.node_settings import node_settings
 from avance.risk.profiles.tables import risk_profile_hits, risk_profile_versions, risk_profiles
 from tests.support import declaration
 

@@ -11,11 +11,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from avance.auth.model import Principal, Role
 from avance.declarations import service
-from avance.movements import matching
 from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.views import detail_view, summary_view
-from avance.kit.http import Caller, Lang, NodeDep
+from avance.auth.api import Caller
+from avance.kit.http import Lang, NodeDep
 from avance.store.engine import write
 
 router = APIRouter(prefix="/declarations", tags=["declarations"])
@@ -148,8 +148,9 @@ def list_declarations(
 def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
     with node.engine.connect() as conn:
         view = detail_view(service.get(conn, declaration_id, caller), lang, risk=sees_risk(caller))
-        if sees_risk(caller):  # the partner's export data, as mirror control compared it
-            view["mirror_control"] = matching.declaration_view(conn, declaration_id, lang)
+        if sees_risk(caller):  # what other capabilities add (the partner's export data, as mirror control compared it)
+            for key, annex in node.context.annexes:
+                view[key] = annex(conn, declaration_id, lang)
         return view
 
 

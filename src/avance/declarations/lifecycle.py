@@ -88,6 +88,11 @@ def derive(events: Iterable[Event]) -> Lifecycle:
     return Lifecycle(status=status, at=at, lane=lane, fraud_found=fraud_found, extra_duty=extra)
 
 
+def is_closed(life: Lifecycle) -> bool:
+    """Released or rejected: nothing about the lodging (its lane, its assessment) changes any more."""
+    return life.reached(EventKind.RELEASED) or life.reached(EventKind.REJECTED)
+
+
 def _not_closed(life: Lifecycle) -> None:
     if life.reached(EventKind.REJECTED):
         raise Conflict("conflict.rejected")

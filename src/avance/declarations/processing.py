@@ -14,12 +14,12 @@ from avance.kit.documents import container_check_digit_ok
 from avance.declarations.model import GoodsDeclaration
 from avance.kit.errors import Issue, ValidationFailed
 from avance.kit.money import minor_units, round_money
-from avance.reference import Office, is_country, is_currency_code, is_hs_code, procedures
-from avance.reference.rates import NoExchangeRate, RateTable
+from avance.reference import is_country, is_currency_code, is_hs_code, procedures
+from avance.reference.rates import NoExchangeRate
 from avance.revenue.calculator import DutyBreakdown, DutyItemInput, NoTariffLine, combine, compute_duties
-from avance.revenue.profiles import CountryProfile
-from avance.revenue.schedule import Schedule
+from avance.revenue.context import ReferenceContext, check_office
 from avance.declarations.assessment import Assessment, AssessmentInput, Assessor, ItemFacts
+from avance.declarations.extensions import AfterLodging, Annex
 
 # Incoterms 2020 whose invoice price stops before the main carriage (freight must be added to reach
 # the CIF value) and those whose price does not include insurance.
@@ -28,25 +28,13 @@ INSURANCE_NOT_INCLUDED = frozenset({"EXW", "FCA", "FAS", "FOB", "CFR", "CPT"})
 
 
 @dataclass(frozen=True)
-class ReferenceContext:
-    """A node's reference data: its country's profile, schedule, exchange rates and offices.
-    Valuing and taxing goods needs no more (mirror control and transit use it alone)."""
-
-    country: str
-    currency: str
-    profile: CountryProfile
-    schedule: Schedule
-    rates: RateTable
-    offices: dict[str, Office]
-
-
-@dataclass(frozen=True)
 class NodeContext(ReferenceContext):
-    """What a node knows that the rules need: its reference data and the assessor of lanes."""
+    """What a node knows that lodging needs: its reference data, the assessor of lanes, and the
+    steps other capabilities add to a lodging (``avance.declarations.extensions``)."""
 
     assessor: Assessor
-    arrival_past_days: int = 30
-    arrival_future_days: int = 120
+    after_lodging: tuple[AfterLodging, ...] = ()
+    annexes: tuple[tuple[str, Annex], ...] = ()
 
 
 class Lookups(Protocol):
@@ -104,17 +92,6 @@ def _check_party_countries(d: GoodsDeclaration, issues: list[Issue]) -> None:
     means = d.transport_means
     if means is not None and means.nationality is not None and not is_country(means.nationality):
         issues.append(Issue("/transport_means/nationality", "country.unknown", {"code": means.nationality}))
-
-
-def check_office(ctx: NodeContext, office_code: str, mode: int, issues: list[Issue]) -> Office | None:
-    """The node's office ``office_code``, if it exists and handles transport ``mode``."""
-    office = ctx.offices.get(office_code)
-    if office is None or office.country != ctx.country:
-        issues.append(Issue("/office_code", "office.unknown", {"code": office_code, "country": ctx.country}))
-        return None
-    if office.modes and mode not in office.modes:
-        issues.append(Issue("/transport_mode_code", "office.mode", {"mode": mode, "office": office.code}))
-    return office
 
 
 def check(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, lookups: Lookups) -> list[Issue]:

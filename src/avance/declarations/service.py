@@ -30,18 +30,17 @@ from avance.declarations.lifecycle import (
     check_payment,
     check_rejection,
     derive,
+    is_closed,
     release_blockers,
     releases_automatically,
 )
 from avance.declarations.model import GoodsDeclaration
+from avance.manifests import service as manifests_service
+from avance.declarations.extensions import Lodged
 from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, process
-from avance.movements.matching import match_lodged
-from avance.declarations.assessment import Assessment, AssessmentInput, Lane
-from avance.risk.profiles.service import hit_rows
-from avance.risk.profiles.tables import risk_profile_hits
+from avance.declarations.assessment import Assessment, AssessmentInput, Lane, Reason
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
-from avance.manifests.tables import bills_of_lading, manifests
 from avance.declarations.tables import declaration_events, declarations, goods_items
 
 
@@ -62,13 +61,7 @@ class StoreLookups:
         return row is not None
 
     def manifest_bills(self, manifest_reference: str) -> frozenset[str] | None:
-        manifest = self.conn.execute(select(manifests.c.id).where(manifests.c.reference == manifest_reference)).first()
-        if manifest is None:
-            return None
-        rows = self.conn.execute(
-            select(bills_of_lading.c.transport_document_reference).where(bills_of_lading.c.manifest_id == manifest.id)
-        )
-        return frozenset(r[0] for r in rows)
+        return manifests_service.bills_of(self.conn, manifest_reference)
 
 
 def authorize_lodging(principal: Principal, d: GoodsDeclaration) -> None:
@@ -176,9 +169,7 @@ def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequenc
     ids = [row[0] for row in result]
     item_rows = []
     event_rows = []
-    hits = []
     for declaration_id, (row, items), p, at in zip(ids, rows, batch, ats):
-        hits.extend(hit_rows(declaration_id, row["reasons"], at=at))
         for item in items:
             item["declaration_id"] = declaration_id
             item_rows.append(item)
@@ -187,9 +178,14 @@ def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequenc
             event_rows.append(event)
     conn.execute(insert(goods_items), item_rows)
     conn.execute(insert(declaration_events), event_rows)
-    if hits:  # profile hit tracking (hit rates come from these and the inspection results)
-        conn.execute(insert(risk_profile_hits), hits)
     return ids
+
+
+def _after_lodging(conn: Connection, ctx: NodeContext, lodged: list[Lodged]) -> None:
+    """The steps other capabilities add to a lodging (profile hits, mirror control), in its transaction."""
+    if lodged:
+        for step in ctx.after_lodging:
+            step(conn, ctx, lodged)
 
 
 @dataclass(frozen=True)
@@ -234,7 +230,7 @@ def lodge(
             lodging = Lodging(_store(conn, [processed], [now], principal.user_id, principal.name)[0], replayed=False)
     except IntegrityError:  # a concurrent lodging took the same LRN between check and insert
         raise ValidationFailed([Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]) from None
-    match_lodged(conn, ctx, [lodging.id])  # a partner's export data may raise the lane
+    _after_lodging(conn, ctx, [Lodged(lodging.id, d, processed.assessment, now)])
     return lodging
 
 
@@ -311,6 +307,7 @@ def _duplicate(d: GoodsDeclaration) -> list[Issue]:
 
 def store_batch(
     conn: Connection,
+    ctx: NodeContext,
     prepared: Sequence[ProcessedDeclaration | list[Issue]],
     principal: Principal,
     lodged_at: Sequence[datetime],
@@ -318,7 +315,8 @@ def store_batch(
     """Store the accepted declarations of a prepared batch in bulk, inside a write transaction.
 
     LRNs already stored are rejected as duplicates here, where the write lock (SQLite) or the
-    unique constraint (PostgreSQL) makes the check hold against concurrent importers.
+    unique constraint (PostgreSQL) makes the check hold against concurrent importers. The steps
+    that follow a lodging run on the stored ones, in the same transaction.
     """
     ids: list[int | None] = [None] * len(prepared)
     issues: list[list[Issue] | None] = [p if isinstance(p, list) else None for p in prepared]
@@ -353,6 +351,8 @@ def store_batch(
                     if not unstorable_text(exc):
                         raise
                     issues[i] = [Issue("", "error.unstorable_text", {})]
+    lodged = [Lodged(ids[i], p.declaration, p.assessment, lodged_at[i]) for i, p in accepted if ids[i] is not None]
+    _after_lodging(conn, ctx, lodged)  # type: ignore[arg-type]
     return BatchOutcome(ids, issues)
 
 
@@ -372,9 +372,7 @@ def lodge_batch(
     now = now or utcnow()
     times = list(lodged_at) if lodged_at is not None else [now] * len(batch)
     manifests = cited_manifests(conn, (d.manifest_reference for d, _ in batch if d.manifest_reference))
-    outcome = store_batch(conn, prepare_batch(ctx, batch, principal, manifests), principal, times)
-    match_lodged(conn, ctx, outcome.ids)
-    return outcome
+    return store_batch(conn, ctx, prepare_batch(ctx, batch, principal, manifests), principal, times)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -501,6 +499,47 @@ def _locked(conn: Connection, declaration_id: int, principal: Principal) -> Decl
     if conn.execute(query).first() is None:
         raise NotFound("not_found.declaration", id=declaration_id)
     return get(conn, declaration_id, principal)
+
+
+def raise_lane(
+    conn: Connection,
+    declaration_id: int,
+    lane: Lane,
+    reasons: Iterable[Reason],
+    *,
+    actor: str,
+    source: str,
+    now: datetime | None = None,
+) -> Lane | None:
+    """Raise the lane of a lodged declaration that is not closed to ``lane``; never lower it.
+
+    The one way another capability (mirror control, for one) changes a lane: ``reasons`` are added
+    to the declaration's reasons and a ``lane_assigned`` event records ``source`` and the previous
+    lane. Returns the new lane, or None when nothing changed (already as strict, released, or
+    rejected: released goods go to post-clearance audit).
+    """
+    query = select(declarations.c.lane, declarations.c.reasons).where(declarations.c.id == declaration_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound("not_found.declaration", id=declaration_id)
+    if is_closed(derive(_events(conn, declaration_id))):
+        return None
+    current = Lane(row.lane)
+    if lane.severity <= current.severity:
+        return None
+    records = [r.to_record() for r in reasons]
+    conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(lane=lane.value, reasons=list(row.reasons) + records))
+    _append(
+        conn,
+        declaration_id,
+        EventKind.LANE_ASSIGNED,
+        now or utcnow(),
+        actor,
+        {"lane": lane.value, "previous": current.value, "source": source, "reasons": [r["code"] for r in records]},
+    )
+    return lane
 
 
 def _auto_release(conn: Connection, record_id: int, life: Lifecycle, duty_total: Decimal, at: datetime) -> Lifecycle:

@@ -1,4 +1,10 @@
-"""The ``avance`` command. Errors end in one line on stderr and exit code 2, never a traceback."""
+"""The ``avance`` command: its root and the groups each capability contributes, assembled here.
+
+Errors end in one line on stderr and exit code 2, never a traceback. The node's modules are
+imported when a command runs, not when the command line starts: ``avance --help`` and the
+commands that need no node stay quick (the learned model, the web server and the data libraries
+take about a second to import).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from avance.auth.model import Role
-from avance.kit.settings import Settings
+from avance.auth.cli import users_app
+from avance.demo.cli import demo_data_command
+from avance.exchange.cli import exchange_app, partners_app
+from avance.harness.cli import exchange_selftest
+from avance.kit.cli import H, err, fail, fail_error, lang, open_store, out, settings_from
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
-from avance.kit.cli import err, fail, fail_error, H, lang, out, settings_from, headed_table
-from avance.store.engine import write
+from avance.kit.settings import Settings
+from avance.movements.cli import matching_app, transit_app
+from avance.revenue.cli import duty
+from avance.risk.learning.cli import model_app
+from avance.risk.profiles.cli import profiles_app
+from avance.risk.valuation.cli import valuation_app
 
 app = typer.Typer(
     name="avance",
@@ -25,12 +38,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-users_app = typer.Typer(help=H("users"), no_args_is_help=True)
 rates_app = typer.Typer(help=H("rates"), no_args_is_help=True)
 import_app = typer.Typer(help=H("import"), no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(rates_app, name="rates")
 app.add_typer(import_app, name="import")
+
 
 class Selection(str, Enum):
     STREAM = "stream"
@@ -84,60 +97,15 @@ def serve(
         uvicorn.run("avance.entrypoints.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
 
 
-@users_app.command("create", help=H("users.create"))
-def users_create(
-    name: Annotated[str, typer.Option("--name", help=H("users.name"))],
-    role: Annotated[Role, typer.Option("--role", help=H("users.role"))],
-    party_id: Annotated[Optional[str], typer.Option("--party-id", help=H("users.party_id"))] = None,
-) -> None:
-    """Create a user and print its token once."""
-    from avance.auth.service import create_user
-    from avance.bootstrap import open_node
-
-    node = open_node(_settings())
-    with write(node.engine) as conn:
-        _, token = create_user(conn, name=name, role=role, party_id=party_id)
-    err.print(t("cli.token_once", lang(), name=name, role=role.value), markup=False)
-    print(token)
-
-
-@users_app.command("revoke", help=H("users.revoke"))
-def users_revoke(name: Annotated[str, typer.Option("--name", help=H("users.revoke.name"))]) -> None:
-    """Revoke a user's token; the user keeps its history but can no longer call the API."""
-    from avance.auth.service import revoke_user
-    from avance.bootstrap import open_node
-
-    node = open_node(_settings())
-    with write(node.engine) as conn:
-        revoke_user(conn, name)
-    out.print(t("cli.user_revoked", lang(), name=name))
-
-
-@users_app.command("list", help=H("users.list"))
-def users_list() -> None:
-    """List users (tokens are never shown again)."""
-    from avance.auth.service import list_users
-    from avance.bootstrap import open_node
-
-    node = open_node(_settings())
-    with node.engine.connect() as conn:
-        rows = list_users(conn)
-    table = headed_table("id", "name", "role", "party_id", "active", "created_at")
-    for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["role"], r["party_id"] or "", str(r["active"]), r["created_at"].isoformat())
-    out.print(table)
-
-
 @rates_app.command("load", help=H("rates.load"))
 def rates_load(file: Annotated[Path, typer.Argument(help=H("rates.file"))]) -> None:
     """Load dated exchange rates (units of national currency per unit of foreign currency)."""
-    from avance.bootstrap import load_rate_file
+    from avance.bootstrap import load_rate_file  # the node's modules load when a command runs (see above)
     from avance.reference.rates import RateFileError
-    from avance.store.engine import make_engine
 
     if not file.is_file():
         fail(t("cli.no_such_file", lang(), path=file))
-    engine = make_engine(_settings().resolved_database_url())
+    engine = open_store(_settings()).engine
     try:
         count = load_rate_file(engine, file)
     except RateFileError as exc:
@@ -156,8 +124,8 @@ def import_declarations(
     selection: Annotated[Selection, typer.Option("--selection", help=H("import.selection"))] = Selection.STREAM,
 ) -> None:
     """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
+    from avance.bootstrap import open_node  # the node's modules load when a command runs (see above)
     from avance.imports.runner import run_import
-    from avance.bootstrap import open_node
 
     if not file.is_file():
         fail(t("cli.no_such_file", lang(), path=file))
@@ -222,36 +190,19 @@ def demo(
         uvicorn.run(create_app(result.node), host=host, port=port, log_level="warning", access_log=False)
 
 
-def _register_duty() -> None:
-    from avance.revenue.cli import duty
-
-    app.command("duty", help=H("duty"))(duty)
-
-
-_register_duty()
-
-
-def _register_groups() -> None:
-    """Command groups that live beside their area (risk engine, exchange)."""
-    from avance.exchange.cli import exchange_app, partners_app
-    from avance.movements.cli import matching_app, transit_app
-    from avance.risk.learning.cli import model_app
-    from avance.risk.profiles.cli import profiles_app
-    from avance.risk.valuation.cli import valuation_app
-
-    for name, group in (
-        ("model", model_app),
-        ("profiles", profiles_app),
-        ("valuation", valuation_app),
-        ("exchange", exchange_app),
-        ("partners", partners_app),
-        ("transit", transit_app),
-        ("matching", matching_app),
-    ):
-        app.add_typer(group, name=name)
-
-
-_register_groups()
+app.command("duty", help=H("duty"))(duty)
+for name, group in (
+    ("model", model_app),
+    ("profiles", profiles_app),
+    ("valuation", valuation_app),
+    ("exchange", exchange_app),
+    ("partners", partners_app),
+    ("transit", transit_app),
+    ("matching", matching_app),
+):
+    app.add_typer(group, name=name)
+exchange_app.command("selftest", help=H("exchange.selftest"))(exchange_selftest)
+model_app.command("demo-data", help=H("model.demo_data"))(demo_data_command)
 
 
 def main() -> None:

@@ -12,12 +12,20 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from avance import __version__
-from avance.kit.settings import Settings, get_settings
+from avance.bootstrap import Node, open_node
 from avance.declarations.api import router as declarations_router
+from avance.exchange.api import router as exchange_router
+from avance.exchange.worker import start
 from avance.kit.http import MAX_BODY, NodeDep, _lang, install_error_handlers, problem
 from avance.kit.i18n import t
+from avance.kit.settings import Settings, get_settings
 from avance.manifests.api import router as manifests_router
-from avance.bootstrap import Node, open_node
+from avance.movements.api import router as movements_router
+from avance.risk.engine.api import router as engine_router
+from avance.risk.profiles.api import router as profiles_router
+from avance.risk.valuation.api import router as valuation_router
+
+ROUTERS = (declarations_router, manifests_router, engine_router, profiles_router, valuation_router, exchange_router, movements_router)
 
 DESCRIPTION = """
 Avance receives cargo reports and goods declarations **before the goods arrive**, validates
@@ -35,8 +43,6 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
     node = node or open_node(settings or get_settings())
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        from avance.exchange.worker import start
-
         stop = start(node)  # the exchange sender runs beside the API
         try:
             yield
@@ -86,14 +92,6 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
             "engine": node.engine.dialect.name,
         }
 
-    app.include_router(declarations_router)
-    app.include_router(manifests_router)
-    from avance.exchange.api import router as exchange_router
-    from avance.movements.api import router as movements_router
-    from avance.risk.engine.api import router as engine_router
-    from avance.risk.profiles.api import router as profiles_router
-    from avance.risk.valuation.api import router as valuation_router
-
-    for router in (engine_router, profiles_router, valuation_router, exchange_router, movements_router):
+    for router in ROUTERS:
         app.include_router(router)
     return app

@@ -13,7 +13,8 @@ from avance.kit.errors import Forbidden, Issue, ValidationFailed
 from avance.exchange import inbox, keys, partners, status
 from avance.exchange.envelope import format_time
 from avance.exchange.outbox import enqueue
-from avance.kit.http import Caller, NodeDep
+from avance.auth.api import Caller
+from avance.kit.http import NodeDep
 from avance.store.engine import write
 
 router = APIRouter(prefix="/exchange", tags=["exchange"])

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from avance.kit.cli import err, H, lang, out, settings_from, headed_table
+from avance.kit.cli import H, Store, headed_table, lang, open_store, out
 from avance.kit.i18n import t
 from avance.store.engine import write
 
@@ -16,10 +16,8 @@ exchange_app = typer.Typer(help=H("exchange"), no_args_is_help=True)
 partners_app = typer.Typer(help=H("partners"), no_args_is_help=True)
 
 
-def _node() -> Any:
-    from avance.bootstrap import open_node
-
-    return open_node(settings_from())
+def _node() -> Store:
+    return open_store()
 
 
 def _age(seconds: float | None) -> str:
@@ -53,7 +51,7 @@ def _identity(node: Any) -> dict[str, Any]:
         node_id = keys.node_id(conn)
         current = keys.current_key(conn)
         grace = keys.grace_key(conn)
-    data = {"node_id": node_id, "country": node.context.country, "kid": current.kid, "public_key": keys.public_key_base64(current), "alg": "EdDSA"}
+    data = {"node_id": node_id, "country": node.country, "kid": current.kid, "public_key": keys.public_key_base64(current), "alg": "EdDSA"}
     if grace is not None:
         data["previous"] = {"kid": grace.kid, "public_key": keys.public_key_base64(grace), "usable_until": grace.expires_at.isoformat() if grace.expires_at else None}
     return data
@@ -174,28 +172,6 @@ def exchange_alerts(as_json: Annotated[bool, typer.Option("--json", help=H("exch
     for a in found:
         table.add_row(str(a["id"]), a["raised_at"][:19], a["kind"], a["partner"] or "", json.dumps(a["detail"])[:120])
     out.print(table)
-
-
-@exchange_app.command("selftest", help=H("exchange.selftest"))
-def exchange_selftest(
-    nodes: Annotated[int, typer.Option("--nodes", min=2, max=6, help=H("exchange.nodes"))] = 3,
-    messages: Annotated[int, typer.Option("--messages", min=1, max=100_000, help=H("exchange.messages"))] = 300,
-    kill: Annotated[bool, typer.Option("--kill", help=H("exchange.kill"))] = False,
-    inject: Annotated[int, typer.Option("--inject", min=0, max=100, help=H("exchange.inject"))] = 3,
-    keep: Annotated[bool, typer.Option("--keep", help=H("exchange.keep"))] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, max=3600, help=H("exchange.timeout"))] = 180,
-) -> None:
-    from avance.harness.selftest import run
-
-    try:
-        result = run(nodes=nodes, messages=messages, kill=kill, inject=inject, keep=keep, timeout=timeout, console=err)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the nodes were stopped on the way out
-        err.print(t("exchange.cli.interrupted", lang()), markup=False)
-        raise typer.Exit(130) from None
-    print(json.dumps(result["summary"]))
-    if not result["ok"]:
-        err.print(t("exchange.cli.selftest_failed", lang(), detail="; ".join(result["problems"])), markup=False)
-        raise typer.Exit(1)
 
 
 # --- partners --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ Each envelope gets a signed ``ack`` in the HTTP answer, in the same order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -64,8 +64,9 @@ from avance.exchange.tables import (
 log = logging.getLogger("avance.exchange")
 
 Handler = Callable[[Connection, Envelope, dict], None]
-_HANDLERS: dict[str, Handler] = {}
-_business_loaded = False
+"""Applies one message type. It runs in the inbox transaction, so that it takes effect exactly once
+with the inbox record; raising an AvanceError (ValidationFailed, Conflict, NotFound) rolls back and
+answers a signed negative ack carrying the error code and message."""
 
 MAX_BATCH = 500
 """Most envelopes accepted in one POST /exchange/messages."""
@@ -75,31 +76,16 @@ AUTH_FAILURES = frozenset(R + c for c in ("unsigned", "bad_signature", "unknown_
 """Rejections that say nothing about the content: the sender keeps the message and retries."""
 
 
-def handler(type: str) -> Callable[[Handler], Handler]:
-    """Register the function applying `type` messages.
-
-    The handler runs in the inbox transaction: it takes effect exactly once with the inbox record.
-    Raising an AvanceError (ValidationFailed, Conflict, NotFound) rolls back and answers a signed
-    negative ack carrying the error code and message.
-    """
-    if type not in TYPES:
-        raise ValueError(f"unknown message type {type!r}")
-
-    def register(function: Handler) -> Handler:
-        _HANDLERS[type] = function
-        return function
-
-    return register
-
-
-def load_handlers() -> dict[str, Handler]:
-    """Every registered handler, after importing avance.movements.context (which registers its own)."""
-    global _business_loaded
-    if not _business_loaded:
-        import avance.movements.context  # noqa: F401  (registers the business handlers)
-
-        _business_loaded = True
-    return dict(_HANDLERS)
+def handler_table(*tables: Mapping[str, Handler]) -> dict[str, Handler]:
+    """The explicit table of a node's handlers: this module's own (reference data, deferred acks)
+    and the business ones given (built by ``avance.bootstrap``). Every type must be a known one."""
+    table: dict[str, Handler] = dict(BUILTIN_HANDLERS)
+    for extra in tables:
+        for type_, function in extra.items():
+            if type_ not in TYPES:
+                raise ValueError(f"unknown message type {type_!r}")
+            table[type_] = function
+    return table
 
 
 def reasons(code: str, **params: Any) -> dict[str, str]:
@@ -147,8 +133,9 @@ class _Cursor:
 class Batch:
     """One transaction's worth of inbound messages (or a release of held messages)."""
 
-    def __init__(self, conn: Connection, me: str, data_dir: Path, window: timedelta, at: datetime, careful: bool = True) -> None:
+    def __init__(self, conn: Connection, me: str, data_dir: Path, window: timedelta, at: datetime, handlers: Mapping[str, Handler], careful: bool = True) -> None:
         self.conn = conn
+        self.handlers = handlers
         self.careful = careful  # False: handlers run without savepoints; the first error redoes the batch
         self.me = me
         self.data_dir = data_dir
@@ -315,7 +302,7 @@ class Batch:
         return self.ack(sender, message_id, "rejected", code=code, reason=text, errors=errors)
 
     def _apply(self, raw: dict[str, Any]) -> tuple[str, str | None, dict[str, str] | None, list[dict[str, str]] | None]:
-        function = _HANDLERS.get(raw["type"])
+        function = self.handlers.get(raw["type"])
         if function is None:
             code = R + "unsupported_type"
             return "rejected", code, reasons(code, type=raw["type"]), None
@@ -471,36 +458,34 @@ class Batch:
             self.conn.execute(insert(exchange_rejections), self.rejections)
 
 
-def receive(engine: Engine, data_dir: Path, window_seconds: float, items: list[Any]) -> list[dict[str, Any]]:
+def receive(engine: Engine, data_dir: Path, window_seconds: float, items: list[Any], handlers: Mapping[str, Handler]) -> list[dict[str, Any]]:
     """Process one batch of envelopes in one transaction; the signed acks, in the same order."""
-    load_handlers()
     at = now()
     try:
         with write(engine) as conn:
-            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, careful=False)
+            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, handlers, careful=False)
             batch.prefetch(items)
             acks = [batch.process(item) for item in items]
             batch.flush()
         return acks
     except _Careful:  # a handler refused a message: everything again, each message in its savepoint
         with write(engine) as conn:
-            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, careful=True)
+            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, handlers, careful=True)
             batch.prefetch(items)
             acks = [batch.process(item) for item in items]
             batch.flush()
         return acks
 
 
-def release_held(engine: Engine, data_dir: Path, window_seconds: float) -> int:
+def release_held(engine: Engine, data_dir: Path, window_seconds: float, handlers: Mapping[str, Handler]) -> int:
     """Apply held messages whose turn has come but whose handler failed before (periodic). Returns
     how many streams were looked at."""
-    load_handlers()
     with engine.connect() as conn:
         streams = [(r[0], r[1]) for r in conn.execute(select(exchange_inbox_cursors.c.sender, exchange_inbox_cursors.c.movement).where(exchange_inbox_cursors.c.held > 0).limit(200))]
     if not streams:
         return 0
     with write(engine) as conn:
-        batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), now())
+        batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), now(), handlers)
         batch._load_cursors(set(streams))
         for sender, movement in streams:
             batch.release(sender, movement)
@@ -596,7 +581,6 @@ def _reference_data_statement(dialect: str, action: str) -> Any:
     return _statements[key]
 
 
-@handler("reference-data-update")
 def apply_reference_data(conn: Connection, envelope: Envelope, payload: dict) -> None:
     """A partner's offices or holidays: kept per partner; a partner may only publish its own country's."""
     country = conn.execute(_PARTNER_COUNTRY, {"node_id": envelope.sender}).scalar_one()
@@ -623,7 +607,6 @@ def apply_reference_data(conn: Connection, envelope: Envelope, payload: dict) ->
     conn.execute(_reference_data_statement(conn.dialect.name, action), rows)
 
 
-@handler("ack")
 def apply_deferred_ack(conn: Connection, envelope: Envelope, payload: dict) -> None:
     """A partner applied (or refused) a message it had held for order: record its answer."""
     status = payload["status"]
@@ -661,3 +644,10 @@ def reference_data(conn: Connection, *, partner: str | None = None, dataset: str
         {**dict(r), "updated_at": format_time(r["updated_at"])}
         for r in conn.execute(query).mappings()
     ]
+
+
+BUILTIN_HANDLERS: dict[str, Handler] = {
+    "reference-data-update": apply_reference_data,
+    "ack": apply_deferred_ack,
+}
+"""The messages the exchange applies itself; business messages come from ``avance.movements``."""

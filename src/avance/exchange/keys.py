@@ -27,7 +27,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from avance.kit.errors import ConfigurationError, Conflict, Issue, ValidationFailed
 from avance.exchange.envelope import NODE_ID_PATTERN, b64u, b64u_decode, canonical, now
-from avance.store.settings_table import node_settings
+from avance.store import node_settings
 from avance.exchange.tables import exchange_keys
 
 NODE_ID_KEY = "exchange.node_id"
@@ -100,8 +100,7 @@ def check_node_id(value: str, pointer: str = "/node_id") -> str:
 
 
 def node_id_or_none(conn: Connection) -> str | None:
-    row = conn.execute(select(node_settings.c.value).where(node_settings.c.key == NODE_ID_KEY)).first()
-    return row[0] if row else None
+    return node_settings.get(conn, NODE_ID_KEY)
 
 
 def node_id(conn: Connection) -> str:
@@ -141,7 +140,7 @@ def init(conn: Connection, data_dir: Path, node_id_value: str) -> OwnKey:
     if existing is not None and existing != node_id_value:
         raise Conflict("exchange.already_initialised", node_id=existing)
     if existing is None:
-        conn.execute(insert(node_settings).values(key=NODE_ID_KEY, value=node_id_value))
+        node_settings.put(conn, NODE_ID_KEY, node_id_value)
     keys = own_keys(conn)
     current = next((k for k in keys if k.retired_at is None), None)
     if current is not None and _key_file(data_dir, current.kid).is_file():

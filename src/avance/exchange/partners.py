@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from avance.kit.errors import Conflict, Issue, NotFound, ValidationFailed
 from avance.exchange.envelope import b64u, now
 from avance.exchange.keys import check_kid, check_node_id, node_id_or_none, parse_public_key, thumbprint
-from avance.bootstrap import read_country
+from avance.store.node_settings import read_country
 from avance.reference import is_country
 from avance.exchange.tables import exchange_alerts, exchange_outbox, exchange_partner_keys, exchange_partners
 

@@ -3,8 +3,9 @@
 ``start(node)`` is called by the API's lifespan (avance.entrypoints.http). It watches the partner registry
 (a partner added or removed from the command line is picked up within seconds), wakes a partner's
 sender as soon as a transaction that queued a message for it commits, and periodically retries
-held inbound messages whose handler failed. Every minute it also raises the alerts of overdue
-transits and, once a day, marks unmatched exports past their deadline *non retrouvée*.
+held inbound messages whose handler failed. It also runs the node's periodic ``Job``s, which the
+composition root gives it (``avance.bootstrap``: overdue transits every minute, and once a day the
+unmatched exports past their deadline become *non retrouvée*).
 """
 
 from __future__ import annotations
@@ -12,20 +13,32 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import date, datetime, timezone
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
 
+from avance.exchange.inbox import release_held
 from avance.exchange.outbox import WAKE_KEY
 from avance.exchange.sender import PartnerSender
+from avance.exchange.tables import exchange_partners
 
 log = logging.getLogger("avance.exchange")
 
 READY_KEY = "avance.exchange.ready"
 REFRESH_SECONDS = 2.0
 RELEASE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """Periodic work run beside the senders, at most once every ``every_seconds`` (the first run
+    comes a minute after start)."""
+
+    name: str
+    every_seconds: float
+    run: Callable[[Engine], None]
 
 
 class Exchange:
@@ -37,7 +50,8 @@ class Exchange:
         self.senders: dict[str, PartnerSender] = {}
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._supervise, name="avance-exchange", daemon=True)
-        self.swept: date | None = None
+        self.jobs: Sequence[Job] = tuple(node.jobs)
+        self.last_run: dict[str, float] = {}
 
     # wake-ups: a transaction that queued messages marks its connection; once committed and
     # returned to the pool, the senders of those partners are woken.
@@ -85,9 +99,6 @@ class Exchange:
                 pass
 
     def _supervise(self) -> None:
-        from avance.exchange.inbox import release_held
-        from avance.exchange.tables import exchange_partners
-
         last_release = time.monotonic()
         while not self.stop_event.is_set():
             try:
@@ -102,26 +113,24 @@ class Exchange:
                         self.senders.pop(node_id).retired.set()
                 if time.monotonic() - last_release > RELEASE_SECONDS:
                     last_release = time.monotonic()
-                    release_held(self.node.engine, self.node.settings.data_dir, self.node.settings.exchange_window_seconds)
-                    self._housekeeping()
+                    release_held(self.node.engine, self.node.settings.data_dir, self.node.settings.exchange_window_seconds, self.node.handlers)
+                    self._run_jobs()
             except Exception as exc:  # not initialised yet, database down: try again later
                 log.debug("exchange supervisor: %s", exc)
             self.stop_event.wait(REFRESH_SECONDS)
 
 
-    def _housekeeping(self) -> None:
-        """Deadlines nobody else watches: overdue transits raise an alert; exports with no
-        import after the matching deadline become *non retrouvée* (once a day)."""
-        from avance.movements import matching, transit
-        from avance.store.engine import write
-
-        with write(self.node.engine) as conn:
-            transit.raise_overdue_alerts(conn)
-        today = datetime.now(timezone.utc).date()
-        if self.swept != today:
-            with write(self.node.engine) as conn:
-                matching.sweep(conn, self.node.context, today=today)
-            self.swept = today
+    def _run_jobs(self) -> None:
+        """Deadlines nobody else watches, each job when its interval has passed."""
+        for job in self.jobs:
+            last = self.last_run.get(job.name)
+            if last is not None and time.monotonic() - last < job.every_seconds:
+                continue
+            self.last_run[job.name] = time.monotonic()
+            try:
+                job.run(self.node.engine)
+            except Exception as exc:  # database down: the next round tries again
+                log.warning("exchange job %s: %s", job.name, exc)
 
 
 def start(node: Any) -> Callable[[], None] | None:

@@ -20,8 +20,6 @@ the same entry point as the ``avance`` command. Processes are stopped on exit, o
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -35,6 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+
+from avance.exchange.tables import exchange_outbox
+from avance.store.engine import make_engine
 
 ROLES = {"admin": "admin", "officer": "officer", "analyst": "analyst", "broker": "declarant"}
 DEFAULT_ENV = {"AVANCE_EXCHANGE_RETRY_MAX_SECONDS": "2"}
@@ -100,14 +102,12 @@ class NodeProc:
     def engine(self) -> Any:
         """An engine on the node's database, for reading what it stored."""
         if self._engine is None:
-            from avance.store.engine import make_engine
-
             self._engine = make_engine(self.database_url)
         return self._engine
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run one ``avance`` command for this node (its own process)."""
-        result = subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", *args], env=self.env, cwd=self.data_dir, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run([sys.executable, "-m", "avance", *args], env=self.env, cwd=self.data_dir, capture_output=True, text=True, timeout=timeout)
         return result
 
     def start(self, timeout: float = 60) -> None:
@@ -123,7 +123,7 @@ class NodeProc:
         log = open(self.log_path, "ab")
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "avance.entrypoints.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "avance", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=self.env,
                 cwd=self.data_dir,
                 stdin=subprocess.DEVNULL,
@@ -285,10 +285,6 @@ class Cluster:
 
     def pending(self) -> dict[str, int]:
         """Messages still waiting in each node's outbox."""
-        from sqlalchemy import func, select
-
-        from avance.exchange.tables import exchange_outbox
-
         counts = {}
         for node in self.nodes:
             with node.engine().connect() as conn:
@@ -307,13 +303,17 @@ class Cluster:
             time.sleep(0.1)
 
 
+BATCH_FLAG = "--batch"
+"""``python -m avance --batch`` reads batches of commands, one JSON list per line (``avance.__main__``)."""
+
+
 class CommandRunner:
-    """A Python process that runs ``avance`` commands for one node, batch after batch, through the
-    command's own entry point (``avance.entrypoints.cli.main``): one interpreter start-up for many commands."""
+    """A ``python -m avance --batch`` process that runs ``avance`` commands for one node, batch after
+    batch: one interpreter start-up for many commands (see ``avance.__main__``)."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "avance.harness.nodes"],
+            [sys.executable, "-m", "avance", BATCH_FLAG],
             env=env,
             cwd=cwd,
             stdin=subprocess.PIPE,
@@ -357,33 +357,3 @@ def run_commands(env: dict[str, str], cwd: Path, commands: list[list[str]]) -> l
         return runner.run(commands)
     finally:
         runner.close()
-
-
-def _run_in_process(commands: list[list[str]]) -> list[tuple[int, str, str]]:  # pragma: no cover - runs in the child
-    from avance.entrypoints.cli import main
-
-    outcomes = []
-    for args in commands:
-        out, err = io.StringIO(), io.StringIO()
-        argv = sys.argv
-        sys.argv = ["avance", *args]
-        code = 0
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                main()
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-        finally:
-            sys.argv = argv
-        outcomes.append((code, out.getvalue(), err.getvalue()))
-        if code != 0:
-            break
-    return outcomes
-
-
-if __name__ == "__main__":  # pragma: no cover - the CommandRunner process: one batch per line
-    real_stdout = sys.stdout
-    for batch in sys.stdin:
-        if batch.strip():
-            real_stdout.write(json.dumps(_run_in_process(json.loads(batch))) + "\n")
-            real_stdout.flush()

@@ -25,7 +25,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from avance.auth.model import SYSTEM, Principal
 from avance.declarations import service
-from avance.movements.matching import match_lodged
 from avance.declarations.model import GoodsDeclaration
 from avance.kit.errors import Issue, ValidationFailed
 from avance.imports.mapping import Applier, CellError, Mapping, load_mapping
@@ -231,8 +230,7 @@ def lodge_units(node: Node, principal: Principal, work: list[Work], today: date,
         prepared = service.prepare_batch(node.context, batch, principal, manifests, selection=selection)
         now = datetime.now(timezone.utc)
         with write(node.engine) as conn:
-            outcome = service.store_batch(conn, prepared, principal, [now] * len(prepared))
-            match_lodged(conn, node.context, outcome.ids)
+            outcome = service.store_batch(conn, node.context, prepared, principal, [now] * len(prepared))
         for (position, d, _), stored, issues in zip(parsed, outcome.ids, outcome.issues):
             results[position] = (stored, issues, d.lrn)
     return results  # type: ignore[return-value]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -15,9 +16,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from avance.kit.settings import Settings, get_settings
-from avance.kit.errors import AvanceError, ValidationFailed
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from avance.kit.errors import AvanceError, ConfigurationError, ValidationFailed
 from avance.kit.i18n import t
+from avance.kit.settings import Settings, get_settings
+from avance.store.engine import make_engine
+from avance.store.node_settings import read_country
 
 
 def lang() -> str:
@@ -62,3 +69,43 @@ def settings_from(data_dir: Path | None = None, database_url: str | None = None)
 def headed_table(*columns: str, **options: Any) -> Table:
     """A Rich table whose headers come from the catalogs (``cli.col.<column>``), in the operator's language."""
     return Table(*(t(f"cli.col.{column}", lang()) for column in columns), **options)
+
+
+@dataclass(frozen=True)
+class Store:
+    """An initialised node's database, as a command opens it."""
+
+    settings: Settings
+    engine: Engine
+    country: str
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def open_store(settings: Settings | None = None) -> Store:
+    """The node's database, once ``avance init`` has set it up; a clear error otherwise.
+
+    A SQLite file that does not exist is not created: a command never leaves behind an empty
+    database it did not initialise.
+    """
+    settings = settings or settings_from()
+    url = settings.resolved_database_url()
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise ConfigurationError("config.not_initialised")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            country = read_country(conn)
+    except SQLAlchemyError:  # no schema yet
+        country = None
+    if country is None:
+        engine.dispose()
+        raise ConfigurationError("config.not_initialised")
+    return Store(settings, engine, country)

@@ -1,21 +1,22 @@
-"""What every HTTP route shares: the caller's language, the caller, problem+json errors."""
+"""What every HTTP route shares: the node it serves, the caller's language, problem+json errors.
+
+The caller (who is calling, and may they) is ``avance.auth.api``'s; the application that puts a
+node in ``app.state.node`` is ``avance.entrypoints.http``'s.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from avance.auth.model import Principal
-from avance.auth.service import authenticate
 from avance.kit.errors import AvanceError, Issue, ValidationFailed
 from avance.kit.i18n import negotiate, t
-from avance.bootstrap import Node
 from avance.store.engine import unstorable_text
 from avance.kit.validation import issues_from_errors
 
@@ -23,7 +24,29 @@ log = logging.getLogger("avance.kit.http")
 PROBLEM = "application/problem+json"
 
 
-def node(request: Request) -> Node:
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from avance.kit.settings import Settings
+
+
+class ServedNode(Protocol):
+    """What a route sees of the node it serves (``avance.bootstrap.Node``): its settings, its
+    database engine, its context (reference data and risk engine) and its reload functions."""
+
+    settings: "Settings"
+    engine: "Engine"
+    context: Any
+    handlers: Any
+
+    def reload(self) -> None: ...
+
+    def reload_valuation(self) -> None: ...
+
+    def reload_profiles(self) -> None: ...
+
+
+def node(request: Request) -> ServedNode:
     return request.app.state.node
 
 
@@ -31,22 +54,8 @@ def language(request: Request) -> str:
     return negotiate(request.headers.get("accept-language"), request.app.state.node.settings.lang)
 
 
-def principal(
-    request: Request,
-    authorization: Annotated[str | None, Header(description="Bearer token: `Authorization: Bearer avk_…`")] = None,
-) -> Principal:
-    token = None
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer":
-            token = value.strip()
-    with request.app.state.node.engine.connect() as conn:
-        return authenticate(conn, token)
-
-
 Lang = Annotated[str, Depends(language)]
-Caller = Annotated[Principal, Depends(principal)]
-NodeDep = Annotated[Node, Depends(node)]
+NodeDep = Annotated[ServedNode, Depends(node)]
 
 
 def problem(request: Request, status: int, code: str, detail: str, lang: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
-from avance.kit.http import Caller, NodeDep
+from avance.auth.api import Caller
+from avance.kit.http import NodeDep
 from avance.manifests import service
 from avance.manifests.model import CargoReport
 from avance.store.engine import write

@@ -11,14 +11,14 @@ from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
 from avance.kit.documents import container_check_digit_ok
-from avance.declarations.processing import NodeContext, check_office
+from avance.revenue.context import ReferenceContext, check_office
 from avance.kit.errors import Forbidden, Issue, NotFound, ValidationFailed
 from avance.manifests.model import CargoReport
 from avance.reference import check_locode, is_country
 from avance.manifests.tables import bills_of_lading, manifests
 
 
-def check(ctx: NodeContext, m: CargoReport, today: date) -> list[Issue]:
+def check(ctx: ReferenceContext, m: CargoReport, today: date) -> list[Issue]:
     """Reference and business rules of a cargo report; empty when acceptable."""
     issues: list[Issue] = []
     office = check_office(ctx, m.office_code, m.transport_mode_code, issues)
@@ -54,7 +54,16 @@ def check(ctx: NodeContext, m: CargoReport, today: date) -> list[Issue]:
     return issues
 
 
-def lodge(conn: Connection, ctx: NodeContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> tuple[int, bool]:
+def bills_of(conn: Connection, manifest_reference: str) -> frozenset[str] | None:
+    """The transport documents of cargo report ``manifest_reference``, or None when none was lodged."""
+    manifest = conn.execute(select(manifests.c.id).where(manifests.c.reference == manifest_reference)).first()
+    if manifest is None:
+        return None
+    rows = conn.execute(select(bills_of_lading.c.transport_document_reference).where(bills_of_lading.c.manifest_id == manifest.id))
+    return frozenset(r[0] for r in rows)
+
+
+def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> tuple[int, bool]:
     """Store a cargo report with its bills of lading; return its id and whether it was a retry.
 
     The same report sent again returns the first lodging; the same reference with another

@@ -22,7 +22,7 @@ from avance.movements import tables as _movements  # noqa: F401
 from avance.reference import tables as _reference  # noqa: F401
 from avance.risk.profiles import tables as _profiles  # noqa: F401
 from avance.risk.valuation import tables as _valuation  # noqa: F401
-from avance.store import settings_table as _settings  # noqa: F401
+from avance.store import node_settings as _settings  # noqa: F401
 from avance.store.metadata import metadata
 
 

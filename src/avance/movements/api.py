@@ -11,9 +11,10 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
 from avance.movements import matching, transit
-from avance.movements.context import context_for
+from avance.revenue.context import reference_context
 from avance.movements.payloads import MRN_PATTERN, ExportDeclarationNotice
-from avance.kit.http import Caller, Lang, NodeDep
+from avance.auth.api import Caller
+from avance.kit.http import Lang, NodeDep
 from avance.kit.i18n import t
 from avance.store.engine import write
 
@@ -124,7 +125,7 @@ def match_now(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang
     with write(node.engine) as conn:
         matching.for_declaration(conn, declaration_id)  # 404 when there is no such declaration
         # rates read now, so that a rate loaded while the node runs (avance rates load) applies
-        matching.rematch(conn, context_for(conn, node.settings), declaration_id, policy=policy)
+        matching.rematch(conn, reference_context(conn, node.settings), declaration_id, policy=policy)
         return matching.declaration_view(conn, declaration_id, lang, policy)
 
 

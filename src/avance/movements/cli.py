@@ -13,7 +13,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from avance.kit.cli import fail, H, lang, out, settings_from, headed_table
+from avance.kit.cli import H, Store, fail, headed_table, lang, open_store, out
+from avance.revenue.context import reference_context
 from avance.kit.i18n import t
 
 transit_app = typer.Typer(help=H("transit"), no_args_is_help=True)
@@ -52,10 +53,8 @@ MatchingLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H
 TransitLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H("transit.limit"))]
 
 
-def _node():  # type: ignore[no-untyped-def]
-    from avance.bootstrap import open_node
-
-    return open_node(settings_from())
+def _node() -> Store:
+    return open_store()
 
 
 def _print_json(value: Any) -> None:
@@ -181,7 +180,7 @@ def matching_sweep(
     today = _as_of(as_of)
     policy = matching.policy_from(node.settings)
     with write(node.engine) as conn:
-        marked = matching.sweep(conn, node.context, today=today, days=days, policy=policy)
+        marked = matching.sweep(conn, reference_context(conn, node.settings), today=today, days=days, policy=policy)
     out.print(t("matching.swept", lang(), count=len(marked), days=policy.deadline_days if days is None else days, date=today.isoformat()), markup=False)
 
 

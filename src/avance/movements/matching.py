@@ -22,21 +22,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Sequence
 from typing import Any, Iterable
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
+from avance.declarations import service as declarations_service
+from avance.declarations.extensions import Lodged
 from avance.declarations.lifecycle import EventKind
-from avance.declarations.processing import ReferenceContext
+from avance.revenue.context import ReferenceContext
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.movements.context import partner_for_country, send, utcnow
 from avance.movements.payloads import ExportDeclarationNotice, Gap, MatchResult, MonetaryAmount, SignedAmount, Tolerances
 from avance.kit.i18n import t
+from avance.kit.settings import get_settings
 from avance.kit.money import round_money
 from avance.reference.rates import NoExchangeRate
 from avance.revenue.calculator import DutyItemInput, InvalidDutyInput, NoTariffLine, compute_duties
 from avance.declarations.assessment import Lane, Reason
-from avance.declarations.tables import declaration_events, declarations, goods_items
+from avance.declarations.tables import declarations, goods_items
 from avance.movements.tables import export_notices
 from avance.kit.validation import parse
 
@@ -63,8 +67,6 @@ class MatchingPolicy:
 def policy_from(settings: Any = None) -> MatchingPolicy:
     """The policy configured in ``settings`` (the defaults where a setting is absent)."""
     if settings is None:
-        from avance.kit.settings import get_settings
-
         settings = get_settings()
     default = MatchingPolicy()
 
@@ -386,45 +388,6 @@ def mirror_signal(conn: Connection, declaration_id: int) -> MirrorSignal | None:
     )
 
 
-def raise_lane(conn: Connection, declaration_id: int, lane: Lane, reasons: Iterable[Reason], actor: str = MIRROR_ACTOR, *, now: datetime | None = None) -> Lane | None:
-    """Raise the lane of a lodged, not yet released declaration to ``lane``; never lower it.
-
-    Updates ``declarations.lane`` and adds ``reasons`` to its reasons, and appends a
-    ``lane_assigned`` event, as the assessor's decision at lodging is recorded. Returns the new
-    lane, or None when nothing changed (already as strict, released, or rejected).
-    """
-    query = select(declarations.c.lane, declarations.c.reasons).where(declarations.c.id == declaration_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
-    if row is None:
-        raise NotFound("not_found.declaration", id=declaration_id)
-    closed = conn.execute(
-        select(declaration_events.c.id).where(
-            declaration_events.c.declaration_id == declaration_id,
-            declaration_events.c.kind.in_((EventKind.RELEASED.value, EventKind.REJECTED.value)),
-        )
-    ).first()
-    if closed is not None:  # released goods go to post-clearance audit; a rejected declaration is closed
-        return None
-    current = Lane(row.lane)
-    if lane.severity <= current.severity:
-        return None
-    records = [r.to_record() for r in reasons]
-    at = now or utcnow()
-    conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(lane=lane.value, reasons=list(row.reasons) + records))
-    conn.execute(
-        insert(declaration_events).values(
-            declaration_id=declaration_id,
-            kind=EventKind.LANE_ASSIGNED.value,
-            at=at,
-            actor=actor,
-            data={"lane": lane.value, "previous": current.value, "source": "mirror_control", "reasons": [r["code"] for r in records]},
-        )
-    )
-    return lane
-
-
 # --- stored outcomes --------------------------------------------------------------------------
 
 
@@ -527,7 +490,7 @@ def _decide(conn: Connection, ctx: ReferenceContext, notice_row: Any, facts: Imp
     )
     lane = suggested_lane(outcome, policy)
     if lane is not None and outcome.declaration_id is not None:
-        raise_lane(conn, outcome.declaration_id, lane, mirror_reasons(outcome), now=now)
+        declarations_service.raise_lane(conn, outcome.declaration_id, lane, mirror_reasons(outcome), actor=MIRROR_ACTOR, source="mirror_control", now=now)
     send(
         conn,
         to=notice_row["partner"],
@@ -650,7 +613,7 @@ def match_declaration(conn: Connection, ctx: ReferenceContext, declaration_id: i
     return _decide(conn, ctx, notice_row, import_facts(conn, declaration_id), policy, now)
 
 
-def match_lodged(conn: Connection, ctx: ReferenceContext, declaration_ids: Iterable[int | None]) -> None:
+def match_lodged(conn: Connection, ctx: ReferenceContext, declaration_ids: Iterable[int | None], *, policy: MatchingPolicy | None = None) -> None:
     """Mirror control of newly stored import declarations, in the lodging transaction.
 
     One query tells whether any partner's export notice awaits an import; only then is each
@@ -662,10 +625,26 @@ def match_lodged(conn: Connection, ctx: ReferenceContext, declaration_ids: Itera
     ).first()
     if waiting is None:
         return
-    policy = policy_from()
+    policy = policy or policy_from()
     for declaration_id in declaration_ids:
         if declaration_id is not None:
             match_declaration(conn, ctx, declaration_id, policy=policy)
+
+
+@dataclass(frozen=True)
+class MirrorControlAtLodging:
+    """The node's post-lodging step (``avance.declarations.extensions.AfterLodging``): mirror
+    control of the declarations just stored, with the node's tolerances."""
+
+    policy: MatchingPolicy
+
+    def __call__(self, conn: Connection, ctx: ReferenceContext, lodged: Sequence[Lodged]) -> None:
+        match_lodged(conn, ctx, [item.id for item in lodged], policy=self.policy)
+
+
+def annex(conn: Connection, declaration_id: int, lang: str) -> dict[str, Any]:
+    """The mirror-control section of a declaration's detail (``avance.declarations.extensions.Annex``)."""
+    return declaration_view(conn, declaration_id, lang)
 
 
 def rematch(conn: Connection, ctx: ReferenceContext, declaration_id: int, *, policy: MatchingPolicy | None = None, now: datetime | None = None) -> MatchOutcome | None:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
-from avance.declarations.processing import ReferenceContext
+from avance.revenue.context import ReferenceContext
 from avance.movements.context import own_node_id, partner_for_country, send, utcnow
 from avance.movements.payloads import (
     ArrivalNotification,

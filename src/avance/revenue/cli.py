@@ -21,7 +21,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from avance.kit.cli import open_store
+from avance.kit.errors import ConfigurationError
 from avance.kit.money import is_currency, round_money
+from avance.reference.rates import NoExchangeRate, RateTable
+from avance.reference.service import load_rates
 from avance.revenue.calculator import (
     MAX_DECIMALS,
     MAX_VALUE,
@@ -123,8 +129,6 @@ def _assess(
 def _rate(lang: str, country: str, national: str, currency: str, on: date) -> Decimal:
     """The rate in force on ``on``: the CFA franc's euro peg, else the rate table of this
     administration's node when one is set up here (``AVANCE_DATABASE_URL`` / ``AVANCE_DATA_DIR``)."""
-    from avance.reference.rates import NoExchangeRate, RateTable
-
     table = RateTable(national)
     try:
         return table.rate(currency, on)
@@ -139,27 +143,19 @@ def _rate(lang: str, country: str, national: str, currency: str, on: date) -> De
 
 def _node_rates(country: str, national: str):  # type: ignore[no-untyped-def]
     """The exchange rates of the local node of ``country``, or an empty table when there is none."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from avance.kit.settings import get_settings
-    from avance.bootstrap import load_rates, read_country
-    from avance.reference.rates import RateTable
-    from avance.store.engine import make_engine
-
-    settings = get_settings()
-    url = settings.resolved_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return RateTable(national)
-    engine = make_engine(url)
     try:
-        with engine.connect() as conn:
-            if read_country(conn) != country:
-                return RateTable(national)
+        store = open_store()
+    except ConfigurationError:  # no local node: foreign currencies need the euro peg
+        return RateTable(national)
+    try:
+        if store.country != country:
+            return RateTable(national)
+        with store.engine.connect() as conn:
             return load_rates(conn, national)
     except SQLAlchemyError:
         return RateTable(national)
     finally:
-        engine.dispose()
+        store.engine.dispose()
 
 
 def _amount(lang: str, option: str, text: str) -> Decimal:

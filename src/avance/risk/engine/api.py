@@ -13,7 +13,8 @@ from fastapi import APIRouter
 
 from avance.auth.model import Principal, Role
 from avance.kit.errors import Forbidden
-from avance.kit.http import Caller, NodeDep
+from avance.auth.api import Caller
+from avance.kit.http import NodeDep
 from avance.risk.engine.service import LearnedAssessor
 
 router = APIRouter(prefix="/risk", tags=["risk engine"])

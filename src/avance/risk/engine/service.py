@@ -27,17 +27,23 @@ from decimal import Decimal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func, select
+
 from avance.declarations.assessment import Assessment, AssessmentInput, Lane, Reason
-from avance.risk.policy.model import Candidate, Decision, StreamingSelector
+from avance.declarations.tables import declarations
+from avance.risk.learning.frame import records_from_subject
+from avance.risk.learning.model import RiskModel
+from avance.risk.learning.registry import current_model_dir
+from avance.risk.policy.model import Candidate, Decision, StreamingSelector, load_policy, period_start, select_batch
 from avance.risk.profiles.rules import RuleSet, matching_rules, rule_reason
+from avance.risk.profiles.service import load_ruleset
+from avance.risk.valuation.service import ValuationIndex, check_item
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from avance.kit.settings import Settings
-    from avance.declarations.processing import NodeContext
-    from avance.risk.learning.model import RiskModel
-    from avance.risk.valuation.service import ValuationIndex
+    from avance.revenue.context import ReferenceContext
 
 # How much an under-valuation flag raises the probability used for selection: the flag is strong
 # evidence on its own (the odds of fraud are multiplied), but the model keeps the ranking.
@@ -58,7 +64,7 @@ class LearnedAssessor:
     model: "RiskModel | None" = None
     valuation: "ValuationIndex | None" = None
     model_name: str | None = None  # the installed model's directory name
-    context: "NodeContext | None" = field(default=None, repr=False)  # set by the node once built
+    reference: "ReferenceContext | None" = field(default=None, repr=False)  # values the revenue at risk
     name: str = "learned"
 
     @property
@@ -72,11 +78,17 @@ class LearnedAssessor:
         candidate, reasons = self._evidence(subject)
         return self._assessment(candidate, reasons, self.selector.decide(candidate))
 
+    def reload_profiles(self, conn: "Connection") -> None:
+        """Use the profiles as they now stand in the database (after an analyst changed them)."""
+        self.ruleset = load_ruleset(conn)
+
+    def reload_valuation(self, conn: "Connection") -> None:
+        """Use the valuation references and overrides as they now stand in the database."""
+        self.valuation = ValuationIndex.load(conn)
+
     def assess_batch(self, subjects: Sequence[AssessmentInput]) -> list[Assessment]:
         """Batch: decide a whole set at once (e.g. a vessel's manifest), each office's budget
         applied to the set by priority."""
-        from avance.risk.policy.model import select_batch
-
         evidence = [self._evidence(s) for s in subjects]
         decisions = select_batch(self.selector.config, [candidate for candidate, _ in evidence])
         return [self._assessment(c, reasons, decision) for (c, reasons), decision in zip(evidence, decisions)]
@@ -102,11 +114,9 @@ class LearnedAssessor:
         # 2. Valuation references.
         at_risk = Decimal(0)
         flagged = False
-        if self.valuation is not None and self.context is not None:
-            from avance.risk.valuation.service import check_item
-
+        if self.valuation is not None and self.reference is not None:
             for position in range(len(d.goods_items)):
-                flag = check_item(self.valuation, self.context, subject, position)
+                flag = check_item(self.valuation, self.reference, subject, position)
                 if flag is not None:
                     flagged = flagged or flag.revenue_at_risk > 0 or flag.ratio < 1
                     at_risk += flag.revenue_at_risk
@@ -116,8 +126,6 @@ class LearnedAssessor:
         fraud = min(profile_score, 1.0)
         recovery: float | None = None
         if self.model is not None:
-            from avance.risk.learning.frame import records_from_subject
-
             records = records_from_subject(subject)
             scores, explanations = self.model.assess_records(records, top=TOP_CONTRIBUTIONS)
             probabilities = [float(p) for p in scores.fraud]
@@ -146,20 +154,13 @@ class LearnedAssessor:
         return candidate, reasons
 
 
-def load_engine(settings: "Settings", conn: "Connection") -> LearnedAssessor:
+def load_engine(settings: "Settings", conn: "Connection", reference: "ReferenceContext") -> LearnedAssessor:
     """The engine a node runs: its profiles, valuation references and installed model, and the
     selection policy with its quotas restored from today's lodgings."""
-    from avance.risk.policy.model import StreamingSelector, load_policy
-    from avance.risk.profiles.service import load_ruleset
-    from avance.risk.learning.registry import current_model_dir
-    from avance.risk.valuation.service import ValuationIndex
-
     policy = load_policy(settings.policy_file)
     model = None
     directory = current_model_dir(settings.resolved_models_dir())
     if directory is not None:
-        from avance.risk.learning.model import RiskModel
-
         model = RiskModel.load(directory)
     reference = None
     if model is not None:
@@ -172,16 +173,12 @@ def load_engine(settings: "Settings", conn: "Connection") -> LearnedAssessor:
         model=model,
         valuation=ValuationIndex.load(conn),
         model_name=directory.name if directory is not None else None,
+        reference=reference,
     )
 
 
 def restore_quotas(conn: "Connection", selector: StreamingSelector, policy: Any, today: date | None = None) -> None:
     """Seed the running quotas with what was already decided this period (after a restart)."""
-    from sqlalchemy import func, select
-
-    from avance.risk.policy.model import period_start
-    from avance.declarations.tables import declarations
-
     today = today or datetime.now(timezone.utc).date()
     start = period_start(today, policy.period)
     rows = conn.execute(

@@ -19,6 +19,7 @@ from rich.table import Table
 from avance.kit.cli import H, fail_error, lang, out
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
+from avance.risk.learning import evaluation_cli
 
 model_app = typer.Typer(help=H("model"), no_args_is_help=True)
 
@@ -136,10 +137,4 @@ def _score(model_dir: Path, data: list[Path], mapping_path: Path, out_csv: Path,
     out.print(t("model.score.done", lang(), rows=len(result), seconds=f"{seconds:.1f}", path=out_csv), markup=False)
 
 
-def _register_evaluation() -> None:
-    from avance.risk.learning.evaluation_cli import register
-
-    register(model_app)
-
-
-_register_evaluation()
+evaluation_cli.register(model_app)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from avance.kit.cli import H, fail, fail_error, lang, out, settings_from
+from avance.kit.cli import H, fail, fail_error, lang, open_store, out, settings_from
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
 
@@ -192,7 +192,7 @@ def _metadata_metrics(ev: "Evaluation", rows: int, cutoff: date) -> dict[str, An
     }
 
 
-def _guard(action: Any) -> Any:
+def guard(action: Any) -> Any:
     try:
         return action()
     except AvanceError as exc:
@@ -240,7 +240,7 @@ def evaluate_command(
         ev = evaluate_frame(tested, _scores(model, tested, objective))
         return {"past": _period(past), "recent": _period(recent), "cutoff": cutoff, "fit_seconds": fit_seconds, "ev": ev, "model": model}
 
-    result = _guard(run)
+    result = guard(run)
     ev = result["ev"]
     _period_line("evaluation.train_period", result["past"])
     _period_line("evaluation.test_period", result["recent"])
@@ -350,7 +350,7 @@ def simulate_command(
         results = [simulate(frame, cutoff, fitter, SimulationOptions(budget=budget, exploration=share, retrain_every=retrain_every, seed=seed)) for share in shares]
         return results, {"cutoff": cutoff, "past": _period(past)}, time.perf_counter() - started
 
-    results, info, seconds = _guard(run)
+    results, info, seconds = guard(run)
     _period_line("evaluation.train_period", info["past"])
     out.print(
         t("evaluation.simulation.settings", language, budget=_pct(budget), every=retrain_every, trees=trees, weeks=len(results[0].weeks), seconds=f"{seconds:.0f}"),
@@ -394,22 +394,7 @@ def _models_dir(settings: Any) -> Path:
 
 def _store(settings: Any) -> Any:
     """The node's database engine, once it is known to be set up (``avance init``)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from avance.kit.errors import ConfigurationError
-    from avance.bootstrap import read_country
-    from avance.store.engine import make_engine
-
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        with engine.connect() as conn:
-            country = read_country(conn)
-    except SQLAlchemyError:
-        country = None
-    if country is None:
-        engine.dispose()
-        raise ConfigurationError("config.not_initialised")
-    return engine
+    return open_store(settings).engine
 
 
 def retrain_command(
@@ -461,7 +446,7 @@ def retrain_command(
         path = install(model, _models_dir(settings))
         return {"frame": frame, "labels": labels, "frauds": frauds, "ev": ev, "recent": recent, "path": path, "seconds": seconds}
 
-    result = _guard(run)
+    result = guard(run)
     period = _period(result["frame"])
     out.print(
         t("evaluation.retrain.data", language, labels=result["labels"], frauds=result["frauds"], rows=period["rows"], first=period["from"], last=period["to"]),
@@ -492,7 +477,7 @@ def list_command() -> None:
     from avance.risk.learning.registry import list_models
 
     language = lang()
-    models = _guard(lambda: list_models(_models_dir(settings_from())))
+    models = guard(lambda: list_models(_models_dir(settings_from())))
     if not models:
         out.print(t("evaluation.registry.none", language, path=str(_models_dir(settings_from()))), markup=False)
         return
@@ -519,7 +504,7 @@ def use_command(name: Annotated[str, typer.Argument(help=H("model.use.name"))]) 
     """Put an installed model back in use (rollback); restart the API to apply."""
     from avance.risk.learning.registry import use
 
-    path = _guard(lambda: use(_models_dir(settings_from()), name.strip()))
+    path = guard(lambda: use(_models_dir(settings_from()), name.strip()))
     out.print(t("evaluation.registry.used", lang(), name=path.name), markup=False)
 
 
@@ -561,7 +546,7 @@ def drift_command(
         finally:
             engine.dispose()
 
-    report, directory = _guard(run)
+    report, directory = guard(run)
     if directory is None:
         out.print(t("evaluation.drift.no_model", language), markup=False)
     else:
@@ -598,69 +583,6 @@ def _quantile_table(value: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# demo-data
-
-def demo_rows(count: int, *, seed: int, country: str) -> tuple[list[dict[str, Any]], int]:
-    """A labelled extract of the demo generator (see ``avance.demo.history``): the rows and how
-    many generated declarations the node's rules refused (left out)."""
-    from avance.declarations.processing import NodeContext
-    from avance.demo.generator import DemoConfig, DemoGenerator, demo_rate_table
-    from avance.demo.history import labelled_history
-    from avance.reference import shipped_offices
-    from avance.revenue.profiles import load_profile
-    from avance.revenue.schedule import Schedule
-    from avance.risk.profiles.rules import RuleAssessor, RuleSet
-
-    profile = load_profile(country)
-    context = NodeContext(
-        country=country,
-        currency=profile.currency,
-        profile=profile,
-        schedule=Schedule.default(country),
-        rates=demo_rate_table(profile.currency),
-        offices=shipped_offices(),
-        assessor=RuleAssessor(RuleSet()),
-    )
-    history = labelled_history(context, DemoGenerator(DemoConfig(country=country, seed=seed)).generate(count))
-    return history.rows, history.refused
-
-
-def demo_data_command(
-    out_path: Annotated[Path, typer.Option("--out", help=H("model.demo_data.out"))],
-    declarations: Annotated[int, typer.Option("--declarations", min=1, max=1_000_000, help=H("model.demo_data.declarations"))] = 20000,
-    seed: Annotated[int, typer.Option("--seed", help=H("model.demo_data.seed"))] = 20260601,
-    country: Annotated[str, typer.Option("--country", help=H("model.demo_data.country"))] = "SN",
-) -> None:
-    """Write a labelled extract of the demo generator (one row per goods item) to a CSV file."""
-    import csv
-
-    from avance.demo.generator import load_catalog
-    from avance.demo.history import DEMO_COLUMNS
-
-    language = lang()
-    country = country.strip().upper()
-    if country not in load_catalog()["countries"]:
-        fail(t("evaluation.demo.unknown_country", language, country=country, known=", ".join(sorted(load_catalog()["countries"]))))
-    rows, refused = _guard(lambda: demo_rows(declarations, seed=seed, country=country))
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(out_path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=DEMO_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
-        tmp.replace(out_path)
-    except OSError as exc:
-        fail(t("evaluation.error.write", language, path=str(out_path), reason=exc.strerror or type(exc).__name__))
-    frauds = sum(1 for r in rows if r["fraud"])
-    out.print(
-        t("evaluation.demo.written", language, rows=len(rows), declarations=declarations - refused, frauds=frauds, refused=refused, path=str(out_path), country=country),
-        markup=False,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def register(app: typer.Typer) -> None:
@@ -671,4 +593,3 @@ def register(app: typer.Typer) -> None:
     app.command("drift", help=H("model.drift"))(drift_command)
     app.command("list", help=H("model.list"))(list_command)
     app.command("use", help=H("model.use"))(use_command)
-    app.command("demo-data", help=H("model.demo_data"))(demo_data_command)

@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from avance.auth.model import Principal
 from avance.kit.errors import Issue, ValidationFailed
-from avance.kit.http import Caller, Lang, NodeDep
+from avance.auth.api import Caller
+from avance.kit.http import Lang, NodeDep
 from avance.risk.profiles import service as profiles
 from avance.risk.profiles.rules import Rule
 from avance.store.engine import write

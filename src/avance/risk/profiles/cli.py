@@ -16,7 +16,9 @@ from typing import Annotated, Optional
 import typer
 
 from avance.auth.model import Principal, Role
-from avance.kit.cli import fail, H, lang, out, settings_from, headed_table
+from sqlalchemy import Engine
+
+from avance.kit.cli import H, fail, headed_table, lang, open_store, out
 from avance.kit.i18n import t
 
 profiles_app = typer.Typer(help=H("profiles"), no_args_is_help=True)
@@ -37,23 +39,9 @@ def _principal(author: str | None) -> Principal:
     return Principal(user_id=None, name=name, role=Role.ADMIN)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     """The node's database, once it is initialised (profile commands need nothing else)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from avance.kit.errors import ConfigurationError
-    from avance.bootstrap import read_country
-    from avance.store.engine import make_engine
-
-    engine = make_engine(settings_from().resolved_database_url())
-    try:
-        with engine.connect() as conn:
-            country = read_country(conn)
-    except SQLAlchemyError:  # no schema yet
-        country = None
-    if country is None:
-        raise ConfigurationError("config.not_initialised")
-    return engine
+    return open_store().engine
 
 
 def _date(value: str | None, option: str) -> datetime | None:

@@ -17,20 +17,22 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from collections.abc import Sequence
 from typing import Any, Iterable, Literal
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
 from avance.kit.datafiles import DataFileError, read_yaml
 from avance.kit.errors import Conflict, ConfigurationError, Forbidden, Issue, NotFound, ValidationFailed
 from avance.declarations.assessment import Lane
+from avance.declarations.extensions import Lodged
 from avance.risk.profiles.rules import RULE_ERROR, RandomSelection, Rule, RuleSet
 from avance.declarations.tables import declaration_events, declarations
-from avance.store.settings_table import node_settings
+from avance.store import node_settings
 from avance.risk.profiles.tables import risk_profile_hits, risk_profile_versions, risk_profiles
 from avance.kit.validation import issues_from_errors, pointer
 
@@ -285,7 +287,7 @@ def profile_history(conn: Connection, profile_id: str, principal: Principal) -> 
 
 
 def _settings(conn: Connection) -> dict[str, Any]:
-    value = conn.execute(select(node_settings.c.value).where(node_settings.c.key == SETTINGS_KEY)).scalar()
+    value = node_settings.get(conn, SETTINGS_KEY)
     return json.loads(value) if value else {}
 
 
@@ -296,8 +298,7 @@ def _store_settings(conn: Connection, ruleset: RuleSet, fields: Iterable[str]) -
     merged = {**current, **given}
     if merged == current:
         return False
-    conn.execute(delete(node_settings).where(node_settings.c.key == SETTINGS_KEY))
-    conn.execute(insert(node_settings).values(key=SETTINGS_KEY, value=json.dumps(merged, sort_keys=True)))
+    node_settings.put(conn, SETTINGS_KEY, json.dumps(merged, sort_keys=True))
     return True
 
 
@@ -321,14 +322,14 @@ def profiles_revision(conn: Connection) -> tuple[int, str]:
     """A value that changes whenever a profile or the rule-set settings change: a server process
     can compare it with the one it loaded to know that another process changed the profiles."""
     last = conn.execute(select(func.max(risk_profile_versions.c.id))).scalar() or 0
-    stored = conn.execute(select(node_settings.c.value).where(node_settings.c.key == SETTINGS_KEY)).scalar() or ""
+    stored = node_settings.get(conn, SETTINGS_KEY) or ""
     return int(last), stored
 
 
 def seed_profiles(conn: Connection, ruleset: RuleSet, author: str, *, now: datetime | None = None) -> int:
     """On first start, copy ``ruleset`` (the shipped rules.yaml) into the empty table; the number copied."""
     if conn.dialect.name == "postgresql":  # two workers starting together: one seeds, the other sees it done
-        conn.execute(select(node_settings.c.key).where(node_settings.c.key == "country").with_for_update()).first()
+        node_settings.get(conn, node_settings.COUNTRY, for_update=True)
     if conn.execute(select(risk_profiles.c.id).limit(1)).first() is not None:
         return 0
     now = now or utcnow()
@@ -483,6 +484,15 @@ def hit_rows(declaration_id: int, reasons: list[dict[str, Any]], *, at: datetime
         lane = params.get("lane") if params.get("lane") in {lane.value for lane in Lane} else Lane.GREEN.value
         rows.append({"declaration_id": declaration_id, "profile_id": str(profile_id)[:64], "profile_version": version, "lane": lane, "at": at})
     return rows
+
+
+def record_lodged_hits(conn: Connection, ctx: Any, lodged: Sequence[Lodged]) -> None:
+    """The node's post-lodging step (``avance.declarations.extensions.AfterLodging``): record
+    which profiles hit the declarations just stored (hit rates come from these and the
+    inspection results)."""
+    rows = [hit for item in lodged for hit in hit_rows(item.id, [r.to_record() for r in item.assessment.reasons], at=item.at)]
+    if rows:
+        conn.execute(insert(risk_profile_hits), rows)
 
 
 def record_hits(conn: Connection, rows: list[dict[str, Any]]) -> None:

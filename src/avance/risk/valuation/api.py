@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from avance.auth.model import Principal, Role
 from avance.kit.errors import Forbidden, NotFound, ValidationFailed
-from avance.kit.http import Caller, NodeDep
+from avance.auth.api import Caller
+from avance.kit.http import NodeDep
 from avance.risk.valuation import service as valuation
 from avance.store.engine import write
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 from rich.table import Table
 
-from avance.kit.cli import H, fail, lang, out, settings_from
+from avance.kit.cli import H, Store, fail, lang, open_store, out
 from avance.kit.errors import Issue, ValidationFailed
 from avance.kit.i18n import t
 from avance.store.engine import write
@@ -27,10 +27,8 @@ _LINE = re.compile(r"^/lines/([0-9]+)(?:/(\w+))?$")
 _OPTIONS = {"hs": "--hs", "origin": "--origin", "unit": "--unit", "min": "--min", "max": "--max", "valid_from": "--valid-from", "valid_to": "--valid-to", "note": "--note"}
 
 
-def _node() -> Any:
-    from avance.bootstrap import open_node
-
-    return open_node(settings_from())
+def _node() -> Store:
+    return open_store()
 
 
 def _date(value: str | None, option: str) -> date | None:

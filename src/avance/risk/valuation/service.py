@@ -41,12 +41,14 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from avance.kit.errors import Issue, NotFound, ValidationFailed
 from avance.kit.i18n import LANGUAGES, t
 from avance.kit.money import round_money
+from avance.revenue.profiles import load_profile
+from avance.store.node_settings import read_country
 from avance.declarations.assessment import AssessmentInput, Reason
 from avance.declarations.tables import declaration_events, declarations, goods_items
 from avance.risk.valuation.tables import valuation_overrides, valuation_references
 
 if TYPE_CHECKING:
-    from avance.declarations.processing import NodeContext
+    from avance.revenue.context import ReferenceContext
 
 log = logging.getLogger("avance.risk.valuation.service")
 
@@ -395,9 +397,6 @@ def history_rows(conn: Connection, *, since: date | None = None, until: date | N
 
 
 def _node_currency(conn: Connection) -> str | None:
-    from avance.bootstrap import read_country
-    from avance.revenue.profiles import load_profile
-
     country = read_country(conn)
     return load_profile(country).currency if country else None
 
@@ -1126,7 +1125,7 @@ def basis_text(ref: Reference, lang: str) -> str:
     return t("valuation.basis_all_origins", lang, n=ref.n, hs=ref.hs)
 
 
-def _duties_due(ctx: "NodeContext", subject: AssessmentInput, position: int, customs_value: Decimal) -> Decimal | None:
+def _duties_due(ctx: "ReferenceContext", subject: AssessmentInput, position: int, customs_value: Decimal) -> Decimal | None:
     """The item's duties and taxes with its customs value replaced by ``customs_value`` (the
     freight and insurance in it unchanged), computed as the lodging computes them; None when
     they cannot be computed."""
@@ -1156,7 +1155,7 @@ def _duties_due(ctx: "NodeContext", subject: AssessmentInput, position: int, cus
     return breakdown.total
 
 
-def check_item(index: ValuationIndex, ctx: "NodeContext", subject: AssessmentInput, position: int) -> ValuationFlag | None:
+def check_item(index: ValuationIndex, ctx: "ReferenceContext", subject: AssessmentInput, position: int) -> ValuationFlag | None:
     """Compare goods item ``position`` (0-based) of an assessed declaration with its reference;
     a flag when its unit value is below the threshold or above an override maximum."""
     item = subject.declaration.goods_items[position]
@@ -1171,7 +1170,7 @@ def check_item(index: ValuationIndex, ctx: "NodeContext", subject: AssessmentInp
         return _flag(ctx, subject, position, ref, quantity, unit)
 
 
-def _flag(ctx: "NodeContext", subject: AssessmentInput, position: int, ref: Reference, quantity: Decimal, unit: str) -> ValuationFlag | None:
+def _flag(ctx: "ReferenceContext", subject: AssessmentInput, position: int, ref: Reference, quantity: Decimal, unit: str) -> ValuationFlag | None:
     item = subject.declaration.goods_items[position]
     facts = subject.items[position]
     declared = facts.customs_value / quantity
@@ -1206,7 +1205,7 @@ def _flag(ctx: "NodeContext", subject: AssessmentInput, position: int, ref: Refe
     )
 
 
-def check_declaration(index: ValuationIndex, ctx: "NodeContext", subject: AssessmentInput) -> list[ValuationFlag]:
+def check_declaration(index: ValuationIndex, ctx: "ReferenceContext", subject: AssessmentInput) -> list[ValuationFlag]:
     """The flags of every goods item of a declaration."""
     flags = []
     for position in range(len(subject.declaration.goods_items)):

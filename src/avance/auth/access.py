@@ -1,0 +1,55 @@
+"""The one role table: which roles may do what.
+
+Routes declare the action they need (``avance.auth.api.Allowed``); services that can be reached
+another way (the command line, the bulk import) call ``require`` with the same action. Checks that
+depend on the data, such as a declarant seeing its own documents only, stay in the services.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from avance.auth.model import Principal, Role
+from avance.kit.errors import Forbidden
+
+_ALL = frozenset(Role)
+_STAFF = frozenset({Role.OFFICER, Role.ANALYST, Role.ADMIN})
+
+
+class Action(str, Enum):
+    LODGE = "lodge"  # goods declarations and cargo reports (a declarant in its own name only)
+    READ_DOCUMENTS = "read_documents"  # declarations and cargo reports (a declarant: its own)
+    READ_RISK = "read_risk"  # lanes' reasons, scores, profiles, valuation references
+    RECORD_CONTROL = "record_control"  # arrival, control results, payment, release, rejection
+    EDIT_RISK = "edit_risk"  # selectivity profiles, valuation bounds
+    RUN_RISK_ENGINE = "run_risk_engine"  # the installed model and policy; reload them
+    SEND_MOVEMENTS = "send_movements"  # export notices to partners, transit movements
+    READ_MOVEMENTS = "read_movements"  # mirror-control outcomes, transits, guarantees, partners' reference data
+    READ_PARTNERS = "read_partners"  # the partner registry
+    RUN_EXCHANGE = "run_exchange"  # queues, alerts, publishing reference data
+
+
+ROLES: dict[Action, frozenset[Role]] = {
+    Action.LODGE: frozenset({Role.DECLARANT, Role.ADMIN}),
+    Action.READ_DOCUMENTS: _ALL,
+    Action.READ_RISK: _STAFF,
+    Action.RECORD_CONTROL: frozenset({Role.OFFICER, Role.ADMIN}),
+    Action.EDIT_RISK: frozenset({Role.ANALYST, Role.ADMIN}),
+    Action.RUN_RISK_ENGINE: frozenset({Role.ANALYST, Role.ADMIN}),
+    Action.SEND_MOVEMENTS: frozenset({Role.OFFICER, Role.ADMIN}),
+    Action.READ_MOVEMENTS: _STAFF,
+    Action.READ_PARTNERS: frozenset({Role.ANALYST, Role.ADMIN}),
+    Action.RUN_EXCHANGE: frozenset({Role.ADMIN}),
+}
+"""Who may do what. Every action has its line (a test checks)."""
+
+
+def may(principal: Principal, action: Action) -> bool:
+    """Whether ``principal``'s role may do ``action``."""
+    return principal.role in ROLES[action]
+
+
+def require(principal: Principal, action: Action) -> None:
+    """Refuse (403 ``forbidden.role``) a principal whose role may not do ``action``."""
+    if not may(principal, action):
+        raise Forbidden("forbidden.role", role=principal.role.value)

@@ -1,0 +1,44 @@
+"""Who is calling: the caller of a route as a dependency type, resolved from a bearer token.
+
+Routes declare ``Caller`` (any signed-in user) or ``Allowed(Action.X)`` (a user whose role may do X,
+by the one role table of ``avance.auth.access``). Services keep the checks that depend on the data
+(a declarant sees its own documents only).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from avance.auth.access import Action, require
+from avance.auth.model import Principal
+from avance.auth.service import authenticate
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    bearerFormat="avk_…",
+    description="A user's token, from `avance users create` (stored hashed, shown once).",
+)
+
+
+def principal(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The user behind the bearer token of the request (401 without a valid one)."""
+    token = credentials.credentials.strip() if credentials is not None else None
+    with request.app.state.node.engine.connect() as conn:
+        return authenticate(conn, token)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def Allowed(action: Action) -> object:  # noqa: N802  (used as a type: Annotated[Principal, Allowed(...)])
+    """The caller, who must hold a role allowed to do ``action`` (403 otherwise)."""
+
+    def check(caller: Caller) -> Principal:
+        require(caller, action)
+        return caller
+
+    return Depends(check)

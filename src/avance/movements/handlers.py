@@ -1,0 +1,52 @@
+"""The inbox handlers of the six business messages of mirror control and transit, as an explicit
+table that ``avance.bootstrap`` gives the exchange inbox.
+
+Each handler runs in the inbox transaction, so that its effect, the inbox record and any message
+it queues are stored together, exactly once. Handlers read the node's reference context through
+the inbox's connection, so that a rate loaded a minute ago applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from avance.exchange.envelope import Envelope
+from avance.exchange.inbox import Handler
+from avance.kit.settings import Settings
+from avance.movements import matching, transit
+from avance.revenue.context import reference_context
+
+
+def handlers(settings: Settings) -> dict[str, Handler]:
+    """Message type → handler, for a node with ``settings``."""
+
+    def export_notice(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
+        matching.on_export_notice(
+            conn,
+            reference_context(conn, settings),
+            sender=envelope.sender,
+            message_id=str(envelope.id),
+            payload=payload,
+            policy=matching.policy_from(settings),
+        )
+
+    def match_result(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
+        matching.on_match_result(conn, sender=envelope.sender, payload=payload)
+
+    def transit_declaration(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
+        transit.on_transit_declaration(conn, reference_context(conn, settings), sender=envelope.sender, message_id=str(envelope.id), payload=payload)
+
+    def notification(message_type: str) -> Handler:
+        def apply(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
+            transit.on_notification(conn, reference_context(conn, settings), message_type, sender=envelope.sender, message_id=str(envelope.id), payload=payload)
+
+        return apply
+
+    return {
+        "export-declaration-notice": export_notice,
+        "match-result": match_result,
+        "transit-declaration": transit_declaration,
+        **{message_type: notification(message_type) for message_type in ("passage-notification", "arrival-notification", "discharge")},
+    }

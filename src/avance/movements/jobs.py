@@ -1,0 +1,31 @@
+"""Deadlines of mirror control and transit that nobody else watches, as periodic jobs of the
+node's exchange worker (given to it by ``avance.bootstrap``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine
+
+from avance.exchange.worker import Job
+from avance.kit.settings import Settings
+from avance.movements import matching, transit
+from avance.revenue.context import reference_context
+from avance.store.engine import write
+
+DAY = 24 * 3600.0
+
+
+def jobs(settings: Settings) -> list[Job]:
+    """Overdue transits raise an alert (every minute); exports with no import after the matching
+    deadline become *non retrouvée* (once a day)."""
+
+    def overdue_transits(engine: Engine) -> None:
+        with write(engine) as conn:
+            transit.raise_overdue_alerts(conn)
+
+    def unmatched_exports(engine: Engine) -> None:
+        with write(engine) as conn:
+            matching.sweep(conn, reference_context(conn, settings), today=datetime.now(timezone.utc).date(), policy=matching.policy_from(settings))
+
+    return [Job("transit.overdue", 60.0, overdue_transits), Job("matching.sweep", DAY, unmatched_exports)]
