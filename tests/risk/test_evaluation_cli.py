@@ -360,7 +360,7 @@ def test_drift_without_an_installed_model_still_reports_the_inspections(sqlite_n
 def test_every_evaluation_message_used_in_the_code_is_in_both_catalogs():
     used = set()
     for name in ("evaluation.py", "evaluation_cli.py", "registry.py", "drift.py"):
-        text = (ROOT / "src" / "avance" / "risk" / name).read_text(encoding="utf-8")
+        text = (ROOT / "src" / "avance" / "risk" / "learning" / name).read_text(encoding="utf-8")
         used |= set(re.findall(r'"(evaluation\.[a-z_.]+[a-z_])"', text))
         used |= {f"cli.help.{key}" for key in re.findall(r'\bH\("([a-z_.]+)"\)', text)}
     assert len(used) > 40

@@ -313,7 +313,7 @@ def test_every_profile_message_exists_in_french_and_english():
     from avance.kit.i18n import catalog
 
     used: set[str] = set()
-    for name in ("profiles.py", "profiles_api.py", "profiles_cli.py", "rules.py"):
+    for name in ("service.py", "api.py", "cli.py", "rules.py"):
         text = re.sub(r'\bH\("[a-z_.]+"\)', "", (Path(profiles.__file__).parent / name).read_text(encoding="utf-8"))
         used |= set(re.findall(r'"(profiles\.[a-z_]+)"', text))
     used.discard("profiles.yaml")  # the export's file name

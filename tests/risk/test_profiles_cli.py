@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from avance.risk.profiles.rules import load_rules
 from tests.cli.test_cli import run
 
-SHIPPED = Path(__file__).resolve().parents[2] / "src" / "avance" / "risk" / "rules.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "avance" / "risk" / "profiles" / "rules.yaml"
 SHIPPED_IDS = sorted(r.id for r in load_rules().rules)
 from tests.support import run_cli
 

@@ -53,7 +53,7 @@ async def receive_messages(request: Request, node: NodeDep) -> Response:
         raise ValidationFailed([Issue("", "exchange.batch_too_large", {"limit": inbox.MAX_BATCH})])
     from starlette.concurrency import run_in_threadpool
 
-    acks = await run_in_threadpool(inbox.receive, node.engine, node.settings.data_dir, node.settings.exchange_window_seconds, items)
+    acks = await run_in_threadpool(inbox.receive, node.engine, node.settings.data_dir, node.settings.exchange_window_seconds, items, node.handlers)
     return _json(acks)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 import uuid
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -187,12 +188,14 @@ def build(*, sender: str, recipient: str, type: str, payload: dict[str, Any], me
 # --- published schemas -------------------------------------------------------------------------
 
 SCHEMA_PACKAGE = "avance.exchange"
+SCHEMA_DIR = Path(str(resources.files(SCHEMA_PACKAGE).joinpath("schemas", "v1")))
+"""The published JSON Schemas of the envelope and of every payload (the message specification)."""
 
 
 @lru_cache(maxsize=None)
 def schema(name: str) -> dict[str, Any] | None:
     """The published JSON Schema ``schemas/v1/<name>.schema.json`` (None when there is none)."""
-    path = resources.files(SCHEMA_PACKAGE).joinpath("schemas", "v1", f"{name}.schema.json")
+    path = SCHEMA_DIR / f"{name}.schema.json"
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))

@@ -28,4 +28,4 @@ def jobs(settings: Settings) -> list[Job]:
         with write(engine) as conn:
             matching.sweep(conn, reference_context(conn, settings), today=datetime.now(timezone.utc).date(), policy=matching.policy_from(settings))
 
-    return [Job("transit.overdue", 60.0, overdue_transits), Job("matching.sweep", DAY, unmatched_exports)]
+    return [Job("overdue-transits", 60.0, overdue_transits), Job("unmatched-exports", DAY, unmatched_exports)]

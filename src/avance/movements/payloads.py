@@ -25,10 +25,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema, model_validator
 
+from avance.exchange.envelope import SCHEMA_DIR
 from avance.kit.money import is_currency
 
 SCHEMA_VERSION = "1"
-SCHEMA_DIR = Path(__file__).parent / "schemas" / "v1"
 SCHEMA_BASE_ID = "https://avance.example.org/schemas/exchange/v1/"
 
 # --- building blocks ---------------------------------------------------------------------------

@@ -162,10 +162,10 @@ def load_engine(settings: "Settings", conn: "Connection", reference: "ReferenceC
     directory = current_model_dir(settings.resolved_models_dir())
     if directory is not None:
         model = RiskModel.load(directory)
-    reference = None
+    quantiles = None
     if model is not None:
-        reference = model.metadata.get("declaration_score_quantiles") or model.metadata.get("score_quantiles")
-    selector = StreamingSelector(policy, reference)
+        quantiles = model.metadata.get("declaration_score_quantiles") or model.metadata.get("score_quantiles")
+    selector = StreamingSelector(policy, quantiles)
     restore_quotas(conn, selector, policy)
     return LearnedAssessor(
         ruleset=load_ruleset(conn),
