@@ -45,7 +45,7 @@ def main() -> None:
     env.update(AVANCE_DATA_DIR=str(workdir), AVANCE_LANG="en")
     if args.database_url:
         env["AVANCE_DATABASE_URL"] = args.database_url
-    avance = [sys.executable, "-m", "avance.entrypoints.cli"]
+    avance = [sys.executable, "-m", "avance"]
     subprocess.run([*avance, "init", "--country", "SN"], env=env, check=True, capture_output=True)
     rates = Path(__file__).resolve().parents[1] / "src" / "avance" / "demo" / "rates.csv"
     subprocess.run([*avance, "rates", "load", str(rates)], env=env, check=True, capture_output=True)

@@ -108,7 +108,7 @@ def main() -> None:
         sampled.to_csv(csv_path, index=False)
         env = {**os.environ, "AVANCE_LANG": "en", "AVANCE_DATA_DIR": tmp}
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", "model", "score", "--model", str(Path(tmp) / "model"), "--data", str(csv_path), "--mapping", str(MAPPING), "--out", str(Path(tmp) / "scores.csv")], check=True, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "avance", "model", "score", "--model", str(Path(tmp) / "model"), "--data", str(csv_path), "--mapping", str(MAPPING), "--out", str(Path(tmp) / "scores.csv")], check=True, env=env, capture_output=True)
         seconds = time.perf_counter() - started
         print(f"avance model score on a {len(sampled):,}-row CSV (process start, read, score, write): {seconds:.2f} s, {len(sampled) / seconds:,.0f} items/s")
 

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
-import uvicorn
+
+from tests.support import DEMO_RATES, LiveApi, make_node, serve  # noqa: F401  (fixtures below build on them)
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from avance.auth.model import Role
-from avance.auth.service import create_user
-from avance.kit.settings import Settings
-from avance.bootstrap import Node, init_node, store_rates
-from avance.reference.rates import Rate
-from avance.store.engine import make_engine
+from avance.bootstrap import Node
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REQUIRED_PG = os.environ.get("AVANCE_TEST_POSTGRES_URL")
@@ -113,17 +102,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-DEMO_RATES = [Rate("USD", date(2020, 1, 1), Decimal("600.00")), Rate("CNY", date(2020, 1, 1), Decimal("85.00"))]
-
-
-def make_node(url: str, tmp_path: Path, country: str = "SN") -> Node:
-    engine = make_engine(url)
-    init_node(engine, country)
-    with engine.begin() as conn:
-        store_rates(conn, DEMO_RATES)
-    return Node(Settings(data_dir=tmp_path, database_url=url, country=country), engine)
-
-
 @pytest.fixture
 def node(store_url: str, tmp_path: Path) -> Iterator[Node]:
     n = make_node(store_url, tmp_path)
@@ -136,59 +114,6 @@ def sqlite_node(sqlite_url: str, tmp_path: Path) -> Iterator[Node]:
     n = make_node(sqlite_url, tmp_path)
     yield n
     n.engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class LiveApi:
-    """A node's API served by uvicorn on 127.0.0.1, with a token per role."""
-
-    url: str
-    node: Node
-    tokens: dict[str, str]
-
-    def client(self, who: str | None = None, lang: str | None = None) -> httpx.Client:
-        headers = {}
-        if who is not None:
-            headers["Authorization"] = f"Bearer {self.tokens[who]}"
-        if lang is not None:
-            headers["Accept-Language"] = lang
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-
-def serve(node: Node) -> Iterator[LiveApi]:
-    from avance.entrypoints.http import create_app
-
-    tokens = {}
-    with node.engine.begin() as conn:
-        for name, role, party in [
-            ("admin", Role.ADMIN, None),
-            ("officer", Role.OFFICER, None),
-            ("analyst", Role.ANALYST, None),
-            ("broker", Role.DECLARANT, "SN0012345A7"),
-            ("other_broker", Role.DECLARANT, "SN0077777D3"),
-            ("carrier", Role.DECLARANT, "SN0055555C1"),
-        ]:
-            _, tokens[name] = create_user(conn, name=name, role=role, party_id=party)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveApi(f"http://127.0.0.1:{port}", node, tokens)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

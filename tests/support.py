@@ -1,16 +1,52 @@
-"""Helpers shared by the tests: a valid Senegalese declaration and cargo report to start from."""
+"""Helpers shared by the tests, in one place (fixtures are in ``conftest.py``): a valid
+Senegalese declaration and cargo report to start from, a node on a real store and its API over
+real HTTP, the command line in and out of process, and the risk engine's test data."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
+import os
+import socket
+import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import redirect_stderr, redirect_stdout
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
+import pandas as pd
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 from hypothesis import strategies as st
+
+from avance.auth.model import SYSTEM, Role
+from avance.auth.service import create_user
+from avance.bootstrap import Node, init_node
+from avance.declarations import service
+from avance.declarations.model import GoodsDeclaration
+from avance.entrypoints.http import create_app
+from avance.entrypoints.cli import main
+from avance.exchange import keys, partners
+from avance.exchange.tables import exchange_outbox
+from avance.kit.settings import Settings
+from avance.reference.rates import Rate
+from avance.reference.service import store_rates
+from avance.risk.learning.frame import frame_from_records
+from avance.store.engine import make_engine, write
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository's root."""
 
 TODAY = datetime.now(timezone.utc).date()
 
@@ -95,8 +131,6 @@ def manifest(reference: str = "MAN-2026-0001", carrier: str = "SN0055555C1", **o
 
 def run_cli(args: Sequence[str]) -> tuple[int, str, str]:
     """Run ``avance ARGS`` in this process, as an operator would: exit code, stdout, stderr."""
-    from avance.entrypoints.cli import main
-
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv
     sys.argv = ["avance", *args]
@@ -138,4 +172,246 @@ def mutated(draw: st.DrawFn, base: dict[str, Any], values: st.SearchStrategy[Any
             parent.pop(path[-1], None)
         else:
             parent[path[-1]] = draw(values)
+    return doc
+
+
+# --- nodes and their API ---------------------------------------------------------------------
+
+
+DEMO_RATES = [Rate("USD", date(2020, 1, 1), Decimal("600.00")), Rate("CNY", date(2020, 1, 1), Decimal("85.00"))]
+
+
+def make_node(url: str, tmp_path: Path, country: str = "SN") -> Node:
+    engine = make_engine(url)
+    init_node(engine, country)
+    with engine.begin() as conn:
+        store_rates(conn, DEMO_RATES)
+    return Node(Settings(data_dir=tmp_path, database_url=url, country=country), engine)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveApi:
+    """A node's API served by uvicorn on 127.0.0.1, with a token per role."""
+
+    url: str
+    node: Node
+    tokens: dict[str, str]
+
+    def client(self, who: str | None = None, lang: str | None = None) -> httpx.Client:
+        headers = {}
+        if who is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[who]}"
+        if lang is not None:
+            headers["Accept-Language"] = lang
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def serve(node: Node) -> Iterator[LiveApi]:
+    """Serve ``node``'s API with uvicorn on a free port of 127.0.0.1, with a user per role."""
+    tokens = {}
+    with node.engine.begin() as conn:
+        for name, role, party in [
+            ("admin", Role.ADMIN, None),
+            ("officer", Role.OFFICER, None),
+            ("analyst", Role.ANALYST, None),
+            ("broker", Role.DECLARANT, "SN0012345A7"),
+            ("other_broker", Role.DECLARANT, "SN0077777D3"),
+            ("carrier", Role.DECLARANT, "SN0055555C1"),
+        ]:
+            _, tokens[name] = create_user(conn, name=name, role=role, party_id=party)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", node, tokens)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def run_avance(args: list[str], tmp_path: Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
+    environment.update(AVANCE_DATA_DIR=str(tmp_path), AVANCE_LANG=lang, **env)
+    return subprocess.run([sys.executable, "-m", "avance", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
+
+
+# --- the risk engine ------------------------------------------------------------------------
+
+VALUATION_DAY = date(2026, 3, 2)
+"""The registration date of the valuation tests' history."""
+
+
+def valuation_doc(lrn: str, hs: str = "8703231000", origin: str = "JP", value: int | str = 4_000_000, mass: str = "1000", *, procedure: str = "4000", **item: object) -> GoodsDeclaration:
+    """A declaration of one item invoiced CIF in XOF, so that its customs value is ``value``."""
+    eta = datetime.combine(VALUATION_DAY + timedelta(days=5), datetime.min.time(), tzinfo=timezone.utc)
+    d = declaration(
+        lrn=lrn,
+        invoice_currency="XOF",
+        incoterm="CIF",
+        freight_amount="0",
+        insurance_amount="0",
+        invoice_amount=str(value),
+        estimated_arrival=eta.isoformat(),
+        procedure_code=procedure,
+    )
+    d["goods_items"][0].update(hs_code=hs, origin_country=origin, invoice_amount=str(value), net_mass=mass, gross_mass=mass, **item)
+    return GoodsDeclaration.model_validate(d)
+
+
+def lodge_history(node, docs: list[GoodsDeclaration], on: date = VALUATION_DAY) -> list[int]:
+    with write(node.engine) as conn:
+        outcome = service.lodge_batch(conn, node.context, [(d, on) for d in docs], SYSTEM)
+    assert all(i is None for i in outcome.issues), outcome.issues
+    return [i for i in outcome.ids if i is not None]
+
+
+def synthetic(n: int = 4000, days: int = 100, seed: int = 7, revenue: bool = False) -> pd.DataFrame:
+    """Declarations where fraud depends on HS6 x origin (some pairs are risky), nothing else."""
+    rng = np.random.default_rng(seed)
+    hs6 = np.array([f"{c:06d}" for c in rng.choice(np.arange(100000, 999999), 30, replace=False)])
+    origins = np.array(["CN", "FR", "TR", "AE", "IN", "US", "NG", "BR"])
+    h = rng.integers(0, len(hs6), n)
+    o = rng.integers(0, len(origins), n)
+    risky = rng.random((len(hs6), len(origins))) < 0.08
+    p = np.where(risky[h, o], 0.7, 0.04)
+    fraud = (rng.random(n) < p).astype(float)
+    mass = rng.lognormal(5, 1, n)
+    frame = pd.DataFrame(
+        {
+            "id": [f"D{i}" for i in range(n)],
+            "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(np.sort(rng.integers(0, days, n)), unit="D"),
+            "importer": [f"IMP{i}" for i in rng.integers(0, 800, n)],
+            "declarant": [f"CAD{i}" for i in rng.integers(0, 40, n)],
+            "office": rng.choice(["DKR", "ABJ", "LFW"], n),
+            "hs_code": hs6[h],
+            "origin": origins[o],
+            "net_mass": mass,
+            "value": mass * rng.lognormal(3, 0.5, n),
+            "fraud": fraud,
+        }
+    )
+    if revenue:
+        frame["recovered"] = np.where(fraud > 0, frame["value"] * rng.uniform(0.05, 0.3, n), 0.0)
+    return frame_from_records(frame.to_dict("records"))
+
+
+# --- what brokers' systems and partners send -----------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["", "1e309", "NaN", "-0", "2026-13-45", "9999999999", "SN-DKR-PORT", "8703231000", "ZZ", "XOF"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def mutated_document(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid document with one to three fields replaced by arbitrary JSON, or removed."""
+    return mutated(base, JSON_VALUES)
+
+
+PARTNER_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    | st.sampled_from(["", "-1", "1e9", "NaN", "2026-02-30", "XXX", "GBP", "SN", "8703231000", "99999999999999999999999"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def mutated_message(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid notice with one to three fields replaced by whatever a partner might send, or removed."""
+    return mutated(base, PARTNER_VALUES)
+
+
+# --- exchange and movements --------------------------------------------------------------
+
+PARTNERS = {"CI": "CI-AVANCE", "GH": "GH-AVANCE", "ML": "ML-AVANCE", "SN": "SN-AVANCE"}
+
+
+def public_key() -> str:
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def exchange_ready(node: Any) -> str:
+    """Give the node its exchange identity and register the other administrations as partners."""
+    own = PARTNERS[node.context.country]
+    with write(node.engine) as conn:
+        keys.init(conn, node.settings.data_dir, own)
+        for country, node_id in PARTNERS.items():
+            if country != node.context.country:
+                partners.add(conn, node_id=node_id, country=country, endpoint="http://127.0.0.1:9", public_key=public_key())
+    return own
+
+
+def queued(node: Any, type: str | None = None) -> list[Any]:
+    """Messages in the node's outbox, in enqueue order."""
+    query = select(exchange_outbox).order_by(exchange_outbox.c.id)
+    if type is not None:
+        query = query.where(exchange_outbox.c.type == type)
+    with node.engine.connect() as conn:
+        return list(conn.execute(query).mappings())
+
+
+def xof_declaration(lrn: str = "2026-DKR-M0001", value: str = "10000000", **overrides: Any) -> dict[str, Any]:
+    """An import declaration valued in XOF, CIF: customs value and FOB value are both ``value``."""
+    doc = declaration(lrn=lrn, invoice_currency="XOF", invoice_amount=value, incoterm="CIF", freight_amount="0", insurance_amount="0")
+    doc["goods_items"][0]["invoice_amount"] = value
+    doc.update(overrides)
+    return doc
+
+
+def lodge_document(node: Any, doc: dict[str, Any]) -> int:
+    with write(node.engine) as conn:
+        return service.lodge(conn, node.context, GoodsDeclaration.model_validate(doc), SYSTEM).id
+
+
+def notice(reference: str = "CI-EX-2026-000123", value: str = "10000000", currency: str = "XOF", **overrides: Any) -> dict[str, Any]:
+    """An export declaration from Côte d'Ivoire matching ``xof_declaration`` (same car, same value)."""
+    doc: dict[str, Any] = {
+        "export_declaration_reference": reference,
+        "ucr": "6CI2026ABJ000123",
+        "transport_document_reference": "GRIM0123456",
+        "exporter": {"id": "CI1234567X", "name": "Auto Export Abidjan SARL", "country": "CI"},
+        "consignee": {"id": "SN0098765B2", "name": "Auto Import Dakar SA", "country": "SN"},
+        "exporting_country": "CI",
+        "destination_country": "SN",
+        "office_of_exit": "CI-ABJ-PORT",
+        "export_date": (TODAY - timedelta(days=3)).isoformat(),
+        "items": [
+            {
+                "sequence": 1,
+                "hs_code": "8703231000",
+                "description": "Used passenger car, 1800 cm3",
+                "origin_country": "FR",
+                "net_mass": "1250",
+                "statistical_value": {"amount": value, "currency": currency},
+            }
+        ],
+        "totals": {"goods_item_quantity": 1, "net_mass": "1250", "statistical_value": {"amount": value, "currency": currency}},
+    }
+    item_overrides = overrides.pop("item", {})
+    doc["items"][0].update(item_overrides)
+    if "net_mass" in item_overrides:
+        doc["totals"]["net_mass"] = item_overrides["net_mass"]
+    doc.update(overrides)
     return doc

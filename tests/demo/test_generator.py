@@ -35,6 +35,7 @@ from avance.demo.generator import (
 from avance.revenue.calculator import DutyItemInput, compute_duties
 from avance.revenue.profiles import load_profile
 from avance.revenue.schedule import Schedule
+from tests.support import ROOT
 
 N = 20_000
 CATALOG = load_catalog()
@@ -393,7 +394,7 @@ def test_other_nodes_get_their_own_offices_traders_and_duties(country):
 
 
 def test_demo_rates_are_monthly_and_realistic():
-    path = Path(__file__).resolve().parents[2] / "src" / "avance" / "demo" / "rates.csv"
+    path = ROOT / "src" / "avance" / "demo" / "rates.csv"
     with path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     months = {(c, r["valid_from"]) for r in rows for c in [r["currency"]]}

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from avance.exchange import envelope as env
 from avance.exchange.keys import parse_public_key, thumbprint
 from avance.kit.errors import ValidationFailed
+from tests.support import ROOT
 
 # RFC 8037 appendix A: the Ed25519 test key, its JWK thumbprint and a JWS it signed.
 RFC_D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
@@ -186,9 +187,8 @@ def test_public_keys_are_accepted_in_base64_and_base64url_with_or_without_paddin
 
 
 def test_every_example_in_the_specification_follows_the_schemas_and_its_signature_verifies():
-    from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "docs" / "exchange.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "exchange.md").read_text(encoding="utf-8")
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
     signed = [e for e in examples if isinstance(e, dict) and "signature" in e]
     # the documentation's throw-away keys

@@ -32,7 +32,7 @@ from avance.exchange.tables import (
     exchange_reference_data,
     exchange_rejections,
 )
-from tests.conftest import make_node, serve
+from tests.support import make_node, serve
 
 R = "exchange.reject."
 

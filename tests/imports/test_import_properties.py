@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from avance.imports.runner import run_import
 from avance.declarations.tables import declarations
-from tests.api.test_bad_input_properties import json_values, mutated
-from tests.conftest import make_node
-from tests.support import declaration
+from tests.support import JSON_VALUES as json_values
+from tests.support import declaration, make_node
+from tests.support import mutated_document as mutated
 
 line = st.one_of(
     json_values.map(json.dumps),

@@ -169,7 +169,7 @@ def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequenc
     ids = [row[0] for row in result]
     item_rows = []
     event_rows = []
-    for declaration_id, (row, items), p, at in zip(ids, rows, batch, ats):
+    for declaration_id, (_, items), p, at in zip(ids, rows, batch, ats):
         for item in items:
             item["declaration_id"] = declaration_id
             item_rows.append(item)

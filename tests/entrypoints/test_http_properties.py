@@ -3,7 +3,6 @@ rejected document leaves nothing behind in the store."""
 
 from __future__ import annotations
 
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,27 +11,13 @@ from sqlalchemy import func, select
 from avance.manifests.tables import bills_of_lading, manifests
 
 from avance.declarations.tables import declaration_events, declarations, goods_items
-from tests.support import mutated as mutated_with, declaration, manifest
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40)
-    | st.sampled_from(["", "1e309", "NaN", "-0", "2026-13-45", "9999999999", "SN-DKR-PORT", "8703231000", "ZZ", "XOF"]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=12,
-)
+from tests.support import JSON_VALUES as json_values
+from tests.support import declaration, manifest
+from tests.support import mutated_document as mutated
 
 PROPERTY_SETTINGS = settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
-
-
-def mutated(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """A valid document with one to three fields replaced by arbitrary JSON, or removed."""
-    return mutated_with(base, json_values)
 
 
 def _counts(node) -> tuple[int, ...]:

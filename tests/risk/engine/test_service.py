@@ -24,7 +24,7 @@ from avance.risk.learning.registry import install
 from avance.risk.valuation.service import ValueRow, build_from_rows, save_snapshot
 from avance.store.engine import write
 from avance.declarations.tables import declarations
-from tests.conftest import make_node
+from tests.support import make_node
 from tests.support import TODAY, declaration
 
 ANALYST = Principal(user_id=None, name="analyst", role=Role.ANALYST)
@@ -138,7 +138,7 @@ def test_a_vessels_declarations_imported_together_share_the_office_budget(learne
 
 
 def test_analysts_see_the_model_policy_and_quotas_the_engine_runs_on(learned_node: Node):
-    from tests.conftest import serve
+    from tests.support import serve
 
     lodge(learned_node, car_from_japan("ENG-API-1"))
     for api in serve(learned_node):
@@ -157,7 +157,7 @@ def test_analysts_see_the_model_policy_and_quotas_the_engine_runs_on(learned_nod
 
 
 def test_a_retrained_model_is_used_after_a_reload_without_restarting(learned_node: Node, trained: RiskModel):
-    from tests.conftest import serve
+    from tests.support import serve
 
     for api in serve(learned_node):
         with api.client("analyst") as http:

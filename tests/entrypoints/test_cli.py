@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support import run_avance as run
+
 EXAMPLES = ROOT / "examples"
-
-
-def run(args: list[str], tmp_path: Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
-    environment.update(AVANCE_DATA_DIR=str(tmp_path), AVANCE_LANG=lang, **env)
-    return subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
 
 
 def test_worked_example_of_the_tariff_reference_reproduced_exactly(tmp_path):

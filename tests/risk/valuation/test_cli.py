@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from avance.kit.settings import get_settings
 from avance.risk.valuation import service as v
-from tests.conftest import make_node
-from tests.risk.test_valuation import doc, lodge_history
+from tests.support import make_node
+from tests.support import lodge_history
+from tests.support import valuation_doc as doc
 from tests.support import run_cli
 
 
@@ -45,7 +46,7 @@ def test_build_prints_the_references_per_level_and_show_tells_which_level_is_use
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")} | {"AVANCE_DATA_DIR": str(tmp_path), "AVANCE_LANG": "en"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", "valuation", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120)
+        return subprocess.run([sys.executable, "-m", "avance", "valuation", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120)
 
     built = run("build", "--min-count", "5")
     assert built.returncode == 0, built.stderr

@@ -4,22 +4,17 @@ gap, non retrouvée) goes back to the exporting node and raises the lane when it
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from avance.auth.model import SYSTEM
 from avance.declarations import service
-from avance.declarations.model import GoodsDeclaration
 from avance.kit.errors import Conflict, Forbidden, ValidationFailed
 from avance.movements import matching
 from avance.movements.payloads import PAYLOADS, SCHEMA_DIR, ExportDeclarationNotice, MatchResult, schema_text
@@ -27,88 +22,12 @@ from avance.revenue.calculator import DutyItemInput, compute_duties
 from avance.declarations.assessment import Lane
 from avance.store.engine import write
 from avance.declarations.tables import declaration_events, declarations
-from avance.exchange.tables import exchange_outbox
 from avance.movements.tables import export_notices
-from tests.support import mutated as mutated_with, TODAY, declaration
+from tests.support import TODAY, exchange_ready, mutated_message, notice, queued, xof_declaration
+from tests.support import lodge_document as lodge
 
 NOW = datetime.now(timezone.utc)
-PARTNERS = {"CI": "CI-AVANCE", "GH": "GH-AVANCE", "ML": "ML-AVANCE", "SN": "SN-AVANCE"}
 POLICY = matching.MatchingPolicy()
-
-
-# --- helpers shared with the other movement tests ----------------------------------------------
-
-
-def public_key() -> str:
-    raw = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
-
-
-def exchange_ready(node: Any) -> str:
-    """Give the node its exchange identity and register the other administrations as partners."""
-    from avance.exchange import keys, partners
-
-    own = PARTNERS[node.context.country]
-    with write(node.engine) as conn:
-        keys.init(conn, node.settings.data_dir, own)
-        for country, node_id in PARTNERS.items():
-            if country != node.context.country:
-                partners.add(conn, node_id=node_id, country=country, endpoint="http://127.0.0.1:9", public_key=public_key())
-    return own
-
-
-def queued(node: Any, type: str | None = None) -> list[Any]:
-    """Messages in the node's outbox, in enqueue order."""
-    query = select(exchange_outbox).order_by(exchange_outbox.c.id)
-    if type is not None:
-        query = query.where(exchange_outbox.c.type == type)
-    with node.engine.connect() as conn:
-        return list(conn.execute(query).mappings())
-
-
-def xof_declaration(lrn: str = "2026-DKR-M0001", value: str = "10000000", **overrides: Any) -> dict[str, Any]:
-    """An import declaration valued in XOF, CIF: customs value and FOB value are both ``value``."""
-    doc = declaration(lrn=lrn, invoice_currency="XOF", invoice_amount=value, incoterm="CIF", freight_amount="0", insurance_amount="0")
-    doc["goods_items"][0]["invoice_amount"] = value
-    doc.update(overrides)
-    return doc
-
-
-def lodge(node: Any, doc: dict[str, Any]) -> int:
-    with write(node.engine) as conn:
-        return service.lodge(conn, node.context, GoodsDeclaration.model_validate(doc), SYSTEM).id
-
-
-def notice(reference: str = "CI-EX-2026-000123", value: str = "10000000", currency: str = "XOF", **overrides: Any) -> dict[str, Any]:
-    """An export declaration from Côte d'Ivoire matching ``xof_declaration`` (same car, same value)."""
-    doc: dict[str, Any] = {
-        "export_declaration_reference": reference,
-        "ucr": "6CI2026ABJ000123",
-        "transport_document_reference": "GRIM0123456",
-        "exporter": {"id": "CI1234567X", "name": "Auto Export Abidjan SARL", "country": "CI"},
-        "consignee": {"id": "SN0098765B2", "name": "Auto Import Dakar SA", "country": "SN"},
-        "exporting_country": "CI",
-        "destination_country": "SN",
-        "office_of_exit": "CI-ABJ-PORT",
-        "export_date": (TODAY - timedelta(days=3)).isoformat(),
-        "items": [
-            {
-                "sequence": 1,
-                "hs_code": "8703231000",
-                "description": "Used passenger car, 1800 cm3",
-                "origin_country": "FR",
-                "net_mass": "1250",
-                "statistical_value": {"amount": value, "currency": currency},
-            }
-        ],
-        "totals": {"goods_item_quantity": 1, "net_mass": "1250", "statistical_value": {"amount": value, "currency": currency}},
-    }
-    item_overrides = overrides.pop("item", {})
-    doc["items"][0].update(item_overrides)
-    if "net_mass" in item_overrides:
-        doc["totals"]["net_mass"] = item_overrides["net_mass"]
-    doc.update(overrides)
-    return doc
 
 
 def receive(node: Any, doc: dict[str, Any], now: datetime | None = None) -> int:
@@ -324,7 +243,7 @@ def test_a_notice_for_another_country_is_refused_and_nothing_is_stored(sn):
 @pytest.fixture
 def ci(store_url, tmp_path):
     """The Ivorian (exporting) node, on each store engine."""
-    from tests.conftest import make_node
+    from tests.support import make_node
 
     n = make_node(store_url, tmp_path, country="CI")
     exchange_ready(n)
@@ -335,7 +254,7 @@ def ci(store_url, tmp_path):
 @pytest.fixture
 def ci_node(sqlite_url, tmp_path):
     """The Ivorian node on SQLite."""
-    from tests.conftest import make_node
+    from tests.support import make_node
 
     n = make_node(sqlite_url, tmp_path, country="CI")
     exchange_ready(n)
@@ -424,21 +343,8 @@ def test_percent_differences_are_rounded_to_one_decimal(exported, declared, expe
 
 # --- whatever a partner sends ---------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-    | st.sampled_from(["", "-1", "1e9", "NaN", "2026-02-30", "XXX", "GBP", "SN", "8703231000", "99999999999999999999999"]),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
-    max_leaves=8,
-)
-
-
-def mutated(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """A valid notice with one to three fields replaced by whatever a partner might send, or removed."""
-    return mutated_with(base, json_values)
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(doc=mutated(notice()))
+@given(doc=mutated_message(notice()))
 def test_a_malformed_notice_is_refused_whole(sqlite_node, doc):
     """A notice either matches (or waits) or is refused with its issues; a refused one leaves nothing."""
     if not getattr(sqlite_node, "_ready", False):

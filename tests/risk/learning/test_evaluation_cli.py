@@ -27,8 +27,8 @@ from avance.bootstrap import Node, store_rates
 from avance.risk.learning.drift import decile_bins, drift_report, level, psi, psi_against
 from avance.store.engine import write
 from tests.support import declaration, run_cli
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO_MAPPING = ROOT / "examples" / "mappings" / "demo.yaml"
 KCS_MAPPING = ROOT / "examples" / "mappings" / "kcs.yaml"
 KCS = Path("/work/shared/data/kcs_customs_declarations_2022")
@@ -38,7 +38,7 @@ OFFICER = Principal(user_id=None, name="officer", role=Role.OFFICER)
 def run(args: list[str], tmp_path: Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
     environment.update(AVANCE_DATA_DIR=str(tmp_path), AVANCE_LANG=lang, COLUMNS="200", **env)
-    return subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
+    return subprocess.run([sys.executable, "-m", "avance", *args], capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

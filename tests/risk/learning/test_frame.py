@@ -21,8 +21,8 @@ from avance.declarations.assessment import AssessmentInput, ItemFacts
 from avance.risk.learning.frame import CATEGORICAL, NUMERIC, FrameError, frame_from_store, load_mapping, read_csv, records_from_subject
 from avance.store.engine import write
 from tests.support import declaration
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 KCS = Path("/work/shared/data/kcs_customs_declarations_2022")
 
 MAPPING = """

@@ -20,7 +20,8 @@ from avance.movements import matching, transit
 from avance.store.engine import write
 from avance.exchange.tables import exchange_outbox
 from avance.movements.tables import export_notices, transit_events, transit_movements
-from tests.exchange.test_matching import exchange_ready, lodge, mutated, notice, queued, xof_declaration
+from tests.support import exchange_ready, mutated_message, notice, queued, xof_declaration
+from tests.support import lodge_document as lodge
 
 PROBLEM = "application/problem+json"
 
@@ -213,7 +214,7 @@ def _counts(node: Any) -> tuple[int, ...]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(body=mutated(sn_registration(lrn="SN-TR-PROP")))
+@given(body=mutated_message(sn_registration(lrn="SN-TR-PROP")))
 def test_a_bad_transit_registration_is_a_422_and_stores_nothing(live, body):
     before = _counts(live.node)
     with live.client("officer", lang="en") as http:
@@ -229,7 +230,7 @@ def test_a_bad_transit_registration_is_a_422_and_stores_nothing(live, body):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(body=mutated(notice(reference="SN-EX-PROP", exporting_country="SN", destination_country="CI")))
+@given(body=mutated_message(notice(reference="SN-EX-PROP", exporting_country="SN", destination_country="CI")))
 def test_a_bad_export_notice_is_a_422_and_queues_nothing(live, body):
     before = _counts(live.node)
     with live.client("officer", lang="fr") as http:

@@ -26,8 +26,7 @@ from avance.movements.payloads import TransitDeclaration
 from avance.bootstrap import Node
 from avance.store.engine import make_engine, write
 from avance.movements.tables import transit_alerts, transit_events, transit_movements
-from tests.conftest import make_node
-from tests.exchange.test_matching import PARTNERS, exchange_ready, queued
+from tests.support import PARTNERS, exchange_ready, make_node, queued
 
 OFFICER = Principal(user_id=None, name="officer", role=Role.OFFICER)
 ANALYST = Principal(user_id=None, name="analyst", role=Role.ANALYST)

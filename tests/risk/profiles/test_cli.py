@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avance.risk.profiles.rules import load_rules
-from tests.cli.test_cli import run
+from tests.support import ROOT, run_cli
+from tests.support import run_avance as run
 
-SHIPPED = Path(__file__).resolve().parents[2] / "src" / "avance" / "risk" / "profiles" / "rules.yaml"
+SHIPPED = ROOT / "src" / "avance" / "risk" / "profiles" / "rules.yaml"
 SHIPPED_IDS = sorted(r.id for r in load_rules().rules)
-from tests.support import run_cli
 
 
 @pytest.fixture(scope="module")

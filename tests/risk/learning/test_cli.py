@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.risk.test_model import synthetic
+from tests.support import synthetic
 
 MAPPING = """
 version: 1
@@ -34,7 +34,7 @@ from tests.support import run_cli
 def run(args: list[str], cwd: Path, lang: str = "en") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")}
     env.update(AVANCE_DATA_DIR=str(cwd), AVANCE_LANG=lang)
-    return subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", "model", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run([sys.executable, "-m", "avance", "model", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
 def run_main(args: list[str]) -> tuple[int, str, str]:

@@ -22,33 +22,11 @@ from avance.risk.valuation import service as v
 from avance.declarations.assessment import AssessmentInput, ItemFacts
 from avance.store.engine import write
 from avance.risk.valuation.tables import valuation_overrides, valuation_references
-from tests.support import declaration
-
-ON = date(2026, 3, 2)
-
-
-def doc(lrn: str, hs: str = "8703231000", origin: str = "JP", value: int | str = 4_000_000, mass: str = "1000", *, procedure: str = "4000", **item: object) -> GoodsDeclaration:
-    """A declaration of one item invoiced CIF in XOF, so that its customs value is ``value``."""
-    eta = datetime.combine(ON + timedelta(days=5), datetime.min.time(), tzinfo=timezone.utc)
-    d = declaration(
-        lrn=lrn,
-        invoice_currency="XOF",
-        incoterm="CIF",
-        freight_amount="0",
-        insurance_amount="0",
-        invoice_amount=str(value),
-        estimated_arrival=eta.isoformat(),
-        procedure_code=procedure,
-    )
-    d["goods_items"][0].update(hs_code=hs, origin_country=origin, invoice_amount=str(value), net_mass=mass, gross_mass=mass, **item)
-    return GoodsDeclaration.model_validate(d)
+from tests.support import VALUATION_DAY as ON
+from tests.support import declaration, lodge_history
+from tests.support import valuation_doc as doc
 
 
-def lodge_history(node, docs: list[GoodsDeclaration], on: date = ON) -> list[int]:
-    with write(node.engine) as conn:
-        outcome = service.lodge_batch(conn, node.context, [(d, on) for d in docs], SYSTEM)
-    assert all(i is None for i in outcome.issues), outcome.issues
-    return [i for i in outcome.ids if i is not None]
 
 
 def subject_of(ctx, d: GoodsDeclaration, on: date = ON) -> tuple[AssessmentInput, object]:

@@ -34,7 +34,7 @@ def processes_in(folder: Path) -> list[int]:
 
 def test_selftest_with_a_crashed_node_reports_nothing_lost_nothing_duplicated_and_every_attack_refused(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "avance.entrypoints.cli", "exchange", "selftest", "--nodes", "3", "--messages", "60", "--kill", "--inject", "2", "--keep"],
+        [sys.executable, "-m", "avance", "exchange", "selftest", "--nodes", "3", "--messages", "60", "--kill", "--inject", "2", "--keep"],
         capture_output=True, text=True, env=environment(tmp_path), timeout=600,
     )
     assert result.returncode == 0, result.stderr
@@ -54,7 +54,7 @@ def test_selftest_with_a_crashed_node_reports_nothing_lost_nothing_duplicated_an
 
 def test_an_interrupted_selftest_stops_its_nodes_and_says_so_in_one_line(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "avance.entrypoints.cli", "exchange", "selftest", "--nodes", "2", "--messages", "100000", "--keep"],
+        [sys.executable, "-m", "avance", "exchange", "selftest", "--nodes", "2", "--messages", "100000", "--keep"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(tmp_path),
     )
     folder = None
@@ -79,6 +79,6 @@ def test_an_interrupted_selftest_stops_its_nodes_and_says_so_in_one_line(tmp_pat
 
 
 def test_selftest_refuses_impossible_settings_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "avance.entrypoints.cli", "exchange", "selftest", "--nodes", "9"], capture_output=True, text=True, env=environment(tmp_path), timeout=120)
+    result = subprocess.run([sys.executable, "-m", "avance", "exchange", "selftest", "--nodes", "9"], capture_output=True, text=True, env=environment(tmp_path), timeout=120)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -158,7 +158,7 @@ def test_export_then_import_gives_back_the_same_profiles(node, tmp_path):
     path = tmp_path / "exported.yaml"
     path.write_text(exported, encoding="utf-8")
     assert {r.id for r in load_rules(path).rules} == {r.id for r in load_rules().rules} | {"P-TEXT-CN-LOW"}
-    from tests.conftest import make_node
+    from tests.support import make_node
 
     other = make_node(f"sqlite:///{(tmp_path / 'other.db').as_posix()}", tmp_path)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from avance.kit.i18n import catalog, negotiate, t
+from tests.support import ROOT
 
 
 def test_both_catalogs_have_the_same_keys_and_placeholders():
@@ -15,9 +16,8 @@ def test_both_catalogs_have_the_same_keys_and_placeholders():
 
 
 def test_every_message_key_used_in_the_code_is_in_the_catalogs():
-    import pathlib
 
-    source = pathlib.Path(__file__).parents[1] / "src" / "avance"
+    source = ROOT / "src" / "avance"
     used = set()
     for path in source.rglob("*.py"):
         text = path.read_text()

@@ -15,41 +15,12 @@ from hypothesis import strategies as st
 
 from avance.risk.learning.features import Encoder, KeySpec
 from avance.risk.learning.frame import FrameError, frame_from_records, load_mapping, read_csv
+from tests.support import synthetic
 from avance.risk.learning.model import FORMAT_VERSION, Contribution, FitOptions, ModelError, RiskModel, auc, fit, precision_at
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 KCS = Path("/work/shared/data/kcs_customs_declarations_2022")
 FAST = FitOptions(n_estimators=80, learning_rate=0.1, num_leaves=15, holdout_fraction=0.0)
-
-
-def synthetic(n: int = 4000, days: int = 100, seed: int = 7, revenue: bool = False) -> pd.DataFrame:
-    """Declarations where fraud depends on HS6 x origin (some pairs are risky), nothing else."""
-    rng = np.random.default_rng(seed)
-    hs6 = np.array([f"{c:06d}" for c in rng.choice(np.arange(100000, 999999), 30, replace=False)])
-    origins = np.array(["CN", "FR", "TR", "AE", "IN", "US", "NG", "BR"])
-    h = rng.integers(0, len(hs6), n)
-    o = rng.integers(0, len(origins), n)
-    risky = rng.random((len(hs6), len(origins))) < 0.08
-    p = np.where(risky[h, o], 0.7, 0.04)
-    fraud = (rng.random(n) < p).astype(float)
-    mass = rng.lognormal(5, 1, n)
-    frame = pd.DataFrame(
-        {
-            "id": [f"D{i}" for i in range(n)],
-            "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(np.sort(rng.integers(0, days, n)), unit="D"),
-            "importer": [f"IMP{i}" for i in rng.integers(0, 800, n)],
-            "declarant": [f"CAD{i}" for i in rng.integers(0, 40, n)],
-            "office": rng.choice(["DKR", "ABJ", "LFW"], n),
-            "hs_code": hs6[h],
-            "origin": origins[o],
-            "net_mass": mass,
-            "value": mass * rng.lognormal(3, 0.5, n),
-            "fraud": fraud,
-        }
-    )
-    if revenue:
-        frame["recovered"] = np.where(fraud > 0, frame["value"] * rng.uniform(0.05, 0.3, n), 0.0)
-    return frame_from_records(frame.to_dict("records"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from avance.risk.valuation import service as v
 from avance.store.engine import write
 from avance.risk.valuation.tables import valuation_overrides
-from tests.risk.test_valuation import doc, lodge_history
+from tests.support import lodge_history
+from tests.support import valuation_doc as doc
 
 PROBLEM = "application/problem+json"
 
