@@ -48,6 +48,7 @@ from avance.exchange.envelope import (
     validator,
     verify,
 )
+from avance.exchange.outbox import queue_ack
 from avance.kit.i18n import t
 from avance.store.engine import write
 from avance.exchange.tables import (
@@ -388,8 +389,6 @@ class Batch:
             cursor.changed = True
 
     def _deferred_ack(self, to: str, message_id: str, status: str, code: str | None, text: dict[str, str] | None) -> None:
-        from avance.exchange.outbox import queue_ack
-
         payload: dict[str, Any] = {"message_id": message_id, "status": status}
         if code is not None:
             payload["code"] = code

@@ -28,7 +28,7 @@ from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.kit.errors import Issue, ValidationFailed
 from avance.imports.mapping import Applier, CellError, Mapping, load_mapping
-from avance.bootstrap import Node
+from avance.bootstrap import Node, open_node
 from avance.kit.validation import parse
 from avance.store.engine import write
 
@@ -241,8 +241,6 @@ _WORKER: tuple[Node, Principal] | None = None
 
 def _start_worker(settings: Any, principal: Principal) -> None:
     global _WORKER
-    from avance.bootstrap import open_node
-
     _WORKER = (open_node(settings), principal)
     # A worker allocates many short-lived objects that reference counting frees; the cyclic
     # collector's frequent passes over the long-lived ones (modules, schemas, the node's

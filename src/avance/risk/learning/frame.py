@@ -24,6 +24,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from sqlalchemy import and_, func, select
+
+from avance.declarations.tables import declaration_events as ev
+from avance.declarations.tables import declarations as dt
+from avance.declarations.tables import goods_items as gi
 from avance.kit.datafiles import DataFileError, load_yaml_model
 from avance.kit.errors import AvanceError
 
@@ -335,12 +340,6 @@ def frame_from_store(conn: "Connection", *, since: date | None = None, until: da
     spread over its items in proportion to their duty (their customs value when no duty was
     due, equal shares when neither is known). Rejected declarations are left out.
     """
-    from sqlalchemy import and_, func, select
-
-    from avance.declarations.tables import declaration_events as ev
-    from avance.declarations.tables import declarations as dt
-    from avance.declarations.tables import goods_items as gi
-
     latest = (
         select(ev.c.declaration_id, func.max(ev.c.id).label("event_id"))
         .where(ev.c.kind == "inspected")
