@@ -183,9 +183,21 @@ class NodeProc:
 class Cluster:
     """Several real nodes, all partners of each other; a context manager that always cleans up."""
 
-    def __init__(self, tmp_dir: Path, countries: tuple[str, ...] = ("CI", "GH", "ML"), *, env: dict[str, str] | None = None, start_timeout: float = 90) -> None:
+    def __init__(
+        self,
+        tmp_dir: Path,
+        countries: tuple[str, ...] = ("CI", "GH", "ML"),
+        *,
+        env: dict[str, str] | None = None,
+        start_timeout: float = 90,
+        first_port: int | None = None,
+    ) -> None:
+        """Nodes for ``countries`` under ``tmp_dir``; they listen on ``first_port`` and the ports
+        after it, or on free ports when it is None."""
         if len(set(countries)) != len(countries) or len(countries) < 2:
             raise ValueError("a cluster needs at least two different countries")
+        if first_port is not None and not 1 <= first_port <= 65536 - len(countries):
+            raise ValueError("the nodes' ports must lie between 1 and 65535")
         self.tmp_dir = Path(tmp_dir)
         self.countries = tuple(c.upper() for c in countries)
         self.start_timeout = start_timeout
@@ -193,10 +205,11 @@ class Cluster:
         base.update(DEFAULT_ENV)
         base.update(env or {})
         self.nodes: list[NodeProc] = []
-        for country in self.countries:
+        for position, country in enumerate(self.countries):
             data_dir = self.tmp_dir / f"node-{country.lower()}"
             node_env = dict(base, AVANCE_DATA_DIR=str(data_dir), AVANCE_LANG="en")
-            self.nodes.append(NodeProc(country, f"{country}-AVANCE", data_dir, _free_port(), node_env))
+            port = first_port + position if first_port is not None else _free_port()
+            self.nodes.append(NodeProc(country, f"{country}-AVANCE", data_dir, port, node_env))
         self._previous_sigterm: Any = None
 
     # --- life cycle ---------------------------------------------------------------------------

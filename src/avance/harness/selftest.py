@@ -48,13 +48,14 @@ class _Quiet:
 
 
 def run(*, nodes: int = 3, messages: int = 300, kill: bool = False, inject: int = 3, keep: bool = False, timeout: float = 180,
-        console: Any = None, base_dir: Path | None = None) -> dict[str, Any]:
-    """Run the self-test; ``{"summary": {...}, "ok": bool, "problems": [...]}``."""
+        console: Any = None, base_dir: Path | None = None, first_port: int | None = None) -> dict[str, Any]:
+    """Run the self-test; ``{"summary": {...}, "ok": bool, "problems": [...]}``. The nodes listen
+    on ``first_port`` and the ports after it (free ports when None)."""
     console = console or _Quiet()
     base = Path(base_dir) if base_dir is not None else Path(tempfile.mkdtemp(prefix="avance-selftest-"))
     try:
         console.print(f"starting {nodes} nodes in {base} ...", markup=False)
-        with Cluster(base, COUNTRIES[:nodes]) as cluster:
+        with Cluster(base, COUNTRIES[:nodes], first_port=first_port) as cluster:
             return exercise(cluster, messages=messages, kill=kill, inject=inject, timeout=timeout, console=console)
     finally:
         if keep:

@@ -595,11 +595,13 @@ def run_multinode_demo(
     console: Console,
     keep_serving: bool,
     narrate_delay: float = 0.0,
+    first_port: int | None = None,
 ) -> MultiNodeResult:
     """Start three partner nodes in ``data_dir`` (a previous run's nodes there are removed first),
     tell the story step by step on ``console`` in ``lang``, print a summary; with ``keep_serving``,
     write ``data_dir/multinode-credentials.json`` (mode 0600) and keep the nodes running until
-    Ctrl-C. The nodes are always stopped before this returns or raises.
+    Ctrl-C. The nodes are always stopped before this returns or raises. They listen on
+    ``first_port`` and the two ports after it (free ports when None).
 
     Raises ``AvanceError`` (``exchange_demo.error.*``) when ``nodes`` is not 3, when ``data_dir``
     cannot be prepared, or when a node or a step fails; Ctrl-C during the story stops the nodes and
@@ -618,7 +620,7 @@ def run_multinode_demo(
     started = time.monotonic()
     say.line("exchange_demo.starting", path=str(data_dir))
     try:
-        with _DemoCluster(data_dir, countries=COUNTRIES) as cluster:
+        with _DemoCluster(data_dir, countries=COUNTRIES, first_port=first_port) as cluster:
             say.line("exchange_demo.started", seconds=_seconds(time.monotonic() - started, lang))
             _show_nodes(cluster, say, result)
             story = time.monotonic()
