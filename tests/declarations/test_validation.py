@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 
 from avance.declarations.model import GoodsDeclaration
-from avance.declarations.processing import MemoryLookups, item_values, process
+from avance.declarations.processing import MemoryLookups, process
 from avance.kit.errors import ValidationFailed
 from avance.kit.validation import parse
+from avance.revenue.customs_value import item_values
 from tests.support import TODAY, declaration
 
 

@@ -17,24 +17,27 @@ from pathlib import Path
 
 import pytest
 
-from avance.kit.documents import container_check_digit_ok
 from avance.declarations.model import GoodsDeclaration
+from avance.declarations.processing import MemoryLookups, NodeContext, process
 from avance.demo.generator import (
-    ADDS_FREIGHT,
-    ADDS_INSURANCE,
     FRAUD_KINDS,
     DemoConfig,
     DemoGenerator,
     GeneratedPayloadFacts,
+    RevenueDuties,
+    declared_facts,
     demo_rate_table,
     demo_rates,
     generate,
     load_catalog,
+    true_facts,
     write_jsonl,
 )
-from avance.revenue.calculator import DutyItemInput, compute_duties
+from avance.reference import shipped_offices
+from avance.reference.containers import container_check_digit_ok
 from avance.revenue.profiles import load_profile
 from avance.revenue.schedule import Schedule
+from avance.risk.profiles.rules import RuleAssessor, RuleSet
 from tests.support import ROOT
 
 N = 20_000
@@ -55,6 +58,29 @@ def year(generator):
 @pytest.fixture(scope="module")
 def models(year):
     return [GoodsDeclaration.model_validate(decl.payload) for decl in year]
+
+
+@pytest.fixture(scope="module")
+def senegal():
+    """A Senegalese node's lodging context on the demo exchange rates (no risk rules: values and
+    duties only)."""
+    profile = load_profile("SN")
+    return NodeContext(
+        country="SN",
+        currency=profile.currency,
+        profile=profile,
+        schedule=Schedule.default("SN"),
+        rates=demo_rate_table(profile.currency),
+        offices=shipped_offices(),
+        assessor=RuleAssessor(RuleSet()),
+    )
+
+
+@pytest.fixture(scope="module")
+def lodged(year, models, senegal):
+    """Every fraud of the year and one honest declaration in ten, lodged as a node lodges them."""
+    chosen = [i for i, decl in enumerate(year) if decl.truth.fraud or i % 10 == 0]
+    return [(year[i], process(senegal, models[i], year[i].registration_date, MemoryLookups())) for i in chosen]
 
 
 def _importer_of(decl) -> str:
@@ -180,40 +206,49 @@ def test_the_truth_describes_the_affected_item(year):
             assert item["origin_country"] in claims and item["duty_regime"] == "community"
 
 
-def _item_duties(profile, schedule, rates, payload, item, on, hs_code, origin, preference):
-    """Duties of one item by the reference valuation: the item's share of freight and insurance
-    by invoice amount, added as the incoterm requires, at the demo rate of the day."""
-    invoice = Decimal(payload["invoice_amount"])
-    share = Decimal(item["invoice_amount"]) / invoice
-    freight = Decimal(payload["freight_amount"]) * share
-    insurance = Decimal(payload["insurance_amount"]) * share
-    incoterm = payload["incoterm"]
-    cif = Decimal(item["invoice_amount"])
-    fob = Decimal(item["invoice_amount"])
-    cif += freight if incoterm in ADDS_FREIGHT else 0
-    fob -= 0 if incoterm in ADDS_FREIGHT else freight
-    cif += insurance if incoterm in ADDS_INSURANCE else 0
-    fob -= 0 if incoterm in ADDS_INSURANCE else insurance
-    rate = rates.rate(payload["invoice_currency"], on)
-    value = (cif * rate).quantize(Decimal(1))
-    fob_value = (fob * rate).quantize(Decimal(1))
-    return compute_duties(profile, schedule, DutyItemInput(hs_code, origin, value, fob_value, preference), on)
+def test_lodging_accepts_the_containers_and_computes_the_values_the_ground_truth_uses(lodged):
+    """The truth is graded against what a node computes: lodging accepts every generated
+    container number (production ISO 6346 check), values every item as the generator's duty
+    function does, and finds the declared duty the hidden duty is measured from."""
+    duties = RevenueDuties()
+    containers = 0
+    for decl, processed in lodged:
+        for box in decl.payload.get("containers", []):
+            assert container_check_digit_ok(box["id"]), box["id"]
+            containers += 1
+        declared = declared_facts("SN", decl.payload, decl.registration_date)
+        assert duties.values(declared) == [(r.customs_value, r.fob_value) for r in processed.items]
+        assert duties(declared) == processed.duty_total
+        if decl.truth.fraud:
+            assert decl.truth.hidden_duty == duties(true_facts(declared, decl.truth)) - processed.duty_total
+    assert containers > 1000
+    assert sum(decl.truth.fraud for decl, _ in lodged) > 1500
 
 
-def test_misclassification_and_false_origin_hide_the_duty_the_revenue_calculator_finds(year):
-    profile, schedule, rates = load_profile("SN"), Schedule.default("SN"), demo_rate_table("XOF")
+def test_misclassification_and_false_origin_hide_the_duty_the_revenue_calculator_finds(lodged, senegal):
     checked = collections.Counter()
-    for decl in year:
+    for decl, processed in lodged:
         truth = decl.truth
         if truth.kind not in ("misclassification", "false_origin") or checked[truth.kind] >= 40:
             continue
-        payload, on = decl.payload, decl.registration_date
-        item = payload["goods_items"][truth.item_sequence - 1]
-        declared = _item_duties(profile, schedule, rates, payload, item, on,
-                                item["hs_code"], item["origin_country"], item["duty_regime"] == "community")
-        actual = _item_duties(profile, schedule, rates, payload, item, on,
-                              truth.true_hs_code, truth.true_origin,
-                              truth.kind != "false_origin" and item["duty_regime"] == "community")
+        index = truth.item_sequence - 1
+        item = processed.declaration.goods_items[index]
+        declared = processed.items[index].duties
+        true_declaration = processed.declaration.model_copy(
+            update={
+                "goods_items": [
+                    other if other is not item else item.model_copy(
+                        update={
+                            "hs_code": truth.true_hs_code,
+                            "origin_country": truth.true_origin,
+                            "duty_regime": "general" if truth.kind == "false_origin" else item.duty_regime,
+                        }
+                    )
+                    for other in processed.declaration.goods_items
+                ]
+            }
+        )
+        actual = process(senegal, true_declaration, decl.registration_date, MemoryLookups()).items[index].duties
         assert actual.total > declared.total
         assert truth.hidden_duty == actual.total - declared.total
         if truth.kind == "false_origin":

@@ -10,21 +10,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from avance.kit.documents import container_check_digit_ok
 from avance.declarations.model import GoodsDeclaration
 from avance.kit.errors import Issue, ValidationFailed
 from avance.kit.money import minor_units, round_money
 from avance.reference import is_country, is_currency_code, is_hs_code, procedures
+from avance.reference.containers import container_check_digit_ok
 from avance.reference.rates import NoExchangeRate
 from avance.revenue.calculator import DutyBreakdown, DutyItemInput, NoTariffLine, combine, compute_duties
 from avance.revenue.context import ReferenceContext, check_office
+from avance.revenue.customs_value import included_charges, item_values
 from avance.declarations.assessment import Assessment, AssessmentInput, Assessor, ItemFacts
 from avance.declarations.extensions import AfterLodging, Annex
-
-# Incoterms 2020 whose invoice price stops before the main carriage (freight must be added to reach
-# the CIF value) and those whose price does not include insurance.
-FREIGHT_NOT_INCLUDED = frozenset({"EXW", "FCA", "FAS", "FOB"})
-INSURANCE_NOT_INCLUDED = frozenset({"EXW", "FCA", "FAS", "FOB", "CFR", "CPT"})
 
 
 @dataclass(frozen=True)
@@ -147,11 +143,8 @@ def check(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, lookup
         tolerance = Decimal(1).scaleb(-minor_units(d.invoice_currency))
         if abs(invoice_sum - d.invoice_amount) > tolerance:
             issues.append(Issue("/invoice_amount", "invoice.sum_mismatch", {"declared": d.invoice_amount, "items": invoice_sum}))
-    if d.incoterm not in FREIGHT_NOT_INCLUDED:
-        included = d.insurance_amount if d.incoterm not in INSURANCE_NOT_INCLUDED else Decimal(0)
-        included += d.freight_amount
-        if included > d.invoice_amount:
-            issues.append(Issue("/freight_amount", "valuation.fob_negative", {"incoterm": d.incoterm}))
+    if included_charges(d.incoterm, d.freight_amount, d.insurance_amount) > d.invoice_amount:
+        issues.append(Issue("/freight_amount", "valuation.fob_negative", {"incoterm": d.incoterm}))
     if d.total_package_quantity is not None and packages and packages != d.total_package_quantity:
         issues.append(Issue("/total_package_quantity", "packages.count_mismatch", {"declared": d.total_package_quantity, "items": packages}))
 
@@ -172,36 +165,6 @@ def check(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, lookup
     if lookups.lrn_taken(d.declarant.id, d.lrn):
         issues.append(Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id}))
     return issues
-
-
-def item_values(ctx: NodeContext, d: GoodsDeclaration, registration_date: date) -> list[tuple[Decimal, Decimal]]:
-    """(customs value CIF, FOB value) of each item in the national currency, rounded.
-
-    Freight and insurance are shared out in proportion to the items' invoice amounts, and added
-    only where the incoterm's price does not already include them.
-    """
-    rate = ctx.rates.rate(d.invoice_currency, registration_date)
-    total = d.invoice_amount
-    count = len(d.goods_items)
-    values = []
-    for item in d.goods_items:
-        share = item.invoice_amount / total if total > 0 else Decimal(1) / count
-        freight = d.freight_amount * share
-        insurance = d.insurance_amount * share
-        cif = item.invoice_amount
-        fob = item.invoice_amount
-        if d.incoterm in FREIGHT_NOT_INCLUDED:
-            cif += freight
-        else:
-            fob -= freight
-        if d.incoterm in INSURANCE_NOT_INCLUDED:
-            cif += insurance
-        else:
-            fob -= insurance
-        values.append(
-            (round_money(cif * rate, ctx.currency), round_money(max(fob, Decimal(0)) * rate, ctx.currency))
-        )
-    return values
 
 
 def process(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, lookups: Lookups) -> ProcessedDeclaration:

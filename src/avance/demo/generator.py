@@ -23,7 +23,12 @@ Fraud kinds (the truth is about one goods item, the *affected* one):
   community preference is claimed.
 
 ``hidden_duty`` is the duty due on the true facts minus the duty due on the declared facts, in
-national currency, computed by a duty function (by default Avance's revenue calculator).
+national currency, computed by a duty function. The default one values goods with the node's own
+rules (``avance.revenue.customs_value``: the Incoterm rule, freight and insurance shared by
+invoice amount) and taxes them with its calculator (``avance.revenue.calculator``), so that the
+declared side is exactly what lodging computes and the truth grades the risk engine against the
+figures a node really produces. Container numbers carry the ISO 6346 check digit of
+``avance.reference.containers``, the one lodging checks.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -44,12 +49,15 @@ from typing import Any
 
 import yaml
 
-from avance.kit.money import minor_units, round_money
+from avance.kit.money import minor_units
+from avance.reference.containers import container_check_digit
 from avance.reference.rates import EURO_PEG, PEGGED_TO_EURO, Rate, RateTable, parse_rate_file
+from avance.revenue.calculator import DutyItemInput, compute_duties
+from avance.revenue.customs_value import ItemValues, includes_freight, includes_insurance, item_value, share
+from avance.revenue.profiles import CountryProfile, load_profile
+from avance.revenue.schedule import Schedule
 
 __all__ = [
-    "ADDS_FREIGHT",
-    "ADDS_INSURANCE",
     "FRAUD_KINDS",
     "DemoConfig",
     "DemoGenerator",
@@ -60,22 +68,17 @@ __all__ = [
     "Trader",
     "TraderList",
     "Truth",
+    "declared_facts",
     "demo_rate_table",
     "demo_rates",
     "generate",
-    "item_customs_value",
-    "item_fob_value",
     "load_catalog",
+    "true_facts",
     "truth_record",
     "write_jsonl",
 ]
 
 FRAUD_KINDS: tuple[str, ...] = ("undervaluation", "misclassification", "false_origin")
-
-ADDS_FREIGHT = frozenset({"EXW", "FCA", "FAS", "FOB"})
-"""Incoterms whose invoice price stops before the main carriage: the freight is added to it."""
-ADDS_INSURANCE = frozenset({"EXW", "FCA", "FAS", "FOB", "CFR", "CPT"})
-"""Incoterms whose invoice price does not include the insurance: it is added to it."""
 
 MODE_CODES = {"sea": 1, "road": 3, "air": 4}
 _UTC = timezone.utc
@@ -190,26 +193,64 @@ class GeneratedPayloadFacts:
     items: tuple[ItemFacts, ...]
 
 
-def item_customs_value(incoterm: str, item: ItemFacts) -> Decimal:
-    """CIF value in the invoice currency: the invoice amount plus the freight (EXW, FCA, FAS,
-    FOB) and the insurance (those and CFR, CPT) the price does not already include."""
-    value = item.invoice_amount
-    if incoterm in ADDS_FREIGHT:
-        value += item.freight
-    if incoterm in ADDS_INSURANCE:
-        value += item.insurance
-    return value
+def declared_facts(country: str, payload: dict, on: date) -> GeneratedPayloadFacts:
+    """The facts of a generated payload as lodging reads them: each item's HS code, origin,
+    preference claim and invoice amount, with its shares of the freight and insurance by invoice
+    amount (``avance.revenue.customs_value.share``, the lodging's own rule)."""
+    total = Decimal(payload["invoice_amount"])
+    freight = Decimal(payload["freight_amount"])
+    insurance = Decimal(payload["insurance_amount"])
+    entries = payload["goods_items"]
+    items = []
+    for entry in entries:
+        invoice = Decimal(entry["invoice_amount"])
+        items.append(
+            ItemFacts(
+                entry["hs_code"],
+                entry["origin_country"],
+                entry["duty_regime"] == "community",
+                invoice,
+                share(freight, invoice, total, len(entries)),
+                share(insurance, invoice, total, len(entries)),
+            )
+        )
+    return GeneratedPayloadFacts(country, on, payload["incoterm"], payload["invoice_currency"], tuple(items))
 
 
-def item_fob_value(incoterm: str, item: ItemFacts) -> Decimal:
-    """FOB value in the invoice currency: the invoice amount less the freight and insurance
-    the price includes."""
-    value = item.invoice_amount
-    if incoterm not in ADDS_FREIGHT:
-        value -= item.freight
-    if incoterm not in ADDS_INSURANCE:
-        value -= item.insurance
-    return max(value, Decimal(0))
+def true_facts(declared: GeneratedPayloadFacts, truth: Truth) -> GeneratedPayloadFacts:
+    """The facts an inspection would find, from the declared ones and the truth.
+
+    Only the affected item changes: an undervalued one gets its true invoice amount, its freight
+    and insurance shares growing in proportion (the true documents would show them so); a
+    misclassified or falsely originating one gets its true code or origin, and loses the
+    community preference it had no right to.
+    """
+    if not truth.fraud:
+        return declared
+    index = truth.item_sequence - 1
+    item = declared.items[index]
+    if truth.kind == "undervaluation":
+        ratio = truth.true_invoice_amount / item.invoice_amount
+        actual = ItemFacts(
+            item.hs_code,
+            item.origin_country,
+            item.preference_claimed,
+            truth.true_invoice_amount,
+            item.freight * ratio,
+            item.insurance * ratio,
+        )
+    else:
+        actual = ItemFacts(
+            truth.true_hs_code,
+            truth.true_origin,
+            item.preference_claimed and truth.kind != "false_origin",
+            item.invoice_amount,
+            item.freight,
+            item.insurance,
+        )
+    items = list(declared.items)
+    items[index] = actual
+    return replace(declared, items=tuple(items))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,31 +308,37 @@ def demo_rate_table(national: str) -> RateTable:
 
 
 class RevenueDuties:
-    """Default duty function: Avance's revenue calculator on every goods item, summed.
+    """Default duty function: the node's own rules on every goods item, summed.
 
-    Customs value and FOB value are converted at the demo rate of the declaration date and
-    rounded to the national currency. Item results are cached (the true and declared facts of
-    a fraud share all items but one).
+    Each item is valued as lodging values it (``avance.revenue.customs_value.item_value``: the
+    Incoterm rule, at the demo rate of the declaration date, rounded to the national currency)
+    and taxed by Avance's revenue calculator. Item results are cached (the true and declared
+    facts of a fraud share all items but one).
     """
 
     def __init__(self) -> None:
-        self._contexts: dict[str, tuple[Any, Any, RateTable, Any, Any]] = {}
+        self._contexts: dict[str, tuple[CountryProfile, Schedule, RateTable]] = {}
         self._cache: dict[tuple, Decimal] = {}
 
-    def _context(self, country: str) -> tuple[Any, Any, RateTable, Any, Any]:
+    def _context(self, country: str) -> tuple[CountryProfile, Schedule, RateTable]:
         context = self._contexts.get(country)
         if context is None:
-            from avance.revenue.calculator import DutyItemInput, compute_duties
-            from avance.revenue.profiles import load_profile
-            from avance.revenue.schedule import Schedule
-
             profile = load_profile(country)
-            context = (profile, Schedule.default(country), demo_rate_table(profile.currency), compute_duties, DutyItemInput)
+            context = (profile, Schedule.default(country), demo_rate_table(profile.currency))
             self._contexts[country] = context
         return context
 
+    def values(self, facts: GeneratedPayloadFacts) -> list[ItemValues]:
+        """Customs value and FOB value of each item of ``facts``, in the national currency."""
+        profile, _, rates = self._context(facts.country)
+        rate = rates.rate(facts.currency, facts.on)
+        return [
+            item_value(facts.incoterm, item.invoice_amount, item.freight, item.insurance, rate, profile.currency)
+            for item in facts.items
+        ]
+
     def __call__(self, facts: GeneratedPayloadFacts) -> Decimal:
-        profile, schedule, rates, compute_duties, duty_item = self._context(facts.country)
+        profile, schedule, rates = self._context(facts.country)
         national = profile.currency
         rate = rates.rate(facts.currency, facts.on)
         total = Decimal(0)
@@ -300,12 +347,13 @@ class RevenueDuties:
             key = (facts.country, facts.on, facts.incoterm, facts.currency, item)
             amount = cache.get(key)
             if amount is None:
-                customs_value = round_money(item_customs_value(facts.incoterm, item) * rate, national)
-                fob_value = round_money(item_fob_value(facts.incoterm, item) * rate, national)
+                customs_value, fob_value = item_value(
+                    facts.incoterm, item.invoice_amount, item.freight, item.insurance, rate, national
+                )
                 breakdown = compute_duties(
                     profile,
                     schedule,
-                    duty_item(
+                    DutyItemInput(
                         hs_code=item.hs_code,
                         origin_country=item.origin_country,
                         customs_value=customs_value,
@@ -434,27 +482,10 @@ class _Vessel:
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _iso6346_values() -> dict[str, int]:
-    table: dict[str, int] = {}
-    value = 10
-    for letter in _LETTERS:
-        if value % 11 == 0:
-            value += 1
-        table[letter] = value
-        value += 1
-    for digit in "0123456789":
-        table[digit] = int(digit)
-    return table
-
-
-_ISO6346 = _iso6346_values()
-
-
 def container_id(owner: str, serial: int) -> str:
     """An ISO 6346 container number: owner code (3 letters + category), 6-digit serial, check digit."""
     body = f"{owner}{serial:06d}"
-    total = sum(_ISO6346[ch] << i for i, ch in enumerate(body))
-    return f"{body}{total % 11 % 10}"
+    return f"{body}{container_check_digit(body)}"
 
 
 def _below(rng: random.Random, k: int) -> int:
@@ -986,8 +1017,8 @@ class DemoGenerator:
         freight_share = rng.uniform(lo, hi)
         lo, hi = self._catalog["insurance_share"]
         insurance_share = rng.uniform(lo, hi) * (1 + freight_share)
-        included = (0.0 if incoterm in ADDS_FREIGHT else freight_share) + (
-            0.0 if incoterm in ADDS_INSURANCE else insurance_share
+        included = (freight_share if includes_freight(incoterm) else 0.0) + (
+            insurance_share if includes_insurance(incoterm) else 0.0
         )
         fob_total = sum(item[4] for item in items)
         fmt = f"{{:.{places}f}}"
@@ -1075,7 +1106,6 @@ class DemoGenerator:
         if kind == "false_origin":
             declared_claim = self._claims.pick(rng)  # type: ignore[union-attr]
         goods_items = []
-        facts_items = []
         package_total = 0
         for index, (item, invoice) in enumerate(zip(items, invoices)):
             g, item_origin, net, units = item[0], item[1], item[2], item[3]
@@ -1121,17 +1151,6 @@ class DemoGenerator:
             if index in item_boxes:
                 entry["container_ids"] = item_boxes[index]
             goods_items.append(entry)
-            if kind:
-                facts_items.append(
-                    ItemFacts(
-                        shown.code,
-                        declared_origin,
-                        regime == "community",
-                        invoice,
-                        freight * invoice / invoice_total,
-                        insurance * invoice / invoice_total,
-                    )
-                )
 
         supplier_pool = importer.suppliers[origin]
         payload: dict[str, Any] = {
@@ -1158,40 +1177,19 @@ class DemoGenerator:
             payload["containers"] = [{"id": box, "seals": seal} for box, seal in zip(boxes, seals)]
         payload["goods_items"] = goods_items
 
-        # Ground truth.
+        # Ground truth: the duty the lie hides, on the declared facts as lodging reads them.
         first = items[affected]
         if kind is None:
             truth = Truth(False, None, first[0].code, first[1], invoices[0], Decimal(0), 1)
         else:
             true_invoice = invoices[affected]
-            declared_item = facts_items[affected]
             if kind == "undervaluation":
                 true_invoice = Decimal(fmt.format(max(true_fob * (1 + included), quantum)))
-                ratio = true_invoice / declared_item.invoice_amount
-                true_item = ItemFacts(
-                    declared_item.hs_code,
-                    declared_item.origin_country,
-                    declared_item.preference_claimed,
-                    true_invoice,
-                    declared_item.freight * ratio,
-                    declared_item.insurance * ratio,
-                )
-            else:
-                true_item = ItemFacts(
-                    first[0].code,
-                    first[1],
-                    declared_item.preference_claimed and kind != "false_origin",
-                    declared_item.invoice_amount,
-                    declared_item.freight,
-                    declared_item.insurance,
-                )
-            true_items = list(facts_items)
-            true_items[affected] = true_item
-            declared = GeneratedPayloadFacts(self.country, on, incoterm, currency, tuple(facts_items))
-            actual = GeneratedPayloadFacts(self.country, on, incoterm, currency, tuple(true_items))
-            hidden = self.duty_fn(actual) - self.duty_fn(declared)
+            truth = Truth(True, kind, first[0].code, first[1], true_invoice, Decimal(0), affected + 1)
+            declared = declared_facts(self.country, payload, on)
+            hidden = self.duty_fn(true_facts(declared, truth)) - self.duty_fn(declared)
             assert hidden >= 0, f"{kind} on {lrn} hides a negative duty ({hidden})"
-            truth = Truth(True, kind, first[0].code, first[1], true_invoice, hidden, affected + 1)
+            truth = replace(truth, hidden_duty=hidden)
         return GeneratedDeclaration(payload, on, truth)
 
 

@@ -8,7 +8,6 @@ capability's ``validation`` module.
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -40,7 +39,9 @@ TransportMode = Literal[1, 2, 3, 4, 5, 7, 8, 9]
 """WCO DM ModeCode: 1 sea, 2 rail, 3 road, 4 air, 5 post, 7 fixed installations, 8 inland waterway, 9 own propulsion."""
 
 ContainerId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{4}[0-9]{7}$")]
-"""ISO 6346 container identification: owner code, category, serial and check digit."""
+"""ISO 6346 container identification: owner code, category, serial and check digit. Only the
+shape is checked here; the check digit is a rule of ``avance.reference.containers``, checked
+where a declaration or a cargo report is lodged, so that all its issues come in one answer."""
 
 SealId = Annotated[str, StringConstraints(min_length=1, max_length=35)]
 
@@ -82,27 +83,3 @@ class Container(Strict):
     id: ContainerId = Field(description="WCO: TransportEquipment/ID")
     seals: list[SealId] = Field(default_factory=list, max_length=20, description="WCO: Seal/ID")
 
-
-def _letter_values() -> dict[str, int]:
-    """ISO 6346 letter values: 10 upwards, skipping multiples of 11."""
-    table: dict[str, int] = {}
-    value = 10
-    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-        if value % 11 == 0:
-            value += 1
-        table[letter] = value
-        value += 1
-    return table
-
-
-_ISO6346 = _letter_values() | {str(d): d for d in range(10)}
-
-
-@lru_cache(maxsize=65536)
-def _check_digit_ok(container_id: str) -> bool:
-    """ISO 6346 check digit of an 11-character container identification."""
-    total = sum(_ISO6346[ch] << i for i, ch in enumerate(container_id[:10]))
-    return (total % 11) % 10 == int(container_id[10])
-
-
-container_check_digit_ok = _check_digit_ok

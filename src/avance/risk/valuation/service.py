@@ -1129,7 +1129,7 @@ def _duties_due(ctx: "ReferenceContext", subject: AssessmentInput, position: int
     """The item's duties and taxes with its customs value replaced by ``customs_value`` (the
     freight and insurance in it unchanged), computed as the lodging computes them; None when
     they cannot be computed."""
-    from avance.declarations.processing import item_values
+    from avance.revenue.customs_value import item_values
     from avance.reference import procedures
     from avance.reference.rates import NoExchangeRate
     from avance.revenue.calculator import DutyItemInput, InvalidDutyInput, NoTariffLine, compute_duties
