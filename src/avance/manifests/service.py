@@ -10,7 +10,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from avance.auth.model import Principal, Role
-from avance.kit.documents import container_check_digit_ok
+from avance.reference.containers import container_check_digit_ok
 from avance.revenue.context import ReferenceContext, check_office
 from avance.kit.errors import Forbidden, Issue, NotFound, ValidationFailed
 from avance.manifests.model import CargoReport
