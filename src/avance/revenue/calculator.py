@@ -156,17 +156,23 @@ class _Plan:
         self._member: dict[tuple[str, str, date], bool] = {}
         self._preference: dict[tuple[str, date], bool] = {}
         self._lines_on: dict[date, tuple[tuple[ProfileLine, ResolvedBase, Decimal | str], ...]] = {}
+        self._vat: dict[date, Decimal | None] = {}
 
     def lines_on(self, on: date) -> tuple[tuple[ProfileLine, ResolvedBase, Decimal | str], ...]:
-        """The lines switched on and in force on ``on``, with their rate or rate source then."""
+        """The lines switched on and due on ``on`` (their rate has a value then), with that rate or rate source."""
         known = self._lines_on.get(on)
         if known is None:
             known = self._lines_on[on] = tuple(
                 (spec, base, source)
                 for spec, base in self.lines
-                if spec.enabled and spec.in_force(on) and (source := spec.rate_on(on)) is not None
+                if spec.enabled and (source := spec.rate_on(on)) is not None
             )
         return known
+
+    def standard_vat(self, on: date) -> Decimal | None:
+        if on not in self._vat:
+            self._vat[on] = self.profile.standard_vat_rate_on(on)
+        return self._vat[on]
 
     def member(self, bloc: str, country: str, on: date) -> bool:
         key = (bloc, country, on)
@@ -211,7 +217,7 @@ def compute_duties(profile: CountryProfile, schedule: Schedule, item: DutyItemIn
                 continue
             if spec.exclude_hs_prefixes and item.hs_code.startswith(spec.exclude_hs_prefixes):
                 continue
-            rate = _rate(spec, source, tariff, profile, preference)
+            rate = _rate(spec, source, tariff, plan.standard_vat(on), preference)
             if rate is None:
                 continue
             base = _base(base_spec, values, amounts)
@@ -239,15 +245,15 @@ def _base(spec: ResolvedBase, values: dict[str, Decimal], amounts: dict[str, Dec
     return base
 
 
-def _rate(spec: ProfileLine, source: Decimal | str, tariff: TariffLine, profile: CountryProfile, preference: bool) -> Decimal | None:
+def _rate(spec: ProfileLine, source: Decimal | str, tariff: TariffLine, standard_vat: Decimal | None, preference: bool) -> Decimal | None:
     if isinstance(source, Decimal):
         rate = source
     elif source == SCHEDULE_DUTY:
         rate = ZERO if preference else tariff.duty_rate
     elif source == SCHEDULE_EXCISE:
         rate = tariff.excise_rate
-    elif source == SCHEDULE_VAT:
-        rate = tariff.vat_rate if tariff.vat_rate is not None else profile.vat_standard_rate
+    elif source == SCHEDULE_VAT:  # no VAT in force that day (no standard rate): no VAT line, exempt or not
+        rate = None if standard_vat is None else tariff.vat_rate if tariff.vat_rate is not None else standard_vat
     else:  # pragma: no cover - the profile model admits no other source
         raise AssertionError(source)
     if rate is not None and spec.exempt_with_vat and tariff.vat_rate is not None and tariff.vat_rate == 0:

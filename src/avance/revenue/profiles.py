@@ -6,6 +6,12 @@ preferences) comes from ``blocs.yaml`` as dated :class:`Blocs`. Nothing about a 
 code: an administration corrects a rate by editing its files, or by pointing ``AVANCE_TARIFF_DIR``
 at a directory holding its own ``profiles/<CC>.yaml``, ``schedules/<CC>.csv`` and ``blocs.yaml``.
 
+Everything that changes with time (a line's rate, hence when the line is due; the standard VAT
+rate; a bloc's members) has one form, a :class:`Timeline`: values by start date, newest first,
+each with its legal reference, as OpenFisca keeps legislation. A law that changes a rate adds an
+entry; it never overwrites the old value, so a declaration registered before the change is still
+assessed at the rate of its day. ``value: null`` ends the value below it.
+
 Numbers in these files are read as ``Decimal``, never ``float``.
 """
 
@@ -14,11 +20,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import pycountry
 from pydantic import (
@@ -28,6 +34,7 @@ from pydantic import (
     Field,
     PlainValidator,
     PrivateAttr,
+    RootModel,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -48,6 +55,9 @@ VALUE_TERMS = frozenset({"CV", "FOB"})
 """Base terms that are declared values: customs value (CIF) and FOB value, in national currency."""
 
 _ALPHA2 = re.compile(r"[A-Z]{2}")
+T = TypeVar("T")
+Period = tuple[date | None, date | None]
+"""First and last day (inclusive); None = open."""
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -124,9 +134,21 @@ def _listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _distinct_countries(value: Any) -> Any:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("give the members as a list of ISO 3166 alpha-2 codes")
+    seen: set[Any] = set()
+    for item in value:
+        if item in seen:
+            raise ValueError(f"{item} is listed twice")
+        seen.add(item)
+    return value
+
+
 Percent = Annotated[Decimal, PlainValidator(_percent)]
 RateSpec = Annotated[Decimal | str, PlainValidator(_rate_spec)]
 CountryCode = Annotated[str, PlainValidator(_country)]
+Members = Annotated[frozenset[CountryCode], BeforeValidator(_distinct_countries)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
 CodeList = Annotated[tuple[Code, ...], BeforeValidator(_listify)]
 HsPrefix = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,12}$")]
@@ -138,17 +160,11 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-def _in_period(on: date, start: date | None, end: date | None) -> bool:
-    return (start is None or start <= on) and (end is None or on <= end)
-
-
-def _periods_overlap(a: tuple[date | None, date | None], b: tuple[date | None, date | None]) -> bool:
-    return (a[0] or date.min) <= (b[1] or date.max) and (b[0] or date.min) <= (a[1] or date.max)
-
-
-def _check_period(start: date | None, end: date | None, names: str) -> None:
-    if start is not None and end is not None and end < start:
-        raise ValueError(f"{names}: the end {end} is before the start {start}")
+def _overlap(a: tuple[Period, ...], b: tuple[Period, ...]) -> bool:
+    """True when some period of ``a`` and some period of ``b`` share a day."""
+    return any(
+        (x[0] or date.min) <= (y[1] or date.max) and (y[0] or date.min) <= (x[1] or date.max) for x in a for y in b
+    )
 
 
 class LocalName(_Frozen):
@@ -161,29 +177,102 @@ class LocalName(_Frozen):
         return self.en if lang == "en" else self.fr
 
 
+# --- dated values ------------------------------------------------------------------------------
+
+_DATED_SHAPE = "{valid_from: YYYY-MM-DD, value: ..., legal_basis: ...}"
+
+
+class DatedValue(_Frozen, Generic[T]):
+    """One value of something that changes with time, and the text that set it.
+
+    In force from ``valid_from`` (inclusive) until the day before the next newer value starts.
+    ``valid_from`` may be left out on the oldest value only: it then holds for every earlier date
+    (its start is not recorded). ``value: null`` means "no longer in force": it ends the value
+    below it (a levy abolished, a line replaced, a bloc dissolved).
+    """
+
+    valid_from: date | None = None
+    value: T | None
+    legal_basis: Text
+    note: str | None = None
+
+
+class Timeline(RootModel[tuple[DatedValue[T], ...]], Generic[T]):
+    """Values by start date, newest first, each with its legal reference.
+
+    Strict, so that a mistyped date cannot silently shadow a rate: one value per date, listed
+    newest first, only the oldest without a date, and a ``null`` only where it ends a value.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_list(cls, data: Any) -> Any:
+        if isinstance(data, Timeline):
+            return data
+        if not isinstance(data, (list, tuple)):
+            raise ValueError(f"give a list of dated values, newest first: - {_DATED_SHAPE}")
+        for i, item in enumerate(data):
+            if not isinstance(item, (dict, DatedValue)):
+                raise ValueError(f"[{i}] {item!r} is not a dated value: write {_DATED_SHAPE}")
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Timeline[T]:
+        entries = self.root
+        if not entries:
+            raise ValueError(f"the list is empty: give at least one {_DATED_SHAPE}")
+        last = len(entries) - 1
+        for i, entry in enumerate(entries):
+            if entry.valid_from is None and i != last:
+                raise ValueError(f"[{i}].valid_from is missing: only the oldest (last) value may leave it out")
+        for i, (newer, older) in enumerate(zip(entries, entries[1:])):
+            if older.valid_from is None or newer.valid_from is None:
+                continue
+            if older.valid_from == newer.valid_from:
+                raise ValueError(f"[{i}] and [{i + 1}] both start on {newer.valid_from}: one value per date")
+            if older.valid_from > newer.valid_from:
+                raise ValueError(
+                    f"[{i + 1}] starts on {older.valid_from}, after [{i}] ({newer.valid_from}): list the values newest first"
+                )
+            if newer.value is None and older.value is None:
+                raise ValueError(f"[{i}] and [{i + 1}] are both null: a null value ends the value below it")
+        if entries[last].value is None:
+            raise ValueError(f"[{last}]: the oldest value is null, so it ends nothing")
+        return self
+
+    @property
+    def entries(self) -> tuple[DatedValue[T], ...]:
+        return self.root
+
+    def on(self, day: date) -> T | None:
+        """The value in force on ``day``; None before the first value or after a ``null``."""
+        for entry in self.root:
+            if entry.valid_from is None or entry.valid_from <= day:
+                return entry.value
+        return None
+
+    def periods(self) -> tuple[Period, ...]:
+        """The periods (oldest first) during which some value is in force."""
+        periods: list[Period] = []
+        newer_start: date | None = None
+        for entry in self.root:
+            if entry.value is not None:
+                periods.append((entry.valid_from, newer_start - timedelta(days=1) if newer_start else None))
+            newer_start = entry.valid_from
+        return tuple(reversed(periods))
+
+
 # --- blocs -------------------------------------------------------------------------------------
 
 
-class BlocMember(_Frozen):
-    country: CountryCode
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
-
-    @model_validator(mode="after")
-    def _period(self) -> BlocMember:
-        _check_period(self.from_, self.to, "from/to")
-        return self
-
-
-def _members(value: Any) -> Any:
-    if isinstance(value, list):
-        return [{"country": item} if isinstance(item, str) else item for item in value]
-    return value
-
-
 class Bloc(_Frozen):
+    """A bloc and its members: the whole member list per start date, so each entry reads as the
+    bloc on that day."""
+
     name: LocalName
-    members: Annotated[tuple[BlocMember, ...], BeforeValidator(_members)]
+    members: Timeline[Members]
     note: str | None = None
 
 
@@ -191,54 +280,27 @@ class Blocs(_Frozen):
     """Dated membership of the economic communities, for ``origin_outside`` and preferences."""
 
     blocs: dict[Code, Bloc]
-    _index: dict[str, dict[str, tuple[tuple[date | None, date | None], ...]]] = PrivateAttr(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _build_index(self) -> Blocs:
-        index: dict[str, dict[str, tuple[tuple[date | None, date | None], ...]]] = {}
-        for name, bloc in self.blocs.items():
-            periods: dict[str, tuple[tuple[date | None, date | None], ...]] = {}
-            for member in bloc.members:
-                periods[member.country] = periods.get(member.country, ()) + ((member.from_, member.to),)
-            index[name] = periods
-        self._index = index
-        return self
+    def _timeline(self, bloc: str) -> Timeline[frozenset[str]]:
+        try:
+            return self.blocs[bloc].members
+        except KeyError:
+            raise UnknownBloc(bloc) from None
 
     def is_member(self, bloc: str, country: str, on: date) -> bool:
         """True when ``country`` belongs to ``bloc`` on ``on``; raises UnknownBloc."""
-        try:
-            periods = self._index[bloc]
-        except KeyError:
-            raise UnknownBloc(bloc) from None
-        for start, end in periods.get(country, ()):
-            if (start is None or start <= on) and (end is None or on <= end):
-                return True
-        return False
+        members = self._timeline(bloc).on(on)
+        return members is not None and country in members
 
     def members(self, bloc: str, on: date) -> frozenset[str]:
         """Every member of ``bloc`` on ``on``."""
-        if bloc not in self._index:
-            raise UnknownBloc(bloc)
-        return frozenset(c for c in self._index[bloc] if self.is_member(bloc, c, on))
+        return self._timeline(bloc).on(on) or frozenset()
 
     def names(self) -> frozenset[str]:
         return frozenset(self.blocs)
 
 
 # --- profiles ----------------------------------------------------------------------------------
-
-
-class RatePeriod(_Frozen):
-    """A rate in force from ``from`` to ``to`` (inclusive, blank = open)."""
-
-    rate: Percent
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
-
-    @model_validator(mode="after")
-    def _period(self) -> RatePeriod:
-        _check_period(self.from_, self.to, "from/to")
-        return self
 
 
 class NamedBase(_Frozen):
@@ -255,54 +317,60 @@ class NamedBase(_Frozen):
         return self
 
 
+_MOVED_LINE_FIELDS = {
+    "rates": "a line has one rate, a list of dated values",
+    "valid_from": "a line is due while its rate has a value: date the rate's values (valid_from), end it with value: null",
+    "valid_to": "a line is due while its rate has a value: end it with a newer rate value {valid_from: ..., value: null}",
+    "legal_basis": "each value of the rate carries its own legal_basis",
+}
+"""Fields of the older profile form, refused with a hint so that a copied file is easy to update."""
+
+
 class ProfileLine(_Frozen):
-    """One duty or tax of a profile. See docs/tariffs.md for every field."""
+    """One duty or tax of a profile. See docs/tariffs.md for every field.
+
+    The line is due on a day when it is switched on (``enabled``) and its ``rate`` has a value
+    on that day: the rate's dates are the line's dates.
+    """
 
     code: Code
     name: LocalName
     base: CodeList = Field(min_length=1)
-    rate: RateSpec | None = None
-    rates: tuple[RatePeriod, ...] | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    rate: Timeline[RateSpec]
     origin_outside: CodeList = ()
     exclude_hs_prefixes: Annotated[tuple[HsPrefix, ...], BeforeValidator(_listify)] = ()
     exempt_with_vat: bool = False
     enabled: bool = True
     confidence: Confidence
-    legal_basis: Text
     note: str | None = None
 
+    _periods: tuple[Period, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_older_form(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, hint in _MOVED_LINE_FIELDS.items():
+                if key in data:
+                    raise ValueError(f"{key} is no longer a field: {hint} (docs/tariffs.md)")
+        return data
+
     @model_validator(mode="after")
-    def _consistent(self) -> ProfileLine:
-        if (self.rate is None) == (self.rates is None):
-            raise ValueError("give either rate or rates (a list of dated rates), not both and not neither")
-        _check_period(self.valid_from, self.valid_to, "valid_from/valid_to")
-        if self.rates is not None:
-            if not self.rates:
-                raise ValueError("rates: the list is empty")
-            periods = sorted(((p.from_, p.to) for p in self.rates), key=lambda p: p[0] or date.min)
-            for earlier, later in zip(periods, periods[1:]):
-                if _periods_overlap(earlier, later):
-                    first, second = (f"{p[0] or '…'}..{p[1] or '…'}" for p in (earlier, later))
-                    raise ValueError(f"rates: the periods {first} and {second} overlap")
+    def _dates(self) -> ProfileLine:
+        self._periods = self.rate.periods()
         return self
 
     @property
-    def period(self) -> tuple[date | None, date | None]:
-        return (self.valid_from, self.valid_to)
+    def periods(self) -> tuple[Period, ...]:
+        """The periods during which the line is due (switch aside)."""
+        return self._periods
 
     def in_force(self, on: date) -> bool:
-        return _in_period(on, self.valid_from, self.valid_to)
+        return self.rate.on(on) is not None
 
     def rate_on(self, on: date) -> Decimal | str | None:
-        """The number or rate source in force on ``on``; None when no dated rate covers it."""
-        if self.rate is not None:
-            return self.rate
-        for period in self.rates or ():
-            if _in_period(on, period.from_, period.to):
-                return period.rate
-        return None
+        """The number or rate source in force on ``on``; None when the line is not due then."""
+        return self.rate.on(on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +389,7 @@ class CountryProfile(_Frozen):
     country: CountryCode
     name: LocalName
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    vat_standard_rate: Percent
+    vat_standard_rate: Timeline[Percent]
     preference_blocs: CodeList = ()
     bases: dict[Code, NamedBase] = Field(default_factory=dict)
     lines: tuple[ProfileLine, ...] = Field(min_length=1)
@@ -342,6 +410,10 @@ class CountryProfile(_Frozen):
     def resolved_bases(self) -> tuple[ResolvedBase, ...]:
         """The base of each line of ``lines`` (same order), named bases expanded."""
         return self._resolved
+
+    def standard_vat_rate_on(self, on: date) -> Decimal | None:
+        """The standard VAT rate on ``on``; None when no VAT was in force."""
+        return self.vat_standard_rate.on(on)
 
     def grants_preference(self, origin: str, on: date) -> bool:
         """True when the country and ``origin`` share a preference bloc on ``on``."""
@@ -380,7 +452,7 @@ def _problems(profile: CountryProfile) -> list[str]:
             if bloc not in blocs:
                 problems.append(f"{where}.origin_outside: unknown bloc {bloc}")
         for j, other in enumerate(profile.lines[:i]):
-            if other.code == line.code and _periods_overlap(other.period, line.period):
+            if other.code == line.code and _overlap(other.periods, line.periods):
                 problems.append(f"{where}: its validity overlaps that of {_ref(j, other)} (same code)")
         problems.extend(_base_problems(profile, i, line, codes))
     return problems
@@ -411,7 +483,7 @@ def _base_problems(profile: CountryProfile, i: int, line: ProfileLine, codes: se
     if len(excepts) > 1:
         problems.append(f"{where}: more than one base adds 'every line except'")
     for j, other in enumerate(profile.lines):
-        if j == i or not _periods_overlap(other.period, line.period):
+        if j == i or not _overlap(other.periods, line.periods):
             continue
         if other.code in explicit and j > i:
             problems.append(f"{where}: uses {other.code}, so {_ref(j, other)} must come before it in the list")
@@ -426,7 +498,7 @@ def _base_problems(profile: CountryProfile, i: int, line: ProfileLine, codes: se
             if term in codes and term not in excluded:
                 problems.append(f"{where}: {term} is counted twice (listed, and included as 'every line')")
         for j, other in enumerate(profile.lines):
-            if j > i and other.code not in excluded and _periods_overlap(other.period, line.period):
+            if j > i and other.code not in excluded and _overlap(other.periods, line.periods):
                 problems.append(
                     f"{where}: its base includes every line above it except {sorted(excluded)}, but "
                     f"{_ref(j, other)} comes after it: move {other.code} up or add it to the exceptions"
