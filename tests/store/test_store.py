@@ -22,7 +22,7 @@ from tests.support import declaration
 
 def test_migrations_create_exactly_the_declared_tables(node):
     with node.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), schema())
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), schema())
     assert diff == []
 
 
