@@ -23,7 +23,7 @@ class Action(str, Enum):
     RECORD_CONTROL = "record_control"  # arrival, control results, payment, release, rejection
     EDIT_RISK = "edit_risk"  # selectivity profiles, valuation bounds
     RUN_RISK_ENGINE = "run_risk_engine"  # the installed model and policy; reload them
-    SEND_MOVEMENTS = "send_movements"  # export notices to partners, transit movements
+    SEND_MOVEMENTS = "send_movements"  # export notices and matching to partners, transit movements
     READ_MOVEMENTS = "read_movements"  # mirror-control outcomes, transits, guarantees, partners' reference data
     READ_PARTNERS = "read_partners"  # the partner registry
     RUN_EXCHANGE = "run_exchange"  # queues, alerts, publishing reference data

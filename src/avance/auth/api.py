@@ -7,6 +7,7 @@ by the one role table of ``avance.auth.access``). Services keep the checks that 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,11 +35,19 @@ def principal(request: Request, credentials: Annotated[HTTPAuthorizationCredenti
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def Allowed(action: Action) -> object:  # noqa: N802  (used as a type: Annotated[Principal, Allowed(...)])
-    """The caller, who must hold a role allowed to do ``action`` (403 otherwise)."""
+@dataclass(frozen=True)
+class Permission:
+    """The dependency ``Allowed(action)`` stands for: the caller, refused (403 ``forbidden.role``)
+    unless the role table lets its role do ``action``. Kept as an object so that the action a
+    route needs can be read off the route (a test compares them with the table)."""
 
-    def check(caller: Caller) -> Principal:
-        require(caller, action)
+    action: Action
+
+    def __call__(self, caller: Caller) -> Principal:
+        require(caller, self.action)
         return caller
 
-    return Depends(check)
+
+def Allowed(action: Action) -> object:  # noqa: N802  (used as a type: Annotated[Principal, Allowed(...)])
+    """The caller, who must hold a role allowed to do ``action`` (403 otherwise)."""
+    return Depends(Permission(action))

@@ -1,4 +1,7 @@
-"""HTTP routes for goods declarations. They only translate HTTP to service calls."""
+"""HTTP routes for goods declarations. They only translate HTTP to service calls.
+
+Each route names the action it needs in the role table (``avance.auth.access``); the services
+keep what depends on the data (a declarant lodges in its own name and sees its own documents)."""
 
 from __future__ import annotations
 
@@ -9,37 +12,24 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from avance.auth.model import Principal, Role
+from avance.auth.access import Action, may
+from avance.auth.api import Allowed
+from avance.auth.model import Principal
 from avance.declarations import service
 from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
 from avance.declarations.model import GoodsDeclaration
+from avance.declarations.schemas import DeclarationDetail, DeclarationPage, LifecycleView, Lodged
 from avance.declarations.views import detail_view, summary_view
-from avance.auth.api import Caller
-from avance.kit.http import Lang, NodeDep
+from avance.kit.http import Lang, NodeDep, problems
+from avance.kit.i18n import t
 from avance.store.engine import write
 
 router = APIRouter(prefix="/declarations", tags=["declarations"])
 
 DeclarationId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Declaration id")]
-
-
-class Lodged(BaseModel):
-    id: int
-    lrn: str
-    status: str
-    lane: str
-    lane_label: str
-    duty_total: str
-    currency: str
-    reasons: list[dict[str, Any]] | None = Field(None, description="Why this lane; not shown to declarants (criteria are confidential).")
-    location: str
-
-
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    page: int
-    page_size: int
-    total: int
+Lodger = Annotated[Principal, Allowed(Action.LODGE)]
+Reader = Annotated[Principal, Allowed(Action.READ_DOCUMENTS)]
+Officer = Annotated[Principal, Allowed(Action.RECORD_CONTROL)]
 
 
 class Arrival(BaseModel):
@@ -66,22 +56,12 @@ class Rejection(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-class LifecycleView(BaseModel):
-    id: int
-    status: str
-    status_label: str
-    lane: str | None
-    events: list[str]
-
-
 def sees_risk(caller: Principal) -> bool:
-    """Officers, analysts and administrators see scores and reasons; declarants see their lane."""
-    return caller.role is not Role.DECLARANT
+    """Whoever may read risk information sees scores and reasons; declarants see their lane."""
+    return may(caller, Action.READ_RISK)
 
 
 def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
-    from avance.kit.i18n import t
-
     return LifecycleView(
         id=declaration_id,
         status=life.status.value,
@@ -98,9 +78,9 @@ def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
     summary="Lodge a goods declaration (pre-arrival allowed)",
     description="201 when stored. Sending the same document again (a retry after a lost answer) "
     "returns the declaration stored the first time with 200; the same LRN with another document is refused (422).",
-    responses={200: {"description": "The same document was already lodged: nothing new was stored."}},
+    responses={200: {"description": "The same document was already lodged: nothing new was stored.", "model": Lodged}},
 )
-def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang, response: Response) -> Lodged:
+def lodge(body: GoodsDeclaration, node: NodeDep, caller: Lodger, lang: Lang, response: Response) -> Lodged:
     with write(node.engine) as conn:
         lodging = service.lodge(conn, node.context, body, caller)
         record = service.get(conn, lodging.id, caller)
@@ -122,10 +102,10 @@ def lodge(body: GoodsDeclaration, node: NodeDep, caller: Caller, lang: Lang, res
     )
 
 
-@router.get("", response_model=Page, summary="List declarations (filter and paginate)")
+@router.get("", response_model=DeclarationPage, response_model_exclude_unset=True, summary="List declarations (filter and paginate)")
 def list_declarations(
     node: NodeDep,
-    caller: Caller,
+    caller: Reader,
     lang: Lang,
     status_: Annotated[Literal[tuple(k.value for k in EventKind)] | None, Query(alias="status")] = None,  # type: ignore[valid-type]
     lane: Literal["green", "blue", "yellow", "red"] | None = None,
@@ -137,15 +117,20 @@ def list_declarations(
     registered_to: date | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Page:
+) -> dict[str, Any]:
     filters = service.Filters(status_, lane, office_code, importer_id, declarant_id, lrn, registered_from, registered_to)
     with node.engine.connect() as conn:
         rows, total = service.search(conn, caller, filters, page=page, page_size=page_size)
-    return Page(items=[summary_view(r, lang, risk=sees_risk(caller)) for r in rows], page=page, page_size=page_size, total=total)
+    return {"items": [summary_view(r, lang, risk=sees_risk(caller)) for r in rows], "page": page, "page_size": page_size, "total": total}
 
 
-@router.get("/{declaration_id}", summary="A declaration with its status, duties, lane, reasons and events")
-def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
+@router.get(
+    "/{declaration_id}",
+    response_model=DeclarationDetail,
+    response_model_exclude_unset=True,
+    summary="A declaration with its status, duties, lane, reasons and events",
+)
+def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Reader, lang: Lang) -> dict[str, Any]:
     with node.engine.connect() as conn:
         view = detail_view(service.get(conn, declaration_id, caller), lang, risk=sees_risk(caller))
         if sees_risk(caller):  # what other capabilities add (the partner's export data, as mirror control compared it)
@@ -154,15 +139,15 @@ def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Caller
         return view
 
 
-@router.post("/{declaration_id}/arrival", response_model=LifecycleView, summary="Record the goods' arrival (officer)")
-def arrival(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang, body: Arrival | None = None) -> LifecycleView:
+@router.post("/{declaration_id}/arrival", response_model=LifecycleView, responses=problems(409), summary="Record the goods' arrival (officer)")
+def arrival(declaration_id: DeclarationId, node: NodeDep, caller: Officer, lang: Lang, body: Arrival | None = None) -> LifecycleView:
     with write(node.engine) as conn:
         life = service.record_arrival(conn, declaration_id, caller, arrived_at=body.arrived_at if body else None)
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/inspection-result", response_model=LifecycleView, summary="Record a control's findings (officer)")
-def inspection_result(declaration_id: DeclarationId, body: InspectionResult, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+@router.post("/{declaration_id}/inspection-result", response_model=LifecycleView, responses=problems(409), summary="Record a control's findings (officer)")
+def inspection_result(declaration_id: DeclarationId, body: InspectionResult, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
         life = service.record_inspection(
             conn, declaration_id, caller, fraud_found=body.fraud_found, fraud_kinds=body.fraud_kinds, extra_duty=body.extra_duty, findings=body.findings
@@ -170,22 +155,22 @@ def inspection_result(declaration_id: DeclarationId, body: InspectionResult, nod
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/payment", response_model=LifecycleView, summary="Record the payment of duties and taxes (officer)")
-def payment(declaration_id: DeclarationId, body: Payment, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+@router.post("/{declaration_id}/payment", response_model=LifecycleView, responses=problems(409), summary="Record the payment of duties and taxes (officer)")
+def payment(declaration_id: DeclarationId, body: Payment, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
         life = service.record_payment(conn, declaration_id, caller, amount=body.amount, receipt=body.receipt)
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/release", response_model=LifecycleView, summary="Release the goods (officer)")
-def release(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+@router.post("/{declaration_id}/release", response_model=LifecycleView, responses=problems(409), summary="Release the goods (officer)")
+def release(declaration_id: DeclarationId, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
         life = service.record_release(conn, declaration_id, caller)
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/rejection", response_model=LifecycleView, summary="Reject (invalidate) a lodged declaration (officer)")
-def rejection(declaration_id: DeclarationId, body: Rejection, node: NodeDep, caller: Caller, lang: Lang) -> LifecycleView:
+@router.post("/{declaration_id}/rejection", response_model=LifecycleView, responses=problems(409), summary="Reject (invalidate) a lodged declaration (officer)")
+def rejection(declaration_id: DeclarationId, body: Rejection, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
         life = service.record_rejection(conn, declaration_id, caller, reason=body.reason)
     return _life(declaration_id, life, lang)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from avance.store.engine import unstorable_text
 
+from avance.auth.access import Action, require
 from avance.auth.model import Principal, Role
 from avance.declarations.lifecycle import (
     Event,
@@ -65,12 +66,11 @@ class StoreLookups:
 
 
 def authorize_lodging(principal: Principal, d: GoodsDeclaration) -> None:
-    """A declarant lodges in its own name only; officers and analysts do not lodge."""
-    if principal.role is Role.DECLARANT:
-        if d.declarant.id != principal.party_id:
-            raise Forbidden("forbidden.declarant_mismatch", declarant=d.declarant.id)
-    elif principal.role is not Role.ADMIN:
-        raise Forbidden("forbidden.role", role=principal.role.value)
+    """Who may lodge is the role table's (officers and analysts do not); a declarant lodges in its
+    own name only."""
+    require(principal, Action.LODGE)
+    if principal.role is Role.DECLARANT and d.declarant.id != principal.party_id:
+        raise Forbidden("forbidden.declarant_mismatch", declarant=d.declarant.id)
 
 
 @lru_cache(maxsize=1024)
@@ -486,11 +486,6 @@ def _refresh_status(conn: Connection, declaration_id: int) -> Lifecycle:
     return life
 
 
-def _officer(principal: Principal) -> None:
-    if principal.role not in (Role.OFFICER, Role.ADMIN):
-        raise Forbidden("forbidden.role", role=principal.role.value)
-
-
 def _locked(conn: Connection, declaration_id: int, principal: Principal) -> DeclarationRecord:
     """Read the declaration for a change, holding its row so that two officers cannot race."""
     query = select(declarations.c.id).where(declarations.c.id == declaration_id)
@@ -551,7 +546,7 @@ def _auto_release(conn: Connection, record_id: int, life: Lifecycle, duty_total:
 
 def record_arrival(conn: Connection, declaration_id: int, principal: Principal, *, arrived_at: datetime | None = None, now: datetime | None = None) -> Lifecycle:
     """The goods have arrived; green and blue lanes already paid for are released at once."""
-    _officer(principal)
+    require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
     check_arrival(record.lifecycle)
@@ -572,7 +567,7 @@ def record_inspection(
     now: datetime | None = None,
 ) -> Lifecycle:
     """The control's findings: these are the labels the risk engine learns from."""
-    _officer(principal)
+    require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
     check_inspection(record.lifecycle)
@@ -588,7 +583,7 @@ def record_inspection(
 
 def record_payment(conn: Connection, declaration_id: int, principal: Principal, *, amount: Decimal, receipt: str, now: datetime | None = None) -> Lifecycle:
     """Duties and taxes paid (with what an inspection raised); may release green/blue goods."""
-    _officer(principal)
+    require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
     check_payment(record.lifecycle, record.row["duty_total"], amount)
@@ -599,7 +594,7 @@ def record_payment(conn: Connection, declaration_id: int, principal: Principal, 
 
 def record_release(conn: Connection, declaration_id: int, principal: Principal, *, now: datetime | None = None) -> Lifecycle:
     """Release (bon à enlever) once arrived, controlled as the lane requires, and paid."""
-    _officer(principal)
+    require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
     blockers = release_blockers(record.lifecycle, record.row["duty_total"])
@@ -611,7 +606,7 @@ def record_release(conn: Connection, declaration_id: int, principal: Principal, 
 
 def record_rejection(conn: Connection, declaration_id: int, principal: Principal, *, reason: str, now: datetime | None = None) -> Lifecycle:
     """An officer invalidates a lodged declaration (e.g. documents refused); nothing follows it."""
-    _officer(principal)
+    require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
     check_rejection(record.lifecycle)

@@ -1,4 +1,6 @@
-"""The FastAPI application of a node."""
+"""The FastAPI application of a node: the capabilities' routers, the error handlers, the body
+limit, the health check, and an OpenAPI document that says what the node really answers (every
+error as problem+json, ``kit.http.document_problems``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from avance import __version__
@@ -16,7 +19,7 @@ from avance.bootstrap import Node, open_node
 from avance.declarations.api import router as declarations_router
 from avance.exchange.api import router as exchange_router
 from avance.exchange.worker import start
-from avance.kit.http import MAX_BODY, NodeDep, _lang, install_error_handlers, problem
+from avance.kit.http import MAX_BODY, NodeDep, _lang, document_problems, install_error_handlers, problem
 from avance.kit.i18n import t
 from avance.kit.settings import Settings, get_settings
 from avance.manifests.api import router as manifests_router
@@ -35,7 +38,18 @@ them, computes duties and taxes, and assigns a control lane (green, yellow, red,
 * Send `Accept-Language: fr` or `en`: messages, lane names and reasons follow it.
 * Errors are RFC 9457 `application/problem+json`; validation errors list every problem with its
   JSON pointer. A rejected document is never stored.
+* Files analysts keep (profiles as YAML, the value-control file as CSV) are other representations
+  of their resource: ask with `Accept` or, in a link, `?format=yaml` or `?format=csv`.
 """
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, or degraded when the database does not answer.")
+    version: str
+    country: str
+    currency: str
+    database: str = Field(description="ok or unreachable.")
+    engine: str = Field(description="The database engine: sqlite or postgresql.")
 
 
 def create_app(node: Node | None = None, settings: Settings | None = None) -> FastAPIOffline:
@@ -60,6 +74,14 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
     app.state.node = node
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     install_error_handlers(app)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def _limit_body(request: Request, call_next: Any) -> Any:
@@ -73,7 +95,8 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
         "/health",
         tags=["node"],
         summary="Is the node up, and its database reachable?",
-        responses={503: {"description": "The database does not answer."}},
+        response_model=Health,
+        responses={503: {"description": "The database does not answer: the same body, with `status: degraded`.", "model": Health}},
     )
     def health(node: NodeDep, response: Response) -> dict[str, Any]:
         database = "ok"

@@ -1,4 +1,8 @@
-"""HTTP routes of the exchange: the inbox partners post to, this node's identity, and its state."""
+"""HTTP routes of the exchange: the inbox partners post to, this node's identity, and its state.
+
+The inbox and the identity are public (a partner authenticates each message by its signature);
+the rest names its action in the role table (``RUN_EXCHANGE``, ``READ_PARTNERS``,
+``READ_MOVEMENTS``)."""
 
 from __future__ import annotations
 
@@ -7,22 +11,22 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from avance.auth.model import Principal, Role
-from avance.kit.errors import Forbidden, Issue, ValidationFailed
+from avance.auth.access import Action
+from avance.auth.api import Allowed
+from avance.auth.model import Principal
+from avance.kit.errors import Issue, ValidationFailed
 from avance.exchange import inbox, keys, partners, status
-from avance.exchange.envelope import format_time
+from avance.exchange.envelope import Envelope, format_time
 from avance.exchange.outbox import enqueue
-from avance.auth.api import Caller
+from avance.exchange.schemas import Alert, ExchangeStatus, Identity, Partner, PartnerReferenceRecord, Published
 from avance.kit.http import NodeDep
 from avance.store.engine import write
 
 router = APIRouter(prefix="/exchange", tags=["exchange"])
 
-
-def _require(caller: Principal, *roles: Role) -> None:
-    if caller.role not in roles:
-        raise Forbidden("forbidden.role", role=caller.role.value)
+Administrator = Annotated[Principal, Allowed(Action.RUN_EXCHANGE)]
 
 
 def _json(data: Any, status_code: int = 200) -> Response:
@@ -38,7 +42,10 @@ def _json(data: Any, status_code: int = 200) -> Response:
         "array of signed `ack` envelopes, one per message and in the same order: accepted, buffered, "
         "duplicate, rejected (with the reason) or retry. The whole batch is applied in one transaction."
     ),
-    responses={200: {"description": "One signed acknowledgement per message."}, 422: {"description": "The body is not a JSON array."}},
+    responses={
+        200: {"description": "One signed acknowledgement per message.", "model": list[Envelope]},
+        422: {"description": "The body is not a JSON array, or holds more messages than a batch may."},
+    },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}},
 )
 async def receive_messages(request: Request, node: NodeDep) -> Response:
@@ -51,13 +58,11 @@ async def receive_messages(request: Request, node: NodeDep) -> Response:
         raise ValidationFailed([Issue("", "exchange.batch_not_array", {})])
     if len(items) > inbox.MAX_BATCH:
         raise ValidationFailed([Issue("", "exchange.batch_too_large", {"limit": inbox.MAX_BATCH})])
-    from starlette.concurrency import run_in_threadpool
-
     acks = await run_in_threadpool(inbox.receive, node.engine, node.settings.data_dir, node.settings.exchange_window_seconds, items, node.handlers)
     return _json(acks)
 
 
-@router.get("/identity", summary="This node's id and public keys (what partners register)")
+@router.get("/identity", response_model=Identity, summary="This node's id and public keys (what partners register)")
 def identity(node: NodeDep) -> dict[str, Any]:
     with node.engine.connect() as conn:
         node_id = keys.node_id(conn)
@@ -80,23 +85,20 @@ def identity(node: NodeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/status", summary="Per partner: queue depth, oldest pending message, last success and error, dead letters")
-def exchange_status(node: NodeDep, caller: Caller) -> dict[str, Any]:
-    _require(caller, Role.ADMIN)
+@router.get("/status", response_model=ExchangeStatus, summary="Per partner: queue depth, oldest pending message, last success and error, dead letters")
+def exchange_status(node: NodeDep, caller: Administrator) -> dict[str, Any]:
     with node.engine.connect() as conn:
         return status.report(conn)
 
 
-@router.get("/alerts", summary="Exchange alerts: dead letters and messages partners rejected")
-def exchange_alerts(node: NodeDep, caller: Caller, open_only: Annotated[bool, Query(alias="open")] = True) -> list[dict[str, Any]]:
-    _require(caller, Role.ADMIN)
+@router.get("/alerts", response_model=list[Alert], summary="Exchange alerts: dead letters and messages partners rejected")
+def exchange_alerts(node: NodeDep, caller: Administrator, open_only: Annotated[bool, Query(alias="open")] = True) -> list[dict[str, Any]]:
     with node.engine.connect() as conn:
         return status.alerts(conn, open_only=open_only)
 
 
-@router.get("/partners", summary="Registered partner nodes and their keys")
-def list_partners(node: NodeDep, caller: Caller) -> list[dict[str, Any]]:
-    _require(caller, Role.ADMIN, Role.ANALYST)
+@router.get("/partners", response_model=list[Partner], summary="Registered partner nodes and their keys")
+def list_partners(node: NodeDep, caller: Annotated[Principal, Allowed(Action.READ_PARTNERS)]) -> list[dict[str, Any]]:
     with node.engine.connect() as conn:
         found = partners.list_partners(conn)
     return [
@@ -122,9 +124,13 @@ class ReferenceDataUpdate(BaseModel):
     to: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(None, max_length=50, description="Partner node ids (default: every partner).")
 
 
-@router.post("/reference-data", status_code=202, summary="Publish an update of this administration's offices or holidays to partners")
-def publish_reference_data(update: ReferenceDataUpdate, node: NodeDep, caller: Caller) -> dict[str, Any]:
-    _require(caller, Role.ADMIN)
+@router.post(
+    "/reference-data",
+    status_code=202,
+    response_model=Published,
+    summary="Publish an update of this administration's offices or holidays to partners",
+)
+def publish_reference_data(update: ReferenceDataUpdate, node: NodeDep, caller: Administrator) -> dict[str, Any]:
     payload: dict[str, Any] = {"dataset": update.dataset, "action": update.action, "records": update.records}
     if update.effective_date is not None:
         payload["effective_date"] = update.effective_date
@@ -143,13 +149,12 @@ def publish_reference_data(update: ReferenceDataUpdate, node: NodeDep, caller: C
     return {"message_ids": ids}
 
 
-@router.get("/reference-data", summary="Reference data partners published (offices, holidays)")
+@router.get("/reference-data", response_model=list[PartnerReferenceRecord], summary="Reference data partners published (offices, holidays)")
 def partner_reference_data(
     node: NodeDep,
-    caller: Caller,
+    caller: Annotated[Principal, Allowed(Action.READ_MOVEMENTS)],
     partner: Annotated[str | None, Query(max_length=64)] = None,
     dataset: Literal["offices", "holidays"] | None = None,
 ) -> list[dict[str, Any]]:
-    _require(caller, Role.ADMIN, Role.ANALYST, Role.OFFICER)
     with node.engine.connect() as conn:
         return inbox.reference_data(conn, partner=partner, dataset=dataset)

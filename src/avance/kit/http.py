@@ -1,4 +1,10 @@
-"""What every HTTP route shares: the node it serves, the caller's language, problem+json errors.
+"""What every HTTP route shares: the node it serves, the caller's language, problem+json errors,
+how they are documented, and how a resource chooses its representation.
+
+Done once here so that every capability's routes behave and are described alike: an error is an
+RFC 9457 ``application/problem+json`` body whatever raised it, the OpenAPI document says so for
+every operation (``document_problems``), and a resource that exists in another form than JSON
+(a CSV or YAML file analysts keep) is chosen by one rule (``representation``).
 
 The caller (who is calling, and may they) is ``avance.auth.api``'s; the application that puts a
 node in ``app.state.node`` is ``avance.entrypoints.http``'s.
@@ -6,12 +12,18 @@ node in ``app.state.node`` is ``avance.entrypoints.http``'s.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from fastapi import Depends, Request
+import mimeparse
+from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -79,6 +91,7 @@ def _title_key(status: int) -> str:
         403: "error.forbidden",
         404: "error.not_found",
         405: "error.method_not_allowed",
+        406: "http.title.not_acceptable",
         409: "error.conflict",
         413: "error.generic",
         422: "error.validation",
@@ -157,3 +170,203 @@ def install_error_handlers(app: Any) -> None:
 
 MAX_BODY = 8 * 1024 * 1024
 """Largest request body accepted (a declaration of 999 items stays far below it)."""
+
+
+# --- what answers are made of --------------------------------------------------------------------
+
+DecimalText = Annotated[str, Field(description="An exact decimal in plain notation (never a binary float).", examples=["1250000.50"])]
+DateText = Annotated[str, Field(description="An ISO 8601 date.", json_schema_extra={"format": "date"})]
+TimeText = Annotated[str, Field(description="An ISO 8601 date and time, UTC.", json_schema_extra={"format": "date-time"})]
+"""Text types of the response models: amounts, dates and times as the views write them (exact
+decimals as text; ``isoformat()``), so that a model describes an answer without rewriting it."""
+
+
+# --- problems, as the OpenAPI document describes them -------------------------------------------
+
+
+class ProblemIssue(BaseModel):
+    """One located problem of a rejected request."""
+
+    pointer: str | None = Field(None, description="Where in the body, as a JSON pointer (RFC 6901); empty for the whole body.")
+    parameter: str | None = Field(None, description="Which query, path or header parameter, when the problem is not in the body.")
+    code: str = Field(description="Catalog key of the problem, stable across languages (e.g. `schema.missing`).")
+    detail: str = Field(description="The problem, in the caller's language.")
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details in the caller's language (``Content-Language``)."""
+
+    type: str = Field(description="`urn:avance:problem:` followed by the code.", examples=["urn:avance:problem:forbidden.role"])
+    title: str = Field(description="What kind of error, in the caller's language.")
+    status: int = Field(description="The HTTP status, repeated.")
+    detail: str = Field(description="What went wrong, in the caller's language.")
+    instance: str = Field(description="The path of the request.")
+    code: str = Field(description="Catalog key of the error, stable across languages: what a program tests.", examples=["forbidden.role"])
+    errors: list[ProblemIssue] | None = Field(None, description="Every problem found, when the request was rejected as invalid (422).")
+
+
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+
+ERRORS: dict[int, str] = {
+    401: "No valid bearer token (`WWW-Authenticate: Bearer`).",
+    403: "The caller's role may not do this (`forbidden.role`), or a declarant acts for another party.",
+    404: "No such resource, or none the caller may see.",
+    406: "None of the representations of the resource fits `Accept` or `format`.",
+    409: "The request is valid but the resource's current state does not allow it.",
+    413: "The body is larger than the node accepts.",
+    422: "The request was rejected: `errors` lists every problem with its JSON pointer or parameter. Nothing was stored.",
+    503: "The database does not answer; nothing was stored. Try again after `Retry-After` seconds.",
+}
+"""What each error status means, as every operation's documentation says it."""
+
+
+def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    """The OpenAPI response of an error ``status``: a problem+json body."""
+    return {"description": description or ERRORS[status], "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route for the errors the node cannot infer: 409, a 404 without an id in
+    the path, 406. 401 and 403 (protected), 404 (an id in the path), 422 and 413 (input) and 503
+    are added to every operation concerned by ``document_problems``."""
+    return {status: problem_response(status) for status in statuses}
+
+
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "options", "head", "trace"})
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+
+
+def _replaceable(response: dict[str, Any]) -> bool:
+    """Whether an error response says nothing of its body, or only FastAPI's default 422 one."""
+    content = response.get("content")
+    if not content:
+        return True
+    return set(content) == {"application/json"} and content["application/json"].get("schema") == {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Describe the errors of every operation of ``openapi`` as what the node sends: problem+json.
+
+    Each operation lists 401 and 403 when it is protected (it references a security scheme), 404
+    when an id is in its path, 422 when it takes parameters or a body, 413 when it takes a body,
+    and 503 (the database); the errors a route declares itself (``problems``) stay. A response a
+    route describes with a body of its own (the health check's 503) is kept as it is.
+    """
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    _, definitions = models_json_schema([(Problem, "serialization")], ref_template="#/components/schemas/{model}")
+    schemas.update(definitions["$defs"])
+    for path, item in openapi.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            wanted = {503}
+            if operation.get("security"):
+                wanted |= {401, 403}
+            if "{" in path:
+                wanted.add(404)
+            if operation.get("parameters") or operation.get("requestBody"):
+                wanted.add(422)
+            if operation.get("requestBody"):
+                wanted.add(413)
+            for status in wanted:
+                responses.setdefault(str(status), {})
+            for status, response in responses.items():
+                if not status.isdigit() or int(status) < 400 or not _replaceable(response):
+                    continue
+                described = response.get("description")
+                default = ERRORS.get(int(status), "An error.")
+                response.clear()
+                response.update(problem_response(int(status), described if described and described != "Validation Error" else default))
+            operation["responses"] = dict(sorted(responses.items()))
+    if '"#/components/schemas/HTTPValidationError"' not in json.dumps(openapi["paths"]):
+        for name in _FASTAPI_VALIDATION:  # FastAPI's own 422 body, which the node never sends
+            schemas.pop(name, None)
+    return openapi
+
+
+# --- representations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Representation:
+    """A form a resource can be sent in: its name in ``?format=`` and its media type."""
+
+    format: str
+    media_type: str
+
+
+JSON = Representation("json", "application/json")
+CSV = Representation("csv", "text/csv")
+YAML = Representation("yaml", "text/yaml")
+
+
+class NotAcceptable(AvanceError):
+    status = 406
+    code = "http.not_acceptable"
+
+
+def representation(request: Request, offered: Sequence[Representation]) -> Representation:
+    """The representation of a resource to answer ``request`` with, among ``offered`` (the
+    preferred first).
+
+    ``?format=`` decides when given: a link cannot set a header, and an officer's browser asks for
+    ``text/html`` first. Otherwise the ``Accept`` header does, q-values and specificity honoured
+    (RFC 9110, §12.5.1); the first offered wins a tie, and is the answer when there is no (or no
+    readable) ``Accept`` header. Neither fitting: 406 problem+json naming what is offered.
+    """
+    if not offered:
+        raise ValueError("a resource offers at least one representation")
+    refused = NotAcceptable(offered=", ".join(f"{r.format} ({r.media_type})" for r in offered))
+    asked = request.query_params.get("format")
+    if asked is not None:
+        for candidate in offered:
+            if candidate.format == asked.strip().lower():
+                return candidate
+        raise refused
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return offered[0]
+    by_type = {r.media_type: r for r in offered}
+    try:  # mimeparse ranks the last of equals first: the preferred goes last
+        best = mimeparse.best_match(list(reversed(by_type)), accept)
+    except mimeparse.MimeTypeParseException:  # an unreadable header may be disregarded (RFC 9110)
+        return offered[0]
+    if not best:
+        raise refused
+    return by_type[best]
+
+
+def Negotiated(*offered: Representation) -> Any:  # noqa: N802  (used as a type: Annotated[Representation, Negotiated(...)])
+    """A route's dependency: the representation ``representation`` chooses among ``offered``; it
+    declares the ``format`` query parameter in the OpenAPI document."""
+    names = [r.format for r in offered]
+
+    def choose(
+        request: Request,
+        response: Response,
+        # declared for the OpenAPI document (read by representation itself); a default rather than
+        # Annotated, because the annotations of this module are strings and names is local
+        format_: str | None = Query(None, alias="format", description=f"The representation, for a link: {', '.join(names)} (default: by `Accept`).", json_schema_extra={"enum": names}),
+    ) -> Representation:
+        response.headers["Vary"] = "Accept"  # a JSON answer too: caches keep one per Accept
+        return representation(request, offered)
+
+    return Depends(choose)
+
+
+def representations(*offered: Representation) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route answering in ``offered`` besides JSON: each other media type
+    under 200 (the JSON one is the route's response model) and 406."""
+    content = {r.media_type: {"schema": {"type": "string"}} for r in offered if r != JSON}
+    return {200: {"content": content}, **problems(406)}
+
+
+def file_response(text: str, form: Representation, filename: str) -> Response:
+    """A text representation of a resource (CSV, YAML) as a download, in UTF-8; like the JSON one
+    it varies with ``Accept``."""
+    return Response(
+        text.encode("utf-8"),
+        media_type=f"{form.media_type}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Vary": "Accept"},
+    )

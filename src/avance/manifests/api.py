@@ -1,14 +1,19 @@
-"""HTTP routes for cargo reports."""
+"""HTTP routes for cargo reports. They only translate HTTP to service calls.
+
+Lodging is the role table's ``LODGE`` and reading its ``READ_DOCUMENTS``; the service keeps what
+depends on the data (a carrier reports and sees its own cargo only)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from avance.auth.api import Caller
-from avance.kit.http import NodeDep
+from avance.auth.access import Action
+from avance.auth.api import Allowed
+from avance.auth.model import Principal
+from avance.kit.http import NodeDep, TimeText
 from avance.manifests import service
 from avance.manifests.model import CargoReport
 from avance.store.engine import write
@@ -23,8 +28,26 @@ class ManifestLodged(BaseModel):
     location: str
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ManifestLodged, summary="Lodge a cargo report (manifest)")
-def lodge(body: CargoReport, node: NodeDep, caller: Caller, response: Response) -> ManifestLodged:
+class ManifestView(BaseModel):
+    """A cargo report as lodged, with what the node indexed of it."""
+
+    id: int
+    reference: str
+    carrier_id: str
+    office_code: str
+    estimated_arrival: TimeText
+    lodged_at: TimeText
+    manifest: dict[str, Any] = Field(description="The cargo report as lodged (CargoReport).")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ManifestLodged,
+    summary="Lodge a cargo report (manifest)",
+    responses={200: {"description": "The same cargo report was already lodged: nothing new was stored.", "model": ManifestLodged}},
+)
+def lodge(body: CargoReport, node: NodeDep, caller: Annotated[Principal, Allowed(Action.LODGE)], response: Response) -> ManifestLodged:
     with write(node.engine) as conn:
         manifest_id, replayed = service.lodge(conn, node.context, body, caller)
     if replayed:
@@ -32,7 +55,9 @@ def lodge(body: CargoReport, node: NodeDep, caller: Caller, response: Response) 
     return ManifestLodged(id=manifest_id, reference=body.reference, bills_of_lading=len(body.bills_of_lading), location=f"/manifests/{manifest_id}")
 
 
-@router.get("/{manifest_id}", summary="A cargo report as lodged")
-def get_manifest(manifest_id: Annotated[int, Path(ge=1, le=2_147_483_647)], node: NodeDep, caller: Caller) -> dict[str, Any]:
+@router.get("/{manifest_id}", response_model=ManifestView, summary="A cargo report as lodged")
+def get_manifest(
+    manifest_id: Annotated[int, Path(ge=1, le=2_147_483_647)], node: NodeDep, caller: Annotated[Principal, Allowed(Action.READ_DOCUMENTS)]
+) -> dict[str, Any]:
     with node.engine.connect() as conn:
         return service.get(conn, manifest_id, caller)

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from avance.auth.access import Action, require
 from avance.auth.model import Principal, Role
 from avance.reference.containers import container_check_digit_ok
 from avance.revenue.context import ReferenceContext, check_office
@@ -69,11 +70,9 @@ def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Pr
     The same report sent again returns the first lodging; the same reference with another
     report is a duplicate.
     """
-    if principal.role is Role.DECLARANT:
-        if m.carrier.id != principal.party_id:
-            raise Forbidden("forbidden.declarant_mismatch", declarant=m.carrier.id)
-    elif principal.role is not Role.ADMIN:
-        raise Forbidden("forbidden.role", role=principal.role.value)
+    require(principal, Action.LODGE)
+    if principal.role is Role.DECLARANT and m.carrier.id != principal.party_id:  # a carrier reports its own cargo
+        raise Forbidden("forbidden.declarant_mismatch", declarant=m.carrier.id)
     now = now or datetime.now(timezone.utc)
     earlier = conn.execute(select(manifests.c.id, manifests.c.document).where(manifests.c.reference == m.reference)).first()
     if earlier is not None and earlier.document == orjson.loads(m.model_dump_json()):

@@ -1,6 +1,9 @@
 """HTTP routes of export-import matching (``/matching``) and transit (``/transits``).
 
 They only translate HTTP to calls of ``avance.movements.matching`` and ``avance.movements.transit``.
+Officers, analysts and administrators read movements (``READ_MOVEMENTS`` in the role table);
+officers and administrators send notices and record transits (``SEND_MOVEMENTS``), which the
+transit service checks too, whoever calls it.
 """
 
 from __future__ import annotations
@@ -8,13 +11,25 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel
 
+from avance.auth.access import Action
+from avance.auth.api import Allowed
+from avance.auth.model import Principal
 from avance.movements import matching, transit
+from avance.movements.schemas import (
+    GuaranteeBalances,
+    MirrorControl,
+    NoticePage,
+    NoticeSent,
+    NoticeView,
+    Registered,
+    StatusView,
+    TransitDetail,
+    TransitPage,
+)
 from avance.revenue.context import reference_context
 from avance.movements.payloads import MRN_PATTERN, ExportDeclarationNotice
-from avance.auth.api import Caller
-from avance.kit.http import Lang, NodeDep
+from avance.kit.http import Lang, NodeDep, problems
 from avance.kit.i18n import t
 from avance.store.engine import write
 
@@ -27,34 +42,8 @@ NoticeId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Export notic
 Mrn = Annotated[str, Path(pattern=MRN_PATTERN, description="Movement reference number")]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]
-
-
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    page: int
-    page_size: int
-    total: int
-
-
-class NoticeSent(BaseModel):
-    id: int
-    export_reference: str
-    message_id: str | None
-    outcome: str
-    location: str
-
-
-class Registered(BaseModel):
-    mrn: str
-    status: str
-    status_label: str
-    location: str
-
-
-class StatusView(BaseModel):
-    mrn: str
-    status: str
-    status_label: str
+Reader = Annotated[Principal, Allowed(Action.READ_MOVEMENTS)]
+Sender = Annotated[Principal, Allowed(Action.SEND_MOVEMENTS)]
 
 
 # --- matching ------------------------------------------------------------------------------------
@@ -68,10 +57,9 @@ class StatusView(BaseModel):
     description="The export declaration of this administration is stored and queued, in one transaction, to the partner "
     "node of its destination country, which matches it with its import declaration and answers with a match result. "
     "Sending the same notice again returns the first one (200).",
-    responses={200: {"description": "The same notice was already sent: nothing new was queued."}},
+    responses={200: {"description": "The same notice was already sent: nothing new was queued.", "model": NoticeSent}, **problems(409)},
 )
-def send_export_notice(body: ExportDeclarationNotice, node: NodeDep, caller: Caller, response: Response) -> NoticeSent:
-    transit.officer(caller)
+def send_export_notice(body: ExportDeclarationNotice, node: NodeDep, caller: Sender, response: Response) -> NoticeSent:
     with write(node.engine) as conn:
         sent = matching.send_notice(conn, node.context, body)
     if sent.replayed:
@@ -81,33 +69,40 @@ def send_export_notice(body: ExportDeclarationNotice, node: NodeDep, caller: Cal
     return NoticeSent(id=sent.id, export_reference=body.export_declaration_reference, message_id=sent.message_id, outcome="pending", location=location)
 
 
-@matching_router.get("/results", response_model=Page, summary="Export notices and their matching outcomes (officer, analyst)")
+@matching_router.get("/results", response_model=NoticePage, summary="Export notices and their matching outcomes (officer, analyst)")
 def list_results(
     node: NodeDep,
-    caller: Caller,
+    caller: Reader,
     lang: Lang,
     outcome: Literal["pending", "conforme", "non_conforme", "non_retrouvee"] | None = None,
     direction: Literal["received", "sent"] | None = None,
     page: PageNumber = 1,
     page_size: PageSize = 50,
-) -> Page:
-    transit.reader(caller)
+) -> dict[str, Any]:
     with node.engine.connect() as conn:
         rows, total = matching.search(conn, outcome=outcome, direction=direction, page=page, page_size=page_size)
-    return Page(items=[matching.summary(r, lang) for r in rows], page=page, page_size=page_size, total=total)
+    return {"items": [matching.summary(r, lang) for r in rows], "page": page, "page_size": page_size, "total": total}
 
 
-@matching_router.get("/results/{notice_id}", summary="One export notice with its outcome, gaps and revenue gap (officer, analyst)")
-def get_result(notice_id: NoticeId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
-    transit.reader(caller)
+@matching_router.get(
+    "/results/{notice_id}",
+    response_model=NoticeView,
+    response_model_exclude_unset=True,
+    summary="One export notice with its outcome, gaps and revenue gap (officer, analyst)",
+)
+def get_result(notice_id: NoticeId, node: NodeDep, caller: Reader, lang: Lang) -> dict[str, Any]:
     policy = matching.policy_from(node.settings)
     with node.engine.connect() as conn:
         return matching.notice_view(matching.get_notice(conn, notice_id), lang, policy)
 
 
-@matching_router.get("/declarations/{declaration_id}", summary="The mirror control of an import declaration (officer, analyst)")
-def declaration_matching(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
-    transit.reader(caller)
+@matching_router.get(
+    "/declarations/{declaration_id}",
+    response_model=MirrorControl,
+    response_model_exclude_unset=True,
+    summary="The mirror control of an import declaration (officer, analyst)",
+)
+def declaration_matching(declaration_id: DeclarationId, node: NodeDep, caller: Reader, lang: Lang) -> dict[str, Any]:
     policy = matching.policy_from(node.settings)
     with node.engine.connect() as conn:
         return matching.declaration_view(conn, declaration_id, lang, policy)
@@ -118,9 +113,10 @@ def declaration_matching(declaration_id: DeclarationId, node: NodeDep, caller: C
     summary="Match an import declaration now, or compare it again with its export notice (officer)",
     description="For declarations lodged before their export notice was matched (bulk imports) or after a rate change. "
     "A non-conforming outcome raises the lane (never lowers it) and the result is sent to the exporting node.",
+    response_model=MirrorControl,
+    response_model_exclude_unset=True,
 )
-def match_now(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
-    transit.officer(caller)
+def match_now(declaration_id: DeclarationId, node: NodeDep, caller: Sender, lang: Lang) -> dict[str, Any]:
     policy = matching.policy_from(node.settings)
     with write(node.engine) as conn:
         matching.for_declaration(conn, declaration_id)  # 404 when there is no such declaration
@@ -140,9 +136,9 @@ def match_now(declaration_id: DeclarationId, node: NodeDep, caller: Caller, lang
     description="Gives the movement its MRN and queues the transit declaration, in the same transaction, to the node of "
     "every country on the itinerary and of the destination. Sending the same registration (principal and LRN) again "
     "returns the first one (200); the same LRN with other content is a conflict (409).",
-    responses={200: {"description": "The same registration was already recorded."}},
+    responses={200: {"description": "The same registration was already recorded.", "model": Registered}, **problems(409)},
 )
-def register_transit(body: transit.TransitRegistration, node: NodeDep, caller: Caller, lang: Lang, response: Response) -> Registered:
+def register_transit(body: transit.TransitRegistration, node: NodeDep, caller: Sender, lang: Lang, response: Response) -> Registered:
     with write(node.engine) as conn:
         registration = transit.register(conn, node.context, body, caller)  # type: ignore[arg-type]
         row = transit.get(conn, registration.mrn)[0]
@@ -153,26 +149,24 @@ def register_transit(body: transit.TransitRegistration, node: NodeDep, caller: C
     return Registered(mrn=registration.mrn, status=row["status"], status_label=t(f"transit.status.{row['status']}", lang), location=location)
 
 
-@transit_router.get("", response_model=Page, summary="Transit movements known to this node; status=overdue lists late ones (officer, analyst)")
+@transit_router.get("", response_model=TransitPage, summary="Transit movements known to this node; status=overdue lists late ones (officer, analyst)")
 def list_transits(
     node: NodeDep,
-    caller: Caller,
+    caller: Reader,
     lang: Lang,
     status_: Annotated[Literal["registered", "in_transit", "arrived", "discharged", "overdue"] | None, Query(alias="status")] = None,
     role: Literal["departure", "en_route", "destination"] | None = None,
     principal_id: Annotated[str | None, Query(max_length=35)] = None,
     page: PageNumber = 1,
     page_size: PageSize = 50,
-) -> Page:
-    transit.reader(caller)
+) -> dict[str, Any]:
     with node.engine.connect() as conn:
         rows, total = transit.search(conn, status=status_, role=role, principal_id=principal_id, page=page, page_size=page_size)
-    return Page(items=[transit.summary(r, lang) for r in rows], page=page, page_size=page_size, total=total)
+    return {"items": [transit.summary(r, lang) for r in rows], "page": page, "page_size": page_size, "total": total}
 
 
-@transit_router.get("/guarantees", summary="Amount held per guarantee for open movements registered here (officer, analyst)")
-def guarantees(node: NodeDep, caller: Caller, principal: Annotated[str | None, Query(max_length=35)] = None) -> dict[str, Any]:
-    transit.reader(caller)
+@transit_router.get("/guarantees", response_model=GuaranteeBalances, summary="Amount held per guarantee for open movements registered here (officer, analyst)")
+def guarantees(node: NodeDep, caller: Reader, principal: Annotated[str | None, Query(max_length=35)] = None) -> dict[str, Any]:
     with node.engine.connect() as conn:
         balances = transit.guarantee_balances(conn, principal_id=principal)
     return {
@@ -183,9 +177,8 @@ def guarantees(node: NodeDep, caller: Caller, principal: Annotated[str | None, Q
     }
 
 
-@transit_router.get("/{mrn}", summary="A movement with its events and alert (officer, analyst)")
-def get_transit(mrn: Mrn, node: NodeDep, caller: Caller, lang: Lang) -> dict[str, Any]:
-    transit.reader(caller)
+@transit_router.get("/{mrn}", response_model=TransitDetail, summary="A movement with its events and alert (officer, analyst)")
+def get_transit(mrn: Mrn, node: NodeDep, caller: Reader, lang: Lang) -> dict[str, Any]:
     with node.engine.connect() as conn:
         row, events, alert = transit.get(conn, mrn)
     return transit.detail(row, events, alert, lang)
@@ -195,22 +188,22 @@ def _status(mrn: str, value: str, lang: str) -> StatusView:
     return StatusView(mrn=mrn, status=value, status_label=t(f"transit.status.{value}", lang))
 
 
-@transit_router.post("/{mrn}/passage", response_model=StatusView, summary="Confirm passage at an office of passage of this node (officer)")
-def passage(mrn: Mrn, body: transit.PassageRecord, node: NodeDep, caller: Caller, lang: Lang) -> StatusView:
+@transit_router.post("/{mrn}/passage", response_model=StatusView, responses=problems(409), summary="Confirm passage at an office of passage of this node (officer)")
+def passage(mrn: Mrn, body: transit.PassageRecord, node: NodeDep, caller: Sender, lang: Lang) -> StatusView:
     with write(node.engine) as conn:
         value = transit.record_passage(conn, node.context, mrn, body, caller)  # type: ignore[arg-type]
     return _status(mrn, value, lang)
 
 
-@transit_router.post("/{mrn}/arrival", response_model=StatusView, summary="Confirm arrival at the office of destination, and discharge at once if asked (officer)")
-def arrival(mrn: Mrn, node: NodeDep, caller: Caller, lang: Lang, body: transit.ArrivalRecord | None = None) -> StatusView:
+@transit_router.post("/{mrn}/arrival", response_model=StatusView, responses=problems(409), summary="Confirm arrival at the office of destination, and discharge at once if asked (officer)")
+def arrival(mrn: Mrn, node: NodeDep, caller: Sender, lang: Lang, body: transit.ArrivalRecord | None = None) -> StatusView:
     with write(node.engine) as conn:
         value = transit.record_arrival(conn, node.context, mrn, body or transit.ArrivalRecord(), caller)  # type: ignore[arg-type]
     return _status(mrn, value, lang)
 
 
-@transit_router.post("/{mrn}/discharge", response_model=StatusView, summary="Discharge the movement: the departure node releases the guarantee (officer)")
-def discharge(mrn: Mrn, node: NodeDep, caller: Caller, lang: Lang, body: transit.DischargeRecord | None = None) -> StatusView:
+@transit_router.post("/{mrn}/discharge", response_model=StatusView, responses=problems(409), summary="Discharge the movement: the departure node releases the guarantee (officer)")
+def discharge(mrn: Mrn, node: NodeDep, caller: Sender, lang: Lang, body: transit.DischargeRecord | None = None) -> StatusView:
     with write(node.engine) as conn:
         value = transit.discharge(conn, node.context, mrn, body or transit.DischargeRecord(), caller)  # type: ignore[arg-type]
     return _status(mrn, value, lang)

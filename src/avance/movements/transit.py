@@ -27,8 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from avance.auth.model import Principal, Role
-from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
+from avance.auth.access import Action, require
+from avance.auth.model import Principal
+from avance.kit.errors import Conflict, Issue, NotFound, ValidationFailed
 from avance.revenue.context import ReferenceContext
 from avance.movements.context import own_node_id, partner_for_country, send, utcnow
 from avance.movements.payloads import (
@@ -175,17 +176,6 @@ class DischargeRecord(_Request):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def officer(principal: Principal) -> None:
-    if principal.role not in (Role.OFFICER, Role.ADMIN):
-        raise Forbidden("forbidden.role", role=principal.role.value)
-
-
-def reader(principal: Principal) -> None:
-    """Officers, analysts and administrators see movements; declarants do not."""
-    if principal.role not in (Role.OFFICER, Role.ANALYST, Role.ADMIN):
-        raise Forbidden("forbidden.role", role=principal.role.value)
-
-
 def _movement(conn: Connection, mrn: str, *, lock: bool = False) -> Any:
     query = select(transit_movements).where(transit_movements.c.mrn == mrn)
     if lock and conn.dialect.name == "postgresql":
@@ -274,7 +264,7 @@ class Registration:
 def register(conn: Connection, ctx: ReferenceContext, request: TransitRegistration, principal: Principal, *, now: datetime | None = None) -> Registration:
     """Register a transit declaration at this node's office of departure and queue it, in the
     same transaction, to the node of every country on the itinerary and of the destination."""
-    officer(principal)
+    require(principal, Action.SEND_MOVEMENTS)
     now = now or utcnow()
     issues: list[Issue] = []
     departure = _office(ctx, request.departure_office, "/departure_office", issues)
@@ -388,7 +378,7 @@ def _notify(conn: Connection, row: Any, targets: Iterable[str], message_type: st
 
 def record_passage(conn: Connection, ctx: ReferenceContext, mrn: str, request: PassageRecord, principal: Principal, *, now: datetime | None = None) -> str:
     """An officer at an office of passage of this node confirms the goods passed; returns the status."""
-    officer(principal)
+    require(principal, Action.SEND_MOVEMENTS)
     now = now or utcnow()
     row = _movement(conn, mrn, lock=True)
     _role(row, "en_route", "destination")
@@ -409,7 +399,7 @@ def record_passage(conn: Connection, ctx: ReferenceContext, mrn: str, request: P
 
 def record_arrival(conn: Connection, ctx: ReferenceContext, mrn: str, request: ArrivalRecord, principal: Principal, *, now: datetime | None = None) -> str:
     """The goods were presented at this node's office of destination; optionally discharge at once."""
-    officer(principal)
+    require(principal, Action.SEND_MOVEMENTS)
     now = now or utcnow()
     if request.discharge and not request.seals_intact:
         raise ValidationFailed([Issue("/discharge", "transit.discharge_seals_broken", {})])
@@ -433,7 +423,7 @@ def record_arrival(conn: Connection, ctx: ReferenceContext, mrn: str, request: A
 
 def discharge(conn: Connection, ctx: ReferenceContext, mrn: str, request: DischargeRecord, principal: Principal, *, now: datetime | None = None) -> str:
     """Discharge (apurement) at the office of destination: the departure node releases the guarantee."""
-    officer(principal)
+    require(principal, Action.SEND_MOVEMENTS)
     now = now or utcnow()
     row = _movement(conn, mrn, lock=True)
     _role(row, "destination")

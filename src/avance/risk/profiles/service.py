@@ -25,9 +25,10 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from avance.auth.model import Principal, Role
+from avance.auth.access import Action, require
+from avance.auth.model import Principal
 from avance.kit.datafiles import DataFileError, read_yaml
-from avance.kit.errors import Conflict, ConfigurationError, Forbidden, Issue, NotFound, ValidationFailed
+from avance.kit.errors import Conflict, ConfigurationError, Issue, NotFound, ValidationFailed
 from avance.declarations.assessment import Lane
 from avance.declarations.extensions import Lodged
 from avance.risk.profiles.rules import RULE_ERROR, RandomSelection, Rule, RuleSet
@@ -36,8 +37,6 @@ from avance.store import node_settings
 from avance.risk.profiles.tables import risk_profile_hits, risk_profile_versions, risk_profiles
 from avance.kit.validation import issues_from_errors, pointer
 
-READERS = frozenset({Role.OFFICER, Role.ANALYST, Role.ADMIN})
-WRITERS = frozenset({Role.ANALYST, Role.ADMIN})
 SETTINGS_KEY = "risk.profiles.ruleset"
 """node_settings key of the rule-set settings (name, default lane, random selection), as JSON."""
 _SETTINGS_FIELDS = ("name", "default_lane", "random_selection")
@@ -47,21 +46,6 @@ Outcome = Literal["created", "updated", "unchanged"]
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-# --- who may do what --------------------------------------------------------------------------
-
-
-def check_reader(principal: Principal) -> None:
-    """Officers, analysts and administrators read profiles; declarants may not."""
-    if principal.role not in READERS:
-        raise Forbidden("forbidden.role", role=principal.role.value)
-
-
-def check_writer(principal: Principal) -> None:
-    """Analysts and administrators change profiles."""
-    if principal.role not in WRITERS:
-        raise Forbidden("forbidden.role", role=principal.role.value)
 
 
 # --- reading documents --------------------------------------------------------------------------
@@ -212,7 +196,7 @@ def put_profile(conn: Connection, document: dict[str, Any] | Rule, principal: Pr
     ``version`` and ``author`` in the document are ignored: the node numbers the versions and
     records the principal as the author.
     """
-    check_writer(principal)
+    require(principal, Action.EDIT_RISK)
     rule = document if isinstance(document, Rule) else parse_rule(document)
     return _save(conn, rule, _author(principal), now or utcnow())
 
@@ -224,7 +208,7 @@ def save_profile(conn: Connection, document: dict[str, Any] | Rule, principal: P
 
 def deactivate_profile(conn: Connection, profile_id: str, principal: Principal, *, now: datetime | None = None) -> None:
     """Withdraw a profile (a new, inactive version); it stays in the history and can be reactivated."""
-    check_writer(principal)
+    require(principal, Action.EDIT_RISK)
     current = _current(conn, profile_id, lock=True)
     if current is None:
         raise NotFound("profiles.not_found", id=profile_id)
@@ -244,7 +228,7 @@ class ProfileRecord:
 
 def get_record(conn: Connection, profile_id: str, principal: Principal) -> ProfileRecord:
     """A profile's current version with its creation and last change times."""
-    check_reader(principal)
+    require(principal, Action.READ_RISK)
     row = _current(conn, profile_id)
     if row is None:
         raise NotFound("profiles.not_found", id=profile_id)
@@ -256,7 +240,7 @@ def get_profile(conn: Connection, profile_id: str, principal: Principal) -> Rule
 
 
 def list_profiles(conn: Connection, principal: Principal, *, active: bool | None = None) -> list[ProfileRecord]:
-    check_reader(principal)
+    require(principal, Action.READ_RISK)
     query = select(risk_profiles).order_by(risk_profiles.c.id)
     if active is not None:
         query = query.where(risk_profiles.c.active == active)
@@ -274,7 +258,7 @@ class SavedVersion:
 
 def profile_history(conn: Connection, profile_id: str, principal: Principal) -> list[SavedVersion]:
     """Every saved version of a profile, oldest first."""
-    check_reader(principal)
+    require(principal, Action.READ_RISK)
     if _current(conn, profile_id) is None:
         raise NotFound("profiles.not_found", id=profile_id)
     rows = conn.execute(
@@ -371,7 +355,7 @@ def import_yaml(conn: Connection, text: str, principal: Principal, *, replace: b
     With ``replace``, active profiles the file does not name are deactivated. The file's
     ``name``, ``default_lane`` and ``random_selection``, when given, replace the stored ones.
     """
-    check_writer(principal)
+    require(principal, Action.EDIT_RISK)
     ruleset, given = parse_ruleset(text)
     now = now or utcnow()
     author = _author(principal)

@@ -1,7 +1,11 @@
 """HTTP routes of the valuation reference database, under ``/risk/valuation``.
 
 References and the value-control file are confidential: officers, analysts and administrators
-read them; analysts and administrators change the overrides; declarants get 403.
+read them; analysts and administrators change the overrides; declarants get 403 (``READ_RISK`` and
+``EDIT_RISK`` in the role table).
+
+The value-control file has two representations: JSON, and the CSV file analysts keep (which the
+import reads back), chosen by ``Accept`` or ``?format=csv``.
 """
 
 from __future__ import annotations
@@ -14,23 +18,31 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from avance.auth.model import Principal, Role
-from avance.kit.errors import Forbidden, NotFound, ValidationFailed
-from avance.auth.api import Caller
-from avance.kit.http import NodeDep
+from avance.auth.access import Action
+from avance.auth.api import Allowed
+from avance.auth.model import Principal
+from avance.kit.errors import NotFound, ValidationFailed
+from avance.kit.http import (
+    CSV,
+    JSON,
+    DateText,
+    DecimalText,
+    Negotiated,
+    NodeDep,
+    Representation,
+    TimeText,
+    file_response,
+    problem_response,
+    representations,
+)
 from avance.risk.valuation import service as valuation
 from avance.store.engine import write
 
 router = APIRouter(prefix="/risk/valuation", tags=["valuation"])
 
-READERS = frozenset({Role.OFFICER, Role.ANALYST, Role.ADMIN})
-WRITERS = frozenset({Role.ANALYST, Role.ADMIN})
 OverrideId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Override id")]
-
-
-def _may(caller: Principal, roles: frozenset[Role]) -> None:
-    if caller.role not in roles:
-        raise Forbidden("forbidden.role", role=caller.role.value)
+Reader = Annotated[Principal, Allowed(Action.READ_RISK)]
+Writer = Annotated[Principal, Allowed(Action.EDIT_RISK)]
 
 
 class OverrideBody(BaseModel):
@@ -47,6 +59,107 @@ class OverrideBody(BaseModel):
     note: Annotated[str | None, Field(max_length=2000)] = None
 
 
+class OverrideView(BaseModel):
+    """One line of the value-control file, as stored (bounds in national currency per unit)."""
+
+    id: int | None
+    hs: str = Field(description="HS prefix: covers every longer code beneath it.")
+    origin: str | None
+    unit: str | None
+    min: DecimalText | None = Field(description="Lowest acceptable unit value.")
+    max: DecimalText | None = Field(description="Highest acceptable unit value.")
+    valid_from: DateText | None
+    valid_to: DateText | None
+    note: str | None
+    author: str
+    updated_at: TimeText | None
+
+
+class OverrideList(BaseModel):
+    items: list[OverrideView]
+    total: int
+
+
+class OverridesImported(BaseModel):
+    created: int
+    replaced: int
+    removed: int
+
+
+class LevelStats(BaseModel):
+    """Unit-value statistics of one level (national currency per unit)."""
+
+    level: str = Field(description="hs6_origin, hs6 or hs4.")
+    hs: str
+    origin: str | None
+    unit: str
+    n: int = Field(description="Declarations observed.")
+    median: DecimalText
+    q10: DecimalText
+    q25: DecimalText
+    q75: DecimalText
+    q90: DecimalText
+    mad_log: float = Field(description="Median absolute deviation of the logarithm of the unit value.")
+
+
+class LevelView(BaseModel):
+    """A candidate level, with its statistics when it has any, and the bounds it would give."""
+
+    level: str | None = None
+    hs: str | None = None
+    origin: str | None = None
+    unit: str | None = None
+    n: int | None = None
+    median: DecimalText | None = None
+    q10: DecimalText | None = None
+    q25: DecimalText | None = None
+    q75: DecimalText | None = None
+    q90: DecimalText | None = None
+    mad_log: float | None = None
+    low: DecimalText | None
+    high: DecimalText | None
+    sufficient: bool = Field(description="Whether it has enough observations to flag a line.")
+
+
+class ReferenceView(BaseModel):
+    level: str = Field(description="override, hs6_origin, hs6 or hs4.")
+    hs: str
+    origin: str | None
+    unit: str
+    n: int
+    median: DecimalText
+    low: DecimalText | None = Field(description="Below it, a line is flagged.")
+    high: DecimalText | None = Field(description="An override's maximum (flagged above); a statistical level's robust upper bound (shown only).")
+    sufficient: bool
+    basis: LevelStats | None = Field(description="The statistics behind an override's median, if any.")
+    override: OverrideView | None
+
+
+class ReferenceLookup(BaseModel):
+    hs: str
+    origin: str | None
+    unit: str
+    on: DateText
+    currency: str | None
+    min_count: int
+    k: float
+    floor_q10: bool
+    reference: ReferenceView
+    levels: list[LevelView] = Field(description="Every level tried, most specific first.")
+
+
+class Snapshot(BaseModel):
+    built_at: TimeText
+    window_from: DateText | None
+    window_to: DateText | None
+    min_count: int
+    k: float
+    floor_q10: bool
+    currency: str | None
+    references: dict[str, int] = Field(description="References per level.")
+    usable: dict[str, int] = Field(description="References per level with enough observations to flag.")
+
+
 def _fields(body: OverrideBody) -> dict[str, Any]:
     return {
         "hs": body.hs,
@@ -60,16 +173,21 @@ def _fields(body: OverrideBody) -> dict[str, Any]:
     }
 
 
-@router.get("/reference", summary="The reference a line's unit value is compared with (officer, analyst, admin)")
+@router.get(
+    "/reference",
+    response_model=ReferenceLookup,
+    response_model_exclude_unset=True,
+    responses={404: problem_response(404, "No reference for this code, origin and unit.")},
+    summary="The reference a line's unit value is compared with (officer, analyst, admin)",
+)
 def get_reference(
     node: NodeDep,
-    caller: Caller,
+    caller: Reader,
     hs: Annotated[str, Query(pattern=r"^[0-9]{4,10}$", description="HS code, 4 to 10 digits")],
     origin: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2 origin")] = None,
     unit: Annotated[str, Query(pattern=r"^[A-Z0-9]{1,3}$", description="UN/ECE Rec. 20 unit; KGM is the net mass")] = valuation.KGM,
     on: Annotated[date | None, Query(description="Date the overrides must be in force (default: today)")] = None,
 ) -> dict[str, Any]:
-    _may(caller, READERS)
     on = on or datetime.now(timezone.utc).date()
     with node.engine.connect() as conn:
         index = valuation.ValuationIndex.load(conn, hs=hs)
@@ -96,9 +214,13 @@ def _level(index: valuation.ValuationIndex, ref: valuation.Reference) -> dict[st
     return found | {"low": valuation.plain(ref.low), "high": valuation.plain(ref.high), "sufficient": ref.sufficient}
 
 
-@router.get("/snapshot", summary="When the references were built, and how many per level (officer, analyst, admin)")
-def get_snapshot(node: NodeDep, caller: Caller) -> dict[str, Any]:
-    _may(caller, READERS)
+@router.get(
+    "/snapshot",
+    response_model=Snapshot,
+    responses={404: problem_response(404, "The references were never built (`avance valuation build`).")},
+    summary="When the references were built, and how many per level (officer, analyst, admin)",
+)
+def get_snapshot(node: NodeDep, caller: Reader) -> dict[str, Any]:
     with node.engine.connect() as conn:
         info = valuation.snapshot_info(conn)
     if info is None:
@@ -106,30 +228,41 @@ def get_snapshot(node: NodeDep, caller: Caller) -> dict[str, Any]:
     return info
 
 
-@router.get("/overrides", summary="The value-control file (officer, analyst, admin)")
+def _csv(found: list[valuation.Override]) -> Response:
+    return file_response(valuation.overrides_csv(found), CSV, "valuation-overrides.csv")
+
+
+@router.get(
+    "/overrides",
+    response_model=OverrideList,
+    responses=representations(CSV),
+    summary="The value-control file, as JSON or as the CSV file (officer, analyst, admin)",
+    description="With `Accept: text/csv` or `?format=csv`: the lines as the CSV file `POST /risk/valuation/overrides/import` reads back.",
+)
 def list_overrides(
     node: NodeDep,
-    caller: Caller,
+    caller: Reader,
+    form: Annotated[Representation, Negotiated(JSON, CSV)],
     hs: Annotated[str | None, Query(pattern=r"^[0-9]{1,10}$", description="Lines covering this code or beneath it")] = None,
     on: Annotated[date | None, Query(description="Only the lines in force on this date")] = None,
-) -> dict[str, Any]:
-    _may(caller, READERS)
+) -> Any:
     with node.engine.connect() as conn:
         found = valuation.list_overrides(conn, hs=hs, on=on)
+    if form == CSV:
+        return _csv(found)
     return {"items": [o.to_dict() for o in found], "total": len(found)}
 
 
 @router.get(
     "/overrides/export",
     summary="The value-control file as CSV (officer, analyst, admin)",
+    description="The same file as `GET /risk/valuation/overrides?format=csv`.",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses=representations(CSV),
 )
-def export_overrides(node: NodeDep, caller: Caller) -> Response:
-    _may(caller, READERS)
+def export_overrides(node: NodeDep, caller: Reader, form: Annotated[Representation, Negotiated(CSV)]) -> Response:
     with node.engine.connect() as conn:
-        text = valuation.overrides_csv(valuation.list_overrides(conn))
-    return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="valuation-overrides.csv"'})
+        return _csv(valuation.list_overrides(conn))
 
 
 @router.post(
@@ -138,10 +271,10 @@ def export_overrides(node: NodeDep, caller: Caller) -> Response:
     description="Columns hs,origin,unit,min,max,valid_from,valid_to,note. A line with the HS prefix, origin, unit and "
     "start date of a stored override replaces it; `replace=true` replaces the whole file. One bad line rejects the "
     "file (422, every bad line listed with its number).",
+    response_model=OverridesImported,
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
 )
-async def import_overrides(request: Request, node: NodeDep, caller: Caller, replace: bool = False) -> dict[str, Any]:
-    _may(caller, WRITERS)
+async def import_overrides(request: Request, node: NodeDep, caller: Writer, replace: bool = False) -> dict[str, Any]:
     text = await request.body()
 
     def store() -> valuation.ImportResult:  # checked and stored off the event loop
@@ -154,9 +287,8 @@ async def import_overrides(request: Request, node: NodeDep, caller: Caller, repl
     return {"created": result.created, "replaced": result.replaced, "removed": result.removed}
 
 
-@router.get("/overrides/{override_id}", summary="One line of the value-control file (officer, analyst, admin)")
-def get_override(override_id: OverrideId, node: NodeDep, caller: Caller) -> dict[str, Any]:
-    _may(caller, READERS)
+@router.get("/overrides/{override_id}", response_model=OverrideView, summary="One line of the value-control file (officer, analyst, admin)")
+def get_override(override_id: OverrideId, node: NodeDep, caller: Reader) -> dict[str, Any]:
     with node.engine.connect() as conn:
         return valuation.get_override(conn, override_id).to_dict()
 
@@ -166,10 +298,10 @@ def get_override(override_id: OverrideId, node: NodeDep, caller: Caller) -> dict
     status_code=status.HTTP_201_CREATED,
     summary="Set bounds on a line's unit value (analyst, admin)",
     description="201 when new; 200 when it replaces the override with the same HS prefix, origin, unit and start date.",
-    responses={200: {"description": "An override with the same key was replaced."}},
+    response_model=OverrideView,
+    responses={200: {"description": "An override with the same key was replaced.", "model": OverrideView}},
 )
-def set_override(body: OverrideBody, node: NodeDep, caller: Caller, response: Response) -> dict[str, Any]:
-    _may(caller, WRITERS)
+def set_override(body: OverrideBody, node: NodeDep, caller: Writer, response: Response) -> dict[str, Any]:
     override, issues = valuation.override_from_fields(_fields(body), author=caller.name)
     if override is None:
         raise ValidationFailed(issues)
@@ -183,8 +315,7 @@ def set_override(body: OverrideBody, node: NodeDep, caller: Caller, response: Re
 
 
 @router.delete("/overrides/{override_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a line of the value-control file (analyst, admin)")
-def delete_override(override_id: OverrideId, node: NodeDep, caller: Caller) -> Response:
-    _may(caller, WRITERS)
+def delete_override(override_id: OverrideId, node: NodeDep, caller: Writer) -> Response:
     with write(node.engine) as conn:
         valuation.remove_override(conn, override_id)
     node.reload_valuation()
