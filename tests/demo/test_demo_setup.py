@@ -1,16 +1,27 @@
-"""`avance demo` gives a newcomer a node with a year of history to explore."""
+"""`avance demo` gives a newcomer a node with a year of history to explore, where the other
+commands find it, with a declarant who can lodge the examples of `examples/`."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime, time, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from avance.auth.model import SYSTEM
+from avance.bootstrap import init_node
 from avance.declarations import service
-from avance.demo.setup import build_demo
 from avance.declarations.tables import declaration_events, declarations
+from avance.demo.setup import build_demo
+from avance.kit.errors import ConfigurationError
+from avance.store.engine import make_engine
+from avance.store.node_settings import read_country
+from tests.support import ROOT, serve
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 
 
 def test_the_demo_node_has_users_lanes_reasons_and_history(tmp_path):
@@ -53,3 +64,60 @@ def test_the_demo_is_rebuilt_afresh_each_time(tmp_path):
     with second.node.engine.connect() as conn:
         assert len(conn.execute(select(declarations.c.id)).all()) == 20
     second.node.engine.dispose()
+
+
+def test_the_demo_node_is_the_data_directorys_node(tmp_path):
+    """``avance`` commands look for ``DATA_DIR/avance.db``: the demo builds its node there."""
+    result = build_demo(data_dir=tmp_path, count=10, seed=1, history=0)
+    result.node.engine.dispose()
+    assert result.node.settings.resolved_database_url() == f"sqlite:///{(tmp_path / 'avance.db').as_posix()}"
+    assert (tmp_path / "avance.db").is_file() and not (tmp_path / "demo.db").exists()
+
+
+def test_the_demo_never_replaces_a_node_that_is_not_a_demo(tmp_path):
+    engine = make_engine(f"sqlite:///{(tmp_path / 'avance.db').as_posix()}")
+    init_node(engine, "SN")
+    engine.dispose()
+    with pytest.raises(ConfigurationError) as refused:
+        build_demo(data_dir=tmp_path, count=10, seed=1, history=0)
+    assert refused.value.code == "demo.not_a_demo"
+    assert "--data-dir" in refused.value.message("en")
+    engine = make_engine(f"sqlite:///{(tmp_path / 'avance.db').as_posix()}")
+    with engine.connect() as conn:
+        assert read_country(conn) == "SN"
+        assert conn.execute(select(declarations.c.id)).first() is None, "the node was left as it was"
+    engine.dispose()
+
+
+def test_an_empty_database_left_by_an_earlier_command_is_replaced(tmp_path):
+    (tmp_path / "avance.db").touch()
+    result = build_demo(data_dir=tmp_path, count=10, seed=1, history=0)
+    with result.node.engine.connect() as conn:
+        assert read_country(conn) == "SN"
+    result.node.engine.dispose()
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_the_demo_declarant_lodges_the_examples_and_sees_its_year_of_declarations(tmp_path, example):
+    """The demo declarant acts for Transit Diallo SARL, the broker of the examples and of the
+    README; in the demo it is the busiest broker, with its own history."""
+    result = build_demo(data_dir=tmp_path, count=60, seed=3, history=0)
+    users = {u["name"]: u for u in json.loads(result.credentials_path.read_text())["users"]}
+    declarant = users["demo-declarant"]
+    document = json.loads(example.read_text(encoding="utf-8"))
+    assert document["declarant"]["id"] == declarant["party_id"] == "SN0012345A7"
+    # A dated example: sent today, its vessel is due next week (arrivals far from the day of
+    # lodging are refused as implausible).
+    next_week = datetime.combine(datetime.now(timezone.utc).date() + timedelta(days=7), time(6), tzinfo=timezone.utc)
+    document["estimated_arrival"] = next_week.isoformat()
+    with contextmanager(serve)(result.node) as api:
+        with api.client(lang="en") as client:
+            client.headers["Authorization"] = f"Bearer {declarant['token']}"
+            lodged = client.post("/declarations", json=document)
+            assert lodged.status_code == 201, lodged.text
+            own = client.get("/declarations", params={"page_size": 200}).json()
+    assert lodged.json()["duty_total"]
+    assert own["total"] > 1, "the demo's history includes the broker's own declarations"
+    assert {item["declarant_id"] for item in own["items"]} == {"SN0012345A7"}
+    assert document["lrn"] in {item["lrn"] for item in own["items"]}
+    result.node.engine.dispose()

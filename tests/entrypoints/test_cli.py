@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from avance.kit.settings import get_settings
+from tests.support import ROOT, run_cli
 from tests.support import run_avance as run
 
 EXAMPLES = ROOT / "examples"
+ASYCUDA = [str(EXAMPLES / "asycuda-extract-sn.csv"), "--mapping", str(EXAMPLES / "mappings" / "asycuda-sn.yaml")]
+
+
+def run_here(args: list[str], folder: Path, lang: str = "en") -> subprocess.CompletedProcess[str]:
+    """``avance ARGS`` run from ``folder`` as a newcomer runs it: no ``AVANCE_*`` variable but the language."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AVANCE_")} | {"AVANCE_LANG": lang}
+    return subprocess.run([sys.executable, "-m", "avance", *args], capture_output=True, text=True, env=environment, cwd=folder, timeout=600)
 
 
 def test_worked_example_of_the_tariff_reference_reproduced_exactly(tmp_path):
@@ -138,3 +150,89 @@ def test_duty_converts_a_foreign_value_with_the_nodes_rate_of_the_day(tmp_path):
     result = run(["duty", "--country", "SN", "--hs", "1006300000", "--origin", "TH", "--value", "1000", "--currency", "USD", "--date", "2026-06-01", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["customs_value"] == "601750"  # 1,000 USD x 601.75 (rate from 2026-03-01)
+
+
+def test_after_the_demo_the_readme_commands_work_from_the_same_folder(tmp_path):
+    """`make demo`, then `avance users list` and `avance import declarations ...` from the same
+    folder: they find the demo's node, with no variable to set."""
+    demo = run_here(["demo", "--no-serve", "--declarations", "30"], tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert "avance users list" in demo.stderr, "the demo says what to try next"
+    listed = run_here(["users", "list"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "demo-declarant" in listed.stdout and "SN0012345A7" in listed.stdout
+    imported = run_here(["import", "declarations", *ASYCUDA, "--rejects", "var/rejects.csv"], tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "3 declaration(s) stored, 2 rejected" in imported.stdout
+    assert sorted(p.name for p in (tmp_path / "var").glob("*.db")) == ["avance.db"], "one node, the demo's"
+
+
+def test_the_demo_tells_how_to_reach_a_node_built_elsewhere(tmp_path):
+    demo = run_here(["demo", "--no-serve", "--declarations", "5", "--history", "0", "--data-dir", "elsewhere"], tmp_path, lang="fr")
+    assert demo.returncode == 0, demo.stderr
+    assert "AVANCE_DATA_DIR=elsewhere avance users list" in demo.stderr
+    assert (tmp_path / "elsewhere" / "avance.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "list"],
+        ["import", "declarations", *ASYCUDA],
+        ["rates", "load", str(EXAMPLES / "rates" / "SN-rates-2026.csv")],
+        ["serve", "--port", "9"],
+        ["profiles", "list"],
+        ["valuation", "overrides", "list"],
+        ["exchange", "status"],
+        ["partners", "list"],
+        ["matching", "list"],
+        ["transit", "list"],
+        ["model", "drift"],
+        ["duty", "--country", "SN", "--hs", "8703231000", "--origin", "FR", "--value", "1000", "--currency", "USD", "--date", "2026-06-01"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_no_command_creates_a_database_it_does_not_initialise(tmp_path, monkeypatch, args):
+    """Before `avance init` (or `avance demo`), a command says what to do and leaves no empty
+    database behind for the next one to trip on."""
+    for name in [k for k in os.environ if k.startswith("AVANCE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AVANCE_LANG", "en")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        code, _, err = run_cli(args)
+    finally:
+        get_settings.cache_clear()
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "avance init" in err or args[0] == "duty"
+    assert not list(tmp_path.rglob("*.db")), "no database file was created"
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["duty", "--country", "SN", "--hs", "8703231000", "--origin", "FR", "--value", "1", "--currency", "XOF", "--date", "{day}"], "--date"),
+        (["profiles", "stats", "--since", "{day}"], "--since"),
+        (["valuation", "build", "--until", "{day}"], "--until"),
+        (["valuation", "show", "--hs", "870323", "--on", "{day}"], "--on"),
+        (["matching", "sweep", "--as-of", "{day}"], "--as-of"),
+        (["model", "retrain", "--since", "{day}"], "--since"),
+        (["model", "drift", "--today", "{day}"], "--today"),
+        (["model", "fit", "--data", "x.csv", "--mapping", "m.yaml", "--out", "m", "--until", "{day}"], "--until"),
+    ],
+    ids=lambda value: " ".join(value[:2]) if isinstance(value, list) else value,
+)
+@pytest.mark.parametrize("day", ["2026-02-30", "01/06/2026", "20260601"])
+def test_every_command_reads_a_day_the_same_way_and_says_so_the_same_way(tmp_path, monkeypatch, args, option, day):
+    for name in [k for k in os.environ if k.startswith("AVANCE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AVANCE_LANG", "en")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        code, _, err = run_cli([a.replace("{day}", day) for a in args])
+    finally:
+        get_settings.cache_clear()
+    assert code == 2, err
+    assert err.strip() == f"error: {option}: {day} is not a valid date (YYYY-MM-DD expected, for example 2026-06-01)."

@@ -1,4 +1,5 @@
-"""``avance users create|list|revoke``: the people and programs that may call the node."""
+"""``avance users create|list|revoke``: the people and programs that may call the node; and who
+the command line acts as when it changes something (``operator``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from avance.auth.model import Role
+from avance.auth.model import Principal, Role
 from avance.auth.service import create_user, list_users, revoke_user
-from avance.kit.cli import H, err, headed_table, lang, open_store, out
+from avance.kit.cli import H, author, err, headed_table, lang, open_store, out
 from avance.kit.i18n import t
 from avance.store.engine import write
 
 users_app = typer.Typer(help=H("users"), no_args_is_help=True)
+
+
+def operator(author_option: str | None = None) -> Principal:
+    """Who a command acts as: an administrator named by ``--author`` or the operating-system user
+    (``avance.kit.cli.author``); whoever can run ``avance`` on the node's machine administers it."""
+    return Principal(user_id=None, name=author(author_option), role=Role.ADMIN)
 
 
 @users_app.command("create", help=H("users.create"))

@@ -1,5 +1,9 @@
 """``avance model demo-data``: a labelled extract of the demo trade, for trying the learned model
-without a national extract (registered in the ``model`` group by ``avance.entrypoints.cli``)."""
+without a national extract (registered in the ``model`` group by ``avance.entrypoints.cli``).
+
+The generator, the node's processing and the data libraries load when the command runs, not when
+the command line starts (they take most of a second to import).
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,22 @@ from typing import Annotated, Any
 
 import typer
 
-from avance.declarations.processing import NodeContext
-from avance.demo.generator import DemoConfig, DemoGenerator, demo_rate_table, load_catalog
-from avance.demo.history import DEMO_COLUMNS, labelled_history
-from avance.kit.cli import H, fail, lang, out
+from avance.kit.cli import H, fail, lang, number, out
 from avance.kit.i18n import t
-from avance.reference import shipped_offices
-from avance.revenue.profiles import load_profile
-from avance.revenue.schedule import Schedule
 from avance.risk.learning.evaluation_cli import guard
-from avance.risk.profiles.rules import RuleAssessor, RuleSet
 
 
 def demo_rows(count: int, *, seed: int, country: str) -> tuple[list[dict[str, Any]], int]:
     """A labelled extract of the demo generator (see ``avance.demo.history``): the rows and how
     many generated declarations the node's rules refused (left out)."""
+    from avance.declarations.processing import NodeContext  # loads when the command runs: start-up time
+    from avance.demo.generator import DemoConfig, DemoGenerator, demo_rate_table  # loads when the command runs: start-up time
+    from avance.demo.history import labelled_history  # loads when the command runs: start-up time
+    from avance.reference import shipped_offices  # loads when the command runs: start-up time
+    from avance.revenue.profiles import load_profile  # loads when the command runs: start-up time
+    from avance.revenue.schedule import Schedule  # loads when the command runs: start-up time
+    from avance.risk.profiles.rules import RuleAssessor, RuleSet  # loads when the command runs: start-up time
+
     profile = load_profile(country)
     context = NodeContext(
         country=country,
@@ -45,6 +50,9 @@ def demo_data_command(
     country: Annotated[str, typer.Option("--country", help=H("model.demo_data.country"))] = "SN",
 ) -> None:
     """Write a labelled extract of the demo generator (one row per goods item) to a CSV file."""
+    from avance.demo.generator import load_catalog  # loads when the command runs: start-up time
+    from avance.demo.history import DEMO_COLUMNS  # loads when the command runs: start-up time
+
     language = lang()
     country = country.strip().upper()
     if country not in load_catalog()["countries"]:
@@ -63,6 +71,15 @@ def demo_data_command(
         fail(t("evaluation.error.write", language, path=str(out_path), reason=exc.strerror or type(exc).__name__))
     frauds = sum(1 for r in rows if r["fraud"])
     out.print(
-        t("evaluation.demo.written", language, rows=len(rows), declarations=declarations - refused, frauds=frauds, refused=refused, path=str(out_path), country=country),
+        t(
+            "evaluation.demo.written",
+            language,
+            rows=number(len(rows)),
+            declarations=number(declarations - refused),
+            frauds=number(frauds),
+            refused=number(refused),
+            path=str(out_path),
+            country=country,
+        ),
         markup=False,
     )

@@ -3,6 +3,15 @@
 The history is replayed through the same services as live traffic: declarations are lodged at
 their registration dates, and those whose goods have landed go through arrival, control (the
 control finds the fraud the generator injected, most of the time), payment and release.
+
+The demo's node lives where a plain ``avance`` command looks for a node: ``DATA_DIR/avance.db``
+(``Settings.resolved_database_url``), so that after ``make demo`` the commands of the README
+(``avance users list``, ``avance import declarations ...``) work from the same folder. It is
+marked as a demo in its node settings; a rebuild replaces a demo, never another node.
+
+In Senegal, the busiest broker of the demo trade is *Transit Diallo SARL* (``SN0012345A7``), the
+broker of the examples in ``examples/`` and of the README: the demo declarant is that broker, sees
+a year of its own declarations and can lodge the examples.
 """
 
 from __future__ import annotations
@@ -15,25 +24,42 @@ from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from avance.auth.model import SYSTEM, Principal, Role
 from avance.auth.service import create_user
-from avance.kit.settings import Settings
+from avance.auth.tables import users
+from avance.bootstrap import Node, init_node, store_rates
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration, demo_rates
-from avance.kit.errors import AvanceError
+from avance.demo.history import labelled_history
+from avance.kit.cli import sqlite_file
+from avance.kit.errors import AvanceError, ConfigurationError
 from avance.kit.i18n import t
-from avance.bootstrap import Node, init_node, store_rates
+from avance.kit.settings import Settings
 from avance.revenue.profiles import load_profile
+from avance.risk.learning.frame import frame_from_records
+from avance.risk.learning.model import FitOptions, fit
+from avance.risk.learning.registry import install
+from avance.risk.valuation.service import build_from_rows, save_snapshot
+from avance.store import node_settings
 from avance.store.engine import make_engine, write
 
 # How often a control finds the fraud that is there, by lane (documentary checks miss more).
 DETECTION = {"red": 0.9, "yellow": 0.6}
+
+DEMO_MARK = "demo"
+"""Node setting of a demo's node (its seed): a rebuild replaces only a database that has it."""
+
+EXAMPLE_BROKERS = {"SN": {"id": "SN0012345A7", "name": "Transit Diallo SARL"}}
+"""Per country, the broker of the examples in ``examples/``: the demo's busiest broker takes its
+name and identification, and the demo declarant acts for it."""
 
 
 @dataclass
@@ -44,9 +70,33 @@ class DemoResult:
     credentials_path: Path
 
 
+def demo_database(data_dir: Path) -> Path:
+    """The demo's database: where ``avance`` commands find a node with ``AVANCE_DATA_DIR=data_dir``."""
+    database = sqlite_file(Settings(data_dir=data_dir, database_url=None).resolved_database_url())
+    assert database is not None, "a node's default database is a SQLite file in its data directory"
+    return database
+
+
+def _replaceable(database: Path) -> bool:
+    """Whether ``database`` may be rebuilt: an earlier demo's, or one that holds nothing."""
+    engine = make_engine(f"sqlite:///{database.as_posix()}")
+    try:
+        with engine.connect() as conn:
+            tables = inspect(conn).get_table_names()
+            if node_settings.node_settings.name not in tables:
+                return not tables
+            return node_settings.read_country(conn) is None or node_settings.get(conn, DEMO_MARK) is not None
+    except SQLAlchemyError:  # not a SQLite database: someone else's file
+        return False
+    finally:
+        engine.dispose()
+
+
 def _fresh_database(data_dir: Path) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
-    database = data_dir / "demo.db"
+    database = demo_database(data_dir)
+    if database.exists() and not _replaceable(database):
+        raise ConfigurationError("demo.not_a_demo", path=database)
     for suffix in ("", "-wal", "-shm"):
         Path(str(database) + suffix).unlink(missing_ok=True)
     return database
@@ -63,12 +113,12 @@ def _progress(console: Console | None) -> Progress:
     )
 
 
-def _users(node: Node, declarant: tuple[str, str], data_dir: Path, api_url: str) -> Path:
+def _users(node: Node, declarant: str, data_dir: Path, api_url: str) -> Path:
     accounts = [
         ("demo-admin", Role.ADMIN, None),
         ("demo-officer", Role.OFFICER, None),
         ("demo-analyst", Role.ANALYST, None),
-        ("demo-declarant", Role.DECLARANT, declarant[0]),
+        ("demo-declarant", Role.DECLARANT, declarant),
     ]
     users = []
     with write(node.engine) as conn:
@@ -144,7 +194,10 @@ def build_demo(
     now: datetime | None = None,
     history: int | None = None,
 ) -> DemoResult:
-    """Create ``data_dir/demo.db`` afresh and fill it; return the ready node.
+    """Create the node of ``data_dir`` (``data_dir/avance.db``) afresh and fill it; return the ready node.
+
+    A database already there is replaced only when an earlier demo built it (or it holds
+    nothing); another node's is refused with ``demo.not_a_demo``.
 
     Before lodging, the learned engine is trained on ``history`` labelled declarations of the
     year before (default: four times ``count``, at least 8,000; 0 runs without a model), and the
@@ -154,28 +207,28 @@ def build_demo(
     if history is None:
         history = max(4 * count, 8000) if count else 0
     now = now or datetime.now(timezone.utc)
-    database = _fresh_database(data_dir)
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{database.as_posix()}", country=country, lang=lang)
+    _fresh_database(data_dir)
+    settings = Settings(data_dir=data_dir, database_url=None, country=country, lang=lang)
     engine = make_engine(settings.resolved_database_url())
     init_node(engine, country)
     with write(engine) as conn:
+        node_settings.put(conn, DEMO_MARK, str(seed))
         store_rates(conn, demo_rates(load_profile(country).currency))
     node = Node(settings, engine)
 
     config = DemoConfig(country=country, seed=seed, start=now.date() - timedelta(days=365), days=365)
     generator = DemoGenerator(config)
-    if history:
-        _train(node, config, history, lang, console)
     if console is not None:
         console.print(t("demo.generating", lang, count=count, country=country), markup=False)
     declarations = list(generator.generate(count))
-    busiest = max(generator.traders().declarants, key=lambda b: sum(1 for g in declarations if g.payload["declarant"]["id"] == b.id)) if declarations else None
-    credentials = _users(node, (busiest.id, busiest.name) if busiest else ("SN0000000A0", "Demo"), data_dir, api_url)
+    brokers = generator.traders().declarants
+    busiest = max(brokers, key=lambda b: (sum(1 for g in declarations if g.payload["declarant"]["id"] == b.id), b.size))
+    broker = EXAMPLE_BROKERS.get(country, {"id": busiest.id, "name": busiest.name})
+    declarations = [_as_broker(g, busiest.id, broker) for g in declarations]
+    if history:
+        _train(node, config, history, lang, console, lambda g: _as_broker(g, busiest.id, broker))
+    credentials = _users(node, broker["id"], data_dir, api_url)
     with node.engine.connect() as conn:
-        from sqlalchemy import select
-
-        from avance.auth.tables import users
-
         officer_id = conn.execute(select(users.c.id).where(users.c.name == "demo-officer")).scalar_one()
     officer = Principal(user_id=officer_id, name="demo-officer", role=Role.OFFICER)
 
@@ -204,19 +257,30 @@ def build_demo(
     return DemoResult(node=node, lodged=lodged, seconds=time.perf_counter() - started, credentials_path=credentials)
 
 
-def _train(node: Node, config: DemoConfig, count: int, lang: str, console: Console | None) -> None:
-    """Fit the learned model on a labelled history and build the valuation references from it,
-    as an administration does from its own history; the node then runs with both."""
-    from avance.demo.history import labelled_history
-    from avance.risk.learning.frame import frame_from_records
-    from avance.risk.learning.model import FitOptions, fit
-    from avance.risk.learning.registry import install
-    from avance.risk.valuation.service import build_from_rows, save_snapshot
+def _as_broker(generated: GeneratedDeclaration, broker_id: str, broker: dict[str, str]) -> GeneratedDeclaration:
+    """``generated``, lodged by ``broker`` (name and id) when the generator gave it to ``broker_id``."""
+    declarant = generated.payload["declarant"]
+    if declarant["id"] != broker_id or declarant["id"] == broker["id"]:
+        return generated
+    payload = generated.payload | {"declarant": declarant | broker}
+    return dataclasses.replace(generated, payload=payload)
 
+
+def _train(
+    node: Node,
+    config: DemoConfig,
+    count: int,
+    lang: str,
+    console: Console | None,
+    relabel: Callable[[GeneratedDeclaration], GeneratedDeclaration],
+) -> None:
+    """Fit the learned model on a labelled history and build the valuation references from it,
+    as an administration does from its own history; the node then runs with both. ``relabel``
+    gives the history the brokers' names the lodged declarations have."""
     before = dataclasses.replace(config, start=config.start - timedelta(days=config.days))
     if console is not None:
         console.print(t("demo.training", lang, count=count), markup=False)
-    history = labelled_history(node.context, DemoGenerator(before).generate(count))
+    history = labelled_history(node.context, (relabel(g) for g in DemoGenerator(before).generate(count)))
     model = fit(frame_from_records(history.rows), FitOptions(mapping="demo"))
     install(model, node.settings.resolved_models_dir())
     with write(node.engine) as conn:

@@ -16,20 +16,23 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from sqlalchemy.engine import make_url
 
 from avance.auth.cli import users_app
 from avance.demo.cli import demo_data_command
 from avance.exchange.cli import exchange_app, partners_app
 from avance.harness.cli import exchange_selftest
-from avance.kit.cli import H, err, fail, fail_error, lang, open_store, out, settings_from
+from avance.kit.cli import H, err, fail, fail_error, lang, number, open_store, out, settings_from
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
-from avance.kit.settings import Settings
 from avance.movements.cli import matching_app, transit_app
+from avance.reference.rates import RateFileError
 from avance.revenue.cli import duty
+from avance.revenue.profiles import load_profile
 from avance.risk.learning.cli import model_app
 from avance.risk.profiles.cli import profiles_app
 from avance.risk.valuation.cli import valuation_app
+from avance.store.engine import make_engine
 
 app = typer.Typer(
     name="avance",
@@ -50,20 +53,14 @@ class Selection(str, Enum):
     BATCH = "batch"
 
 
-def _settings(data_dir: Path | None = None, database_url: str | None = None) -> Settings:
-    return settings_from(data_dir, database_url)
-
-
 @app.command(help=H("init"))
 def init(
     country: Annotated[Optional[str], typer.Option("--country", help=H("init.country"))] = None,
 ) -> None:
     """Create or upgrade the database and record the administration this node serves."""
-    from avance.bootstrap import init_node
-    from avance.revenue.profiles import load_profile
-    from avance.store.engine import make_engine
+    from avance.bootstrap import init_node  # the node's modules load when a command runs (see above)
 
-    settings = _settings()
+    settings = settings_from()
     country = country or settings.country
     if not country:
         fail(t("config.not_initialised", lang()))
@@ -73,8 +70,6 @@ def init(
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -85,12 +80,13 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help=H("serve.workers"))] = 1,
 ) -> None:
     """Serve the API (interactive docs at /docs)."""
-    import uvicorn
+    import uvicorn  # the web server and the node's modules load when a command runs (see above)
 
-    from avance.entrypoints.http import create_app
-    from avance.bootstrap import open_node
+    from avance.bootstrap import Node  # loads when the command runs: start-up time
+    from avance.entrypoints.http import create_app  # loads when the command runs: start-up time
 
-    node = open_node(_settings())  # fail early, with one line, if the node is not set up
+    store = open_store()  # fail early, with one line, if the node is not set up
+    node = Node(store.settings, store.engine)
     if workers == 1:
         uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
     else:
@@ -101,11 +97,10 @@ def serve(
 def rates_load(file: Annotated[Path, typer.Argument(help=H("rates.file"))]) -> None:
     """Load dated exchange rates (units of national currency per unit of foreign currency)."""
     from avance.bootstrap import load_rate_file  # the node's modules load when a command runs (see above)
-    from avance.reference.rates import RateFileError
 
     if not file.is_file():
         fail(t("cli.no_such_file", lang(), path=file))
-    engine = open_store(_settings()).engine
+    engine = open_store().engine
     try:
         count = load_rate_file(engine, file)
     except RateFileError as exc:
@@ -124,23 +119,24 @@ def import_declarations(
     selection: Annotated[Selection, typer.Option("--selection", help=H("import.selection"))] = Selection.STREAM,
 ) -> None:
     """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
-    from avance.bootstrap import open_node  # the node's modules load when a command runs (see above)
-    from avance.imports.runner import run_import
+    from avance.bootstrap import Node  # the node's modules load when a command runs (see above)
+    from avance.imports.runner import run_import  # loads when the command runs: start-up time
 
     if not file.is_file():
         fail(t("cli.no_such_file", lang(), path=file))
     if mapping is not None and not mapping.is_file():
         fail(t("cli.no_such_file", lang(), path=mapping))
-    node = open_node(_settings())
+    store = open_store()
+    node = Node(store.settings, store.engine)
     report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, workers=workers, lang=lang(), console=err, selection=selection.value)
     out.print(
         t(
             "import.done",
             lang(),
-            accepted=report.accepted,
-            rejected=report.rejected,
-            seconds=f"{report.seconds:.1f}",
-            rate=f"{report.rate:.0f}",
+            accepted=number(report.accepted),
+            rejected=number(report.rejected),
+            seconds=number(report.seconds, 1),
+            rate=number(report.rate, 0),
         )
     )
     if report.rejected:
@@ -151,7 +147,7 @@ def import_declarations(
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    data_dir: Annotated[Path, typer.Option("--data-dir", help=H("demo.data_dir"))] = Path("var"),
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help=H("demo.data_dir"), show_default="AVANCE_DATA_DIR, var")] = None,
     declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
     country: Annotated[str, typer.Option("--country")] = "SN",
     seed: Annotated[int, typer.Option("--seed")] = 20260601,
@@ -160,8 +156,10 @@ def demo(
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=99, help=H("demo.nodes"))] = 1,
 ) -> None:
     """Set up a demo node with realistic data and serve its API."""
+    settings = settings_from()
+    data_dir = settings.data_dir if data_dir is None else data_dir
     if nodes > 1:
-        from avance.harness.story import run_multinode_demo
+        from avance.harness.story import run_multinode_demo  # loads when the command runs: start-up time
 
         try:
             run_multinode_demo(
@@ -176,15 +174,21 @@ def demo(
             err.print(t("exchange_demo.interrupted", lang()), markup=False)
             raise typer.Exit(130) from None
         return
-    from avance.demo.setup import build_demo
+    from avance.demo.setup import build_demo, demo_database  # loads when the command runs: start-up time
 
     result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, history=history, lang=lang(), console=err, api_url=f"http://{host}:{port}")
-    err.print(t("demo.ready", lang(), count=result.lodged, seconds=f"{result.seconds:.1f}"), markup=False)
+    err.print(t("demo.ready", lang(), count=number(result.lodged), seconds=number(result.seconds, 1)), markup=False)
     err.print(t("demo.credentials", lang(), path=result.credentials_path), markup=False)
+    if settings.database_url:
+        err.print(t("demo.database_url_set", lang(), path=demo_database(data_dir)), markup=False)
+    elif data_dir.resolve() == settings.data_dir.resolve():
+        err.print(t("demo.commands_here", lang()), markup=False)
+    else:
+        err.print(t("demo.commands_with", lang(), data_dir=data_dir), markup=False)
     if serve_api:
-        import uvicorn
+        import uvicorn  # the web server loads when the command runs: start-up time
 
-        from avance.entrypoints.http import create_app
+        from avance.entrypoints.http import create_app  # loads when the command runs: start-up time
 
         err.print(t("demo.serving", lang(), host=host, port=port), markup=False)
         uvicorn.run(create_app(result.node), host=host, port=port, log_level="warning", access_log=False)

@@ -8,16 +8,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from avance.kit.cli import H, Store, headed_table, lang, open_store, out
+from avance.kit.cli import H, headed_table, lang, number, open_store, out
 from avance.kit.i18n import t
 from avance.store.engine import write
 
 exchange_app = typer.Typer(help=H("exchange"), no_args_is_help=True)
 partners_app = typer.Typer(help=H("partners"), no_args_is_help=True)
-
-
-def _node() -> Store:
-    return open_store()
 
 
 def _age(seconds: float | None) -> str:
@@ -28,7 +24,7 @@ def _age(seconds: float | None) -> str:
         return f"{seconds} s"
     if seconds < 7200:
         return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
+    return f"{number(seconds // 3600)} h {seconds % 3600 // 60:02d}"
 
 
 # --- identity and keys -----------------------------------------------------------------------------
@@ -36,16 +32,16 @@ def _age(seconds: float | None) -> str:
 
 @exchange_app.command("init", help=H("exchange.init"))
 def exchange_init(node_id: Annotated[str, typer.Option("--node-id", help=H("exchange.node_id"))]) -> None:
-    from avance.exchange import keys
+    from avance.exchange import keys  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         key = keys.init(conn, node.settings.data_dir, node_id)
     out.print(t("exchange.cli.initialised", lang(), node_id=node_id, kid=key.kid), markup=False)
 
 
 def _identity(node: Any) -> dict[str, Any]:
-    from avance.exchange import keys
+    from avance.exchange import keys  # loads when the command runs: start-up time
 
     with node.engine.connect() as conn:
         node_id = keys.node_id(conn)
@@ -59,7 +55,7 @@ def _identity(node: Any) -> dict[str, Any]:
 
 @exchange_app.command("identity", help=H("exchange.identity"))
 def exchange_identity(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
-    data = _identity(_node())
+    data = _identity(open_store())
     if as_json:
         print(json.dumps(data))
         return
@@ -75,9 +71,9 @@ def exchange_identity(as_json: Annotated[bool, typer.Option("--json", help=H("ex
 def exchange_rotate_key(grace_days: Annotated[float, typer.Option("--grace-days", min=0, max=90, help=H("exchange.grace_days"))] = 7) -> None:
     from datetime import timedelta
 
-    from avance.exchange import keys
+    from avance.exchange import keys  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         old = keys.current_key(conn)
         new = keys.rotate(conn, node.settings.data_dir, timedelta(days=grace_days))
@@ -98,7 +94,7 @@ def exchange_rotate_key(grace_days: Annotated[float, typer.Option("--grace-days"
 
 def _read(fetch: Callable[[Any], Any]) -> Any:
     """What ``fetch(conn)`` reads from this node's database."""
-    node = _node()
+    node = open_store()
     with node.engine.connect() as conn:
         return fetch(conn)
 
@@ -119,7 +115,7 @@ def _printed(as_json: bool, document: Any, items: Any, empty_key: str) -> bool:
 
 @exchange_app.command("status", help=H("exchange.status"))
 def exchange_status(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
-    from avance.exchange.status import report
+    from avance.exchange.status import report  # loads when the command runs: start-up time
 
     data = _read(report)
     if _printed(as_json, data, data["partners"], "exchange.cli.no_partners"):
@@ -132,12 +128,12 @@ def exchange_status(as_json: Annotated[bool, typer.Option("--json", help=H("exch
             error = f"{(p['last_error_at'] or '')[:19]} {p['last_error'][:80]}"
         table.add_row(
             f"{p['node_id']} ({p['country']})",
-            str(p["queue_depth"]),
+            number(p["queue_depth"]),
             _age(p["oldest_pending_seconds"]),
             (p["last_success_at"] or "")[:19],
-            str(p["dead_letters"]),
-            str(p["rejected"]),
-            f"{p['inbound']['applied']} (+{p['inbound']['duplicates']})",
+            number(p["dead_letters"]),
+            number(p["rejected"]),
+            f"{number(p['inbound']['applied'])} (+{number(p['inbound']['duplicates'])})",
             error,
         )
     out.print(table)
@@ -151,9 +147,9 @@ def exchange_requeue(
     message_id: Annotated[Optional[str], typer.Option("--message-id", help=H("exchange.message_id"))] = None,
     include_rejected: Annotated[bool, typer.Option("--include-rejected", help=H("exchange.include_rejected"))] = False,
 ) -> None:
-    from avance.exchange import outbox, partners
+    from avance.exchange import outbox, partners  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         if partner is not None:
             partners.get(conn, partner)
@@ -163,7 +159,7 @@ def exchange_requeue(
 
 @exchange_app.command("alerts", help=H("exchange.alerts"))
 def exchange_alerts(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
-    from avance.exchange.status import alerts
+    from avance.exchange.status import alerts  # loads when the command runs: start-up time
 
     found = _read(alerts)
     if _printed(as_json, found, found, "exchange.cli.no_alerts"):
@@ -185,9 +181,9 @@ def partners_add(
     public_key: Annotated[str, typer.Option("--public-key", help=H("partners.public_key"))],
     kid: Annotated[Optional[str], typer.Option("--kid", help=H("partners.kid"))] = None,
 ) -> None:
-    from avance.exchange import partners
+    from avance.exchange import partners  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         partner = partners.add(conn, node_id=node_id, country=country, endpoint=endpoint, public_key=public_key, kid=kid)
     out.print(t("partners.cli.added", lang(), node_id=partner.node_id, country=partner.country, endpoint=partner.endpoint, kid=partner.keys[0].kid), markup=False)
@@ -195,7 +191,7 @@ def partners_add(
 
 @partners_app.command("list", help=H("partners.list"))
 def partners_list(as_json: Annotated[bool, typer.Option("--json", help=H("exchange.json"))] = False) -> None:
-    from avance.exchange import partners
+    from avance.exchange import partners  # loads when the command runs: start-up time
 
     found = _read(partners.list_partners)
     document = [{"node_id": p.node_id, "country": p.country, "endpoint": p.endpoint, "keys": [{"kid": k.kid, "public_key": k.public_key} for k in p.keys]} for p in found]
@@ -212,9 +208,9 @@ def partners_remove(
     node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
     force: Annotated[bool, typer.Option("--force", help=H("partners.force"))] = False,
 ) -> None:
-    from avance.exchange import partners
+    from avance.exchange import partners  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         count = partners.remove(conn, node_id, force=force)
     out.print(t("partners.cli.removed", lang(), node_id=node_id, count=count), markup=False)
@@ -225,9 +221,9 @@ def partners_update(
     node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
     endpoint: Annotated[str, typer.Option("--endpoint", help=H("partners.endpoint"))],
 ) -> None:
-    from avance.exchange import partners
+    from avance.exchange import partners  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         partner = partners.update_endpoint(conn, node_id, endpoint)
     out.print(t("partners.cli.updated", lang(), node_id=node_id, endpoint=partner.endpoint), markup=False)
@@ -239,9 +235,9 @@ def partners_add_key(
     public_key: Annotated[str, typer.Option("--public-key", help=H("partners.public_key"))],
     kid: Annotated[Optional[str], typer.Option("--kid", help=H("partners.kid"))] = None,
 ) -> None:
-    from avance.exchange import keys, partners
+    from avance.exchange import keys, partners  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         partner = partners.add_key(conn, node_id, public_key, kid)
     added = kid or keys.thumbprint(keys.parse_public_key(public_key))
@@ -253,9 +249,9 @@ def partners_remove_key(
     node_id: Annotated[str, typer.Option("--node-id", help=H("partners.node_id"))],
     kid: Annotated[str, typer.Option("--kid", help=H("partners.kid"))],
 ) -> None:
-    from avance.exchange import partners
+    from avance.exchange import partners  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         partner = partners.remove_key(conn, node_id, kid)
     out.print(t("partners.cli.key_removed", lang(), node_id=node_id, kid=kid, kids=[k.kid for k in partner.keys]), markup=False)

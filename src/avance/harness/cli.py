@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from avance.harness.selftest import run
 from avance.kit.cli import H, err, lang
 from avance.kit.i18n import t
 
@@ -21,6 +20,8 @@ def exchange_selftest(
     keep: Annotated[bool, typer.Option("--keep", help=H("exchange.keep"))] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, max=3600, help=H("exchange.timeout"))] = 180,
 ) -> None:
+    from avance.harness.selftest import run  # the harness and its HTTP client load when the command runs, not at start-up
+
     try:
         result = run(nodes=nodes, messages=messages, kill=kill, inject=inject, keep=keep, timeout=timeout, console=err)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the nodes were stopped on the way out

@@ -1,40 +1,90 @@
-"""What every ``avance`` sub-command shares: the operator's language, one-line errors, settings.
+"""What every ``avance`` sub-command shares, so that they all behave alike for the operator.
 
-Sub-command modules (``avance.risk.*_cli``, ``avance.exchange.cli`` ...) import from here, never
+- the operator's language (``AVANCE_LANG``: ``fr`` by default, or ``en``) and help texts in it;
+- one-line errors on stderr with exit code 2 (``fail``, ``fail_error``), never a traceback;
+- the node's database, opened only once ``avance init`` has set it up (``open_store``);
+- who makes a change (``author``): ``--author`` or the operating-system user;
+- dates typed as ``YYYY-MM-DD`` and numbers typed in the operator's language (``parse_date``,
+  ``parse_amount``), with one error message each;
+- numbers and money shown in the operator's language (``number``, ``percent``, ``money``,
+  through Babel: ``avance.kit.formatting``).
+
+Sub-command modules (``avance.risk.*.cli``, ``avance.exchange.cli`` ...) import from here, never
 from ``avance.entrypoints.cli``, so that importing them never imports the whole command line.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
-
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from avance.kit import formatting
 from avance.kit.errors import AvanceError, ConfigurationError, ValidationFailed
-from avance.kit.i18n import t
+from avance.kit.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 from avance.kit.settings import Settings, get_settings
 from avance.store.engine import make_engine
 from avance.store.node_settings import read_country
 
+# --- language and help ---------------------------------------------------------------------------
+
+
+def language(tag: str | None) -> str | None:
+    """``fr`` or ``en`` from a language tag such as ``fr``, ``EN``, ``en-GB``, ``fr_SN.UTF-8``; else None."""
+    if not tag:
+        return None
+    primary = tag.strip().replace("-", "_").split("_")[0].split(".")[0].lower()
+    return primary if primary in LANGUAGES else None
+
+
+_CHOSEN: ContextVar[str | None] = ContextVar("avance_cli_language", default=None)
+
 
 def lang() -> str:
-    return get_settings().lang if get_settings().lang in ("fr", "en") else "fr"
+    """The operator's language: a command's ``--lang`` when it has one (``avance duty``), else
+    ``AVANCE_LANG`` (a tag such as ``en_GB.UTF-8`` will do), French by default."""
+    return _CHOSEN.get() or language(get_settings().lang) or DEFAULT_LANGUAGE
+
+
+@contextmanager
+def language_chosen(tag: str | None) -> Iterator[None]:
+    """Within the block, ``lang()`` is ``tag``'s language (a command's ``--lang``); an unsupported
+    tag is one line and exit code 2."""
+    if tag is None:
+        yield
+        return
+    chosen = language(tag)
+    if chosen is None:
+        fail(t("revenue.duty.error.bad_lang", lang(), lang=tag))
+    token = _CHOSEN.set(chosen)
+    try:
+        yield
+    finally:
+        _CHOSEN.reset(token)
 
 
 def H(key: str) -> str:
     """Help text of the command line, in the operator's language (AVANCE_LANG)."""
     return t(f"cli.help.{key}", lang())
 
+
+# --- output and errors ---------------------------------------------------------------------------
 
 # Piped to a file or a log, tables keep all their columns instead of the 80 of a missing terminal.
 _COLUMNS = os.environ.get("COLUMNS", "")
@@ -43,32 +93,102 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
-    """Print one line on stderr and exit with code 2."""
+    """Print one line on stderr (``erreur : …`` / ``error: …``) and exit with code 2."""
     err.print(t("cli.error", lang(), message=" ".join(str(message).split())), markup=False)
     raise typer.Exit(2)
 
 
 def fail_error(exc: AvanceError) -> NoReturn:
+    """``fail`` with a typed error's message; a validation error's problems on the same line."""
     if isinstance(exc, ValidationFailed):
         fail("; ".join(f"{i.pointer or '/'}: {i.message(lang())}" for i in exc.issues))
     fail(exc.message(lang()))
 
 
+def headed_table(*columns: str, **options: Any) -> Table:
+    """A Rich table whose headers come from the catalogs (``cli.col.<column>``), in the operator's language."""
+    return Table(*(t(f"cli.col.{column}", lang()) for column in columns), **options)
+
+
+# --- numbers, dates and the author, as the operator types and reads them ------------------------
+
+
+def number(value: Decimal | int | float, digits: int | None = None) -> str:
+    """``value`` with thousands grouped, in the operator's language (``avance.kit.formatting.number``)."""
+    return formatting.number(value, lang(), digits)
+
+
+def percent(share: Decimal | int | float, digits: int = 1) -> str:
+    """A share (``0.123``) as a percentage in the operator's language: ``12,3 %`` / ``12.3%``."""
+    return formatting.percent(share, lang(), digits)
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """An amount with its currency's minor units, in the operator's language (no symbol)."""
+    return formatting.money(amount, currency, lang())
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    """The day an operator typed for ``option`` (``YYYY-MM-DD``), None when not given; else one
+    line and exit code 2."""
+    if value is None:
+        return None
+    text = value.strip()
+    if _DATE.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:  # 2026-02-30
+            pass
+    fail(t("cli.bad_date", lang(), option=option, value=value))
+
+
+def parse_amount(value: str | None, option: str) -> Decimal | None:
+    """The exact number an operator typed for ``option``, in their language (``10000000,50`` in
+    French, ``10000000.50`` in English or in either); None when not given; else one line and
+    exit code 2."""
+    if value is None:
+        return None
+    try:
+        return formatting.parse_number(value, lang())
+    except ValueError:
+        fail(t("cli.bad_number", lang(), option=option, value=value))
+
+
+AuthorOption = Annotated[Optional[str], typer.Option("--author", help=H("author"))]
+"""``--author``: who makes a change, for the commands that record one."""
+
+AUTHOR_MAX = 70
+
+
+def author(name: str | None = None) -> str:
+    """Who makes a change from the command line: ``--author`` when given, else the
+    operating-system user (``cli`` when there is none, as in a bare container)."""
+    if name is None:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):  # no login name, as in a bare container
+            name = "cli"
+    name = name.strip()
+    if not 1 <= len(name) <= AUTHOR_MAX:
+        fail(t("cli.bad_author", lang(), author=name, maximum=AUTHOR_MAX))
+    return name
+
+
+# --- the node's database -------------------------------------------------------------------------
+
+
 def settings_from(data_dir: Path | None = None, database_url: str | None = None) -> Settings:
+    """The node's settings (``AVANCE_*``), with the data directory or database URL replaced when given."""
     settings = get_settings()
-    update = {}
+    update: dict[str, Any] = {}
     if data_dir is not None:
         update["data_dir"] = data_dir
     if database_url is not None:
         update["database_url"] = database_url
     return settings.model_copy(update=update) if update else settings
-
-
-
-
-def headed_table(*columns: str, **options: Any) -> Table:
-    """A Rich table whose headers come from the catalogs (``cli.col.<column>``), in the operator's language."""
-    return Table(*(t(f"cli.col.{column}", lang()) for column in columns), **options)
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,25 @@
 """``avance matching`` and ``avance transit``: mirror control and transit movements from the command line.
 
-Errors end in one line on stderr and exit code 2. ``--json`` prints one JSON object per line, for scripts.
+Errors end in one line on stderr and exit code 2. Tables show amounts in the operator's language;
+``--json`` prints one JSON object per line with plain decimal strings, for scripts.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
-from avance.kit.cli import H, Store, fail, headed_table, lang, open_store, out
-from avance.revenue.context import reference_context
+from avance.kit.cli import H, headed_table, lang, money, number, open_store, out, parse_date
 from avance.kit.i18n import t
+from avance.kit.money import is_currency
+from avance.revenue.context import reference_context
+from avance.store.engine import write
 
 transit_app = typer.Typer(help=H("transit"), no_args_is_help=True)
 matching_app = typer.Typer(help=H("matching"), no_args_is_help=True)
@@ -53,21 +57,20 @@ MatchingLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H
 TransitLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H("transit.limit"))]
 
 
-def _node() -> Store:
-    return open_store()
-
-
 def _print_json(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def _as_of(value: str | None) -> date:
-    if value is None:
-        return datetime.now(timezone.utc).date()
+def _shown(text: str | None, unit: str | None = None) -> str:
+    """A decimal of a view (plain text, as in the JSON) in the operator's language: an amount with
+    its currency's minor units when ``unit`` is a currency; anything else as it is."""
+    if not text:
+        return ""
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"--as-of: {t('schema.date_parsing', lang())}")
+        value = Decimal(text)
+    except InvalidOperation:  # "?" or "-": nothing known
+        return text
+    return money(value, unit) if unit and is_currency(unit) else number(value)
 
 
 # --- matching ---------------------------------------------------------------------------------
@@ -80,9 +83,9 @@ def matching_list(
     limit: MatchingLimit = 50,
     as_json: MatchingJson = False,
 ) -> None:
-    from avance.movements import matching
+    from avance.movements import matching  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with node.engine.connect() as conn:
         rows, total = matching.search(conn, outcome=outcome.value if outcome else None, direction=direction.value if direction else None, page_size=limit)
     language = lang()
@@ -104,8 +107,8 @@ def matching_list(
             view["export_date"],
             view["outcome_label"],
             str(view["declaration_id"] or ""),
-            view["value_gap_percent"] or "",
-            f"{view['revenue_gap']} {view['currency']}" if view["revenue_gap"] is not None else "",
+            _shown(view["value_gap_percent"]),
+            f"{_shown(view['revenue_gap'], view['currency'])} {view['currency']}" if view["revenue_gap"] is not None else "",
         )
     out.print(table)
     out.print(t("movements.shown", language, shown=len(rows), total=total), markup=False)
@@ -113,9 +116,9 @@ def matching_list(
 
 @matching_app.command("show", help=H("matching.show"))
 def matching_show(notice_id: Annotated[int, typer.Argument(min=1, help=H("matching.id"))], as_json: MatchingJson = False) -> None:
-    from avance.movements import matching
+    from avance.movements import matching  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     language = lang()
     with node.engine.connect() as conn:
         view = matching.notice_view(matching.get_notice(conn, notice_id), language, matching.policy_from(node.settings))
@@ -143,15 +146,15 @@ def matching_show(notice_id: Annotated[int, typer.Argument(min=1, help=H("matchi
             t(
                 "matching.show_values",
                 language,
-                exported=view["exported_value"],
-                declared=view["declared_value"],
-                percent=view["value_gap_percent"],
+                exported=_shown(view["exported_value"], view["currency"]),
+                declared=_shown(view["declared_value"], view["currency"]),
+                percent=_shown(view["value_gap_percent"]),
                 currency=view["currency"],
             ),
             markup=False,
         )
     if view["revenue_gap"] is not None:
-        out.print(t("matching.show_revenue", language, amount=view["revenue_gap"], currency=view["currency"]), markup=False)
+        out.print(t("matching.show_revenue", language, amount=_shown(view["revenue_gap"], view["currency"]), currency=view["currency"]), markup=False)
     if view["gaps"]:
         table = headed_table("gap", "export_item", "import_item", "exported", "declared", "percent")
         for g in view["gaps"]:
@@ -159,9 +162,9 @@ def matching_show(notice_id: Annotated[int, typer.Argument(min=1, help=H("matchi
                 g["label"],
                 str(g.get("export_item") or ""),
                 str(g.get("import_item") or ""),
-                f"{g.get('exported') or ''} {g.get('unit') or ''}".strip(),
-                f"{g.get('declared') or ''} {g.get('unit') or ''}".strip(),
-                g.get("difference_percent") or "",
+                f"{_shown(g.get('exported'), g.get('unit'))} {g.get('unit') or ''}".strip(),
+                f"{_shown(g.get('declared'), g.get('unit'))} {g.get('unit') or ''}".strip(),
+                _shown(g.get("difference_percent")),
             )
         out.print(table)
     for note in view["notes"]:
@@ -173,11 +176,10 @@ def matching_sweep(
     days: Annotated[Optional[int], typer.Option("--days", min=0, max=3650, help=H("matching.days"))] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help=H("matching.as_of"))] = None,
 ) -> None:
-    from avance.movements import matching
-    from avance.store.engine import write
+    from avance.movements import matching  # loads when the command runs: start-up time
 
-    node = _node()
-    today = _as_of(as_of)
+    today = parse_date(as_of, "--as-of") or datetime.now(timezone.utc).date()
+    node = open_store()
     policy = matching.policy_from(node.settings)
     with write(node.engine) as conn:
         marked = matching.sweep(conn, reference_context(conn, node.settings), today=today, days=days, policy=policy)
@@ -199,7 +201,7 @@ def _transit_table(views: list[dict[str, Any]]) -> Table:
             v["departure_office"],
             v["destination_office"],
             v["principal_id"],
-            f"{g['reference']} {g['amount']} {g['currency']}",
+            f"{g['reference']} {_shown(g['amount'], g['currency'])} {g['currency']}",
             v["time_limit"],
         )
     return table
@@ -213,9 +215,9 @@ def transit_list(
     limit: TransitLimit = 50,
     as_json: TransitJson = False,
 ) -> None:
-    from avance.movements import transit
+    from avance.movements import transit  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with node.engine.connect() as conn:
         rows, total = transit.search(conn, status=status.value if status else None, role=role.value if role else None, principal_id=principal, page_size=limit)
     language = lang()
@@ -233,9 +235,9 @@ def transit_list(
 
 @transit_app.command("show", help=H("transit.show"))
 def transit_show(mrn: Annotated[str, typer.Argument(help=H("transit.mrn"))], as_json: TransitJson = False) -> None:
-    from avance.movements import transit
+    from avance.movements import transit  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     language = lang()
     with node.engine.connect() as conn:
         row, events, alert = transit.get(conn, mrn.strip().upper())
@@ -256,10 +258,9 @@ def transit_show(mrn: Annotated[str, typer.Argument(help=H("transit.mrn"))], as_
 
 @transit_app.command("overdue", help=H("transit.overdue"))
 def transit_overdue(as_json: TransitJson = False) -> None:
-    from avance.movements import transit
-    from avance.store.engine import write
+    from avance.movements import transit  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     language = lang()
     with write(node.engine) as conn:
         raised = transit.raise_overdue_alerts(conn)
@@ -281,21 +282,19 @@ def transit_guarantees(
     principal: Annotated[Optional[str], typer.Option("--principal", help=H("transit.principal"))] = None,
     as_json: TransitJson = False,
 ) -> None:
-    from avance.movements import transit
+    from avance.movements import transit  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with node.engine.connect() as conn:
         balances = transit.guarantee_balances(conn, principal_id=principal)
     if as_json:
         for b in balances:
-            _print_json(
-                b.to_dict()
-            )
+            _print_json(b.to_dict())
         return
     if not balances:
         out.print(t("transit.no_guarantee_held", lang()), markup=False)
         return
     table = headed_table("principal", "name", "guarantee", "held", "currency", "open_movements")
     for b in balances:
-        table.add_row(b.principal_id, b.principal_name, b.guarantee_reference, format(b.held, "f"), b.currency, str(b.open_movements))
+        table.add_row(b.principal_id, b.principal_name, b.guarantee_reference, money(b.held, b.currency), b.currency, number(b.open_movements))
     out.print(table)

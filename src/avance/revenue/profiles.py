@@ -42,6 +42,7 @@ from pydantic import (
 
 from avance.kit.datafiles import DataFileError, read_yaml
 from avance.kit.money import is_currency
+from avance.revenue.schedule import _default
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 OVERRIDE_ENV = "AVANCE_TARIFF_DIR"
@@ -623,8 +624,6 @@ def available_profiles() -> list[str]:
 
 def clear_caches() -> None:
     """Forget loaded profiles, blocs and default schedules (after files were edited)."""
-    from avance.revenue.schedule import _default
-
     _load_profile.cache_clear()
     _load_blocs.cache_clear()
     _default.cache_clear()

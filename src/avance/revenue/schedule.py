@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from avance.revenue.messages import t
+from avance.kit.i18n import t
 
 HEADER: tuple[str, ...] = ("hs_code", "description", "duty_rate", "excise_rate", "vat_rate", "valid_from", "valid_to")
 OVERRIDE_ENV = "AVANCE_TARIFF_DIR"
@@ -50,7 +50,8 @@ class TariffLine:
 
 class ScheduleError(ValueError):
     """A schedule cannot be used. ``row`` is the 1-based line of the file (header = 1) or None;
-    ``code`` is a key of ``messages.yaml`` and ``params`` its placeholders."""
+    ``code`` is a key of the catalogs' ``revenue.*`` messages (without the prefix) and ``params``
+    its placeholders."""
 
     def __init__(self, source: str, row: int | None, code: str, **params: Any) -> None:
         super().__init__(source, row, code, params)
@@ -60,7 +61,7 @@ class ScheduleError(ValueError):
         self.params = params
 
     def reason(self, lang: str = "en") -> str:
-        return t(self.code, lang, **self.params)
+        return t("revenue." + self.code, lang, **self.params)
 
     def __str__(self) -> str:
         where = f"{self.source} row {self.row}" if self.row is not None else self.source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ def test_an_analyst_imports_lists_shows_exports_deactivates_and_reads_hit_rates(
     assert sorted(items) == sorted([*SHIPPED_IDS, "P-TEXT-CN-LOW"]) and items["TOBACCO"]["active"] is False and items["TOBACCO"]["hit_rate"] is None
     assert "TOBACCO" in avance("profiles", "stats").stdout
     assert avance("profiles", "backfill-hits").returncode == 0
+    unsigned = avance("profiles", "deactivate", "P-TEXT-CN-LOW")  # no --author: the operating-system user
+    assert unsigned.returncode == 0, unsigned.stderr
+    assert getpass.getuser() in avance("profiles", "show", "P-TEXT-CN-LOW").stdout
 
 
 @pytest.mark.parametrize(

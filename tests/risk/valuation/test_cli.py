@@ -60,7 +60,8 @@ def test_build_prints_the_references_per_level_and_show_tells_which_level_is_use
     assert (shown["reference"]["level"], shown["reference"]["n"]) == ("hs6", 12)
     assert [level["level"] for level in shown["levels"]] == ["hs6_origin", "hs6", "hs4"]
     japan = run("show", "--hs", "870323", "--origin", "JP")
-    assert "Reference used: HS6 × origin (HS 870323), median 4845" in " ".join(japan.stdout.split())
+    # Unit values are shown in the operator's language (Babel): 4,845 in English, 4 845 in French.
+    assert "Reference used: HS6 × origin (HS 870323), median 4,845 XOF/kg" in " ".join(japan.stdout.split())
 
 
 def test_show_without_any_reference_or_with_bad_options_ends_in_one_line(cli_node):
@@ -89,6 +90,17 @@ def test_the_value_control_file_is_kept_from_the_command_line(cli_node):
     assert code == 0 and "removed" in out
     code, _, err = run_main("valuation", "overrides", "remove", str(line["id"]))
     assert one_line_error(code, err) and str(line["id"]) in err
+
+
+def test_a_french_analyst_types_bounds_with_a_decimal_comma(cli_node, monkeypatch):
+    monkeypatch.setenv("AVANCE_LANG", "fr")
+    get_settings.cache_clear()
+    code, out, err = run_main("valuation", "overrides", "set", "--hs", "870323", "--min", "4\u202f500,50", "--max", "9000", "--author", "awa")
+    assert code == 0, err
+    code, out, _ = run_main("valuation", "overrides", "list")
+    assert "4\u202f500,5" in out and "9\u202f000" in out
+    code, out, _ = run_main("valuation", "overrides", "list", "--json")
+    assert json.loads(out)[0]["min"] == "4500.5"  # scripts read the plain form
 
 
 def test_a_bad_override_names_every_wrong_option_in_one_line(cli_node):

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from avance.kit.cli import H, fail_error, lang, out
+from avance.kit.cli import H, fail_error, lang, number, out, parse_date, percent
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
 from avance.risk.learning import evaluation_cli
@@ -31,22 +31,17 @@ def fit_command(
     out_dir: Annotated[Path, typer.Option("--out", help=H("model.out_dir"))],
     until: Annotated[Optional[str], typer.Option("--until", help=H("model.until"))] = None,
 ) -> None:
+    last_day = parse_date(until, "--until")
     try:
-        _fit(data, mapping, out_dir, until)
+        _fit(data, mapping, out_dir, last_day)
     except AvanceError as exc:
         fail_error(exc)
 
 
-def _fit(data: list[Path], mapping_path: Path, out_dir: Path, until: str | None) -> None:
-    from avance.risk.learning.frame import FrameError, load_mapping, read_csv
-    from avance.risk.learning.model import fit
+def _fit(data: list[Path], mapping_path: Path, out_dir: Path, last_day: date | None) -> None:
+    from avance.risk.learning.frame import FrameError, load_mapping, read_csv  # loads when the command runs: start-up time
+    from avance.risk.learning.model import fit  # loads when the command runs: start-up time
 
-    last_day = None
-    if until is not None:
-        try:
-            last_day = date.fromisoformat(until.strip())
-        except ValueError:
-            raise FrameError("model.error.bad_until", value=until) from None
     mapping = load_mapping(mapping_path)
     if not mapping.has_fraud_label:
         raise FrameError("model.error.no_labels")
@@ -68,10 +63,10 @@ def _print_fit(meta: dict, seconds: float, out_dir: Path) -> None:
     table.add_column()
     table.add_column(justify="right")
     window = meta["training_window"]
-    table.add_row(t("model.fit.rows", lg), f"{meta['rows']:,}".replace(",", " "))
-    table.add_row(t("model.fit.declarations", lg), f"{meta['declarations']:,}".replace(",", " "))
+    table.add_row(t("model.fit.rows", lg), number(meta["rows"]))
+    table.add_row(t("model.fit.declarations", lg), number(meta["declarations"]))
     table.add_row(t("model.fit.window", lg), f"{window['from']} – {window['to']}")
-    table.add_row(t("model.fit.fraud_rate", lg), _pct(meta["fraud_rate"], lg))
+    table.add_row(t("model.fit.fraud_rate", lg), percent(meta["fraud_rate"], 2))
     table.add_row(t("model.fit.features", lg), str(len(meta["features"])))
     table.add_row(t("model.fit.revenue", lg), t("model.yes" if meta["has_revenue"] else "model.no", lg))
     metrics = meta["metrics"]
@@ -81,18 +76,13 @@ def _print_fit(meta: dict, seconds: float, out_dir: Path) -> None:
         title = t("model.fit.metrics_in_sample", lg, rows=metrics["rows"])
     table.add_section()
     table.add_row(f"[bold]{title}[/bold]", "")
-    table.add_row(t("model.fit.auc", lg), f"{metrics['auc']:.3f}")
+    table.add_row(t("model.fit.auc", lg), "-" if metrics["auc"] is None else number(metrics["auc"], 3))
     for rate, value in metrics["precision_at"].items():
-        table.add_row(t("model.fit.precision", lg, rate=rate), f"{value:.3f}")
+        table.add_row(t("model.fit.precision", lg, rate=rate), number(value, 3))
     table.add_section()
-    table.add_row(t("model.fit.seconds", lg), f"{seconds:.1f} s")
+    table.add_row(t("model.fit.seconds", lg), f"{number(seconds, 1)} s")
     out.print(table)
     out.print(t("model.fit.saved", lg, path=out_dir), markup=False)
-
-
-def _pct(value: float, lg: str) -> str:
-    text = f"{100 * value:.2f}"
-    return (text.replace(".", ",") + " %") if lg == "fr" else text + "%"
 
 
 @model_app.command("score", help=H("model.score"))
@@ -112,8 +102,8 @@ def score_command(
 def _score(model_dir: Path, data: list[Path], mapping_path: Path, out_csv: Path, objective: str) -> None:
     import pandas as pd
 
-    from avance.risk.learning.frame import FrameError, load_mapping, read_csv
-    from avance.risk.learning.model import ModelError, RiskModel
+    from avance.risk.learning.frame import FrameError, load_mapping, read_csv  # loads when the command runs: start-up time
+    from avance.risk.learning.model import ModelError, RiskModel  # loads when the command runs: start-up time
 
     if objective not in ("hits", "revenue"):
         raise FrameError("model.error.bad_objective", value=objective)
@@ -134,7 +124,7 @@ def _score(model_dir: Path, data: list[Path], mapping_path: Path, out_csv: Path,
     finally:
         tmp.unlink(missing_ok=True)
     seconds = time.perf_counter() - started
-    out.print(t("model.score.done", lang(), rows=len(result), seconds=f"{seconds:.1f}", path=out_csv), markup=False)
+    out.print(t("model.score.done", lang(), rows=number(len(result)), seconds=number(seconds, 1), path=out_csv), markup=False)
 
 
 evaluation_cli.register(model_app)

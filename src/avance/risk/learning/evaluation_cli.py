@@ -1,5 +1,9 @@
 """``avance model evaluate|simulate|retrain|drift|list|use|demo-data``: how good the learned model
-is, keeping it learning from the node's inspections, and watching it drift."""
+is, keeping it learning from the node's inspections, and watching it drift.
+
+Tables show rates, shares and revenue in the operator's language (``avance.kit.cli``); the
+``--json`` reports keep plain numbers and exact decimal strings for scripts.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from avance.kit.cli import H, fail, fail_error, lang, open_store, out, settings_from
+from avance.kit.cli import H, fail, fail_error, lang, money, number, open_store, out, parse_date, percent, settings_from
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
+from avance.risk.learning.registry import current_model_dir, install, list_models, read_metadata, use
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,29 +36,19 @@ SIMULATION_TREES = 150  # fewer trees while simulating: one fit per week and per
 # Shared helpers
 
 
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        fail(t("evaluation.error.bad_date", lang(), option=option, value=text))
+def _percent(value: float | None, digits: int = 1) -> str:
+    """A share as a percentage in the operator's language; ``-`` when there is none."""
+    return "-" if value is None else percent(value, digits)
 
 
-def _decimal_mark(text: str) -> str:
-    return text.replace(".", ",") if lang() == "fr" else text
+def _metric(value: float | None, digits: int = 3) -> str:
+    """A metric in the operator's language; ``-`` when there is none."""
+    return "-" if value is None else number(value, digits)
 
 
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else _decimal_mark(f"{100 * value:.{digits}f} %")
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else _decimal_mark(f"{value:.{digits}f}")
-
-
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}".replace(",", "\u202f")
+def _revenue(value: float | None) -> str:
+    """Revenue (national currency) in whole units, in the operator's language; ``-`` when there is none."""
+    return "-" if value is None else number(value, 0)
 
 
 def _exact(value: float | None) -> str | None:
@@ -77,7 +72,7 @@ def _write_json(path: Path | None, document: dict[str, Any]) -> None:
 
 
 def _load_labelled(data: Sequence[Path], mapping_path: Path) -> "pd.DataFrame":
-    from avance.risk.learning.frame import load_mapping, read_csv
+    from avance.risk.learning.frame import load_mapping, read_csv  # loads when the command runs: start-up time
 
     mapping = load_mapping(mapping_path)
     if not mapping.has_fraud_label:
@@ -86,11 +81,11 @@ def _load_labelled(data: Sequence[Path], mapping_path: Path) -> "pd.DataFrame":
 
 
 def _split(frame: "pd.DataFrame", test_from: str | None, test_fraction: float | None) -> tuple["pd.DataFrame", "pd.DataFrame", date]:
-    from avance.risk.learning.evaluation import fraction_cutoff, split_by_time
+    from avance.risk.learning.evaluation import fraction_cutoff, split_by_time  # loads when the command runs: start-up time
 
     if test_from is not None and test_fraction is not None:
         fail(t("evaluation.error.split_both", lang()))
-    cutoff = _date(test_from, "--test-from")
+    cutoff = parse_date(test_from, "--test-from")
     if cutoff is None:
         cutoff = fraction_cutoff(frame["date"], 0.2 if test_fraction is None else test_fraction)
     past, recent = split_by_time(frame, cutoff)
@@ -118,7 +113,7 @@ def _labelled(frame: "pd.DataFrame") -> "pd.DataFrame":
 
 
 def _period(frame: "pd.DataFrame") -> dict[str, Any]:
-    from avance.risk.learning.evaluation import window
+    from avance.risk.learning.evaluation import window  # loads when the command runs: start-up time
 
     labelled = _labelled(frame)
     return {
@@ -139,7 +134,7 @@ def _period_line(key: str, period: dict[str, Any]) -> None:
             last=period["to"],
             rows=period["rows"],
             declarations=period["declarations"],
-            fraud_rate=_pct(period["fraud_rate"]),
+            fraud_rate=_percent(period["fraud_rate"]),
         ),
         markup=False,
     )
@@ -156,9 +151,9 @@ def evaluation_table(ev: "Evaluation", title: str | None = None) -> Table:
     for header in headers:
         table.add_column(t(f"evaluation.col.{header}", language), justify="right", no_wrap=True)
     for row in ev.at:
-        cells = [_pct(row.rate, 0), str(row.k), str(row.caught), _num(row.precision), _num(row.recall), _num(row.oracle_precision), _num(row.vs_oracle)]
+        cells = [_percent(row.rate, 0), number(row.k), number(row.caught), _metric(row.precision), _metric(row.recall), _metric(row.oracle_precision), _metric(row.vs_oracle)]
         if with_revenue:
-            cells += [_money(row.revenue), _num(row.revenue_recall), _num(row.revenue_vs_oracle)]
+            cells += [_revenue(row.revenue), _metric(row.revenue_recall), _metric(row.revenue_vs_oracle)]
         table.add_row(*cells)
     return table
 
@@ -174,7 +169,7 @@ def _evaluation_json(ev: "Evaluation") -> dict[str, Any]:
 
 def _fit(frame: "pd.DataFrame", **options: Any) -> Any:
     """A1's ``fit`` without its own inner holdout fit (the callers here measure on a later period)."""
-    from avance.risk.learning.model import FitOptions, fit
+    from avance.risk.learning.model import FitOptions, fit  # loads when the command runs: start-up time
 
     return fit(frame, FitOptions(**{"holdout_fraction": 0.0, **options}))
 
@@ -223,7 +218,7 @@ def evaluate_command(
     json_out: JsonOption = None,
 ) -> None:
     """Fit on the past, evaluate on the later period: precision, recall, revenue, AUC."""
-    from avance.risk.learning.evaluation import evaluate_frame
+    from avance.risk.learning.evaluation import evaluate_frame  # loads when the command runs: start-up time
 
     objective = _check_objective(objective)
     language = lang()
@@ -244,9 +239,9 @@ def evaluate_command(
     ev = result["ev"]
     _period_line("evaluation.train_period", result["past"])
     _period_line("evaluation.test_period", result["recent"])
-    out.print(t("evaluation.fit_time", language, seconds=_num(result["fit_seconds"], 1)), markup=False)
+    out.print(t("evaluation.fit_time", language, seconds=_metric(result["fit_seconds"], 1)), markup=False)
     out.print(evaluation_table(ev, t("evaluation.table_title", language, objective=t(f"evaluation.objective.{objective}", language), n=ev.n)))
-    out.print(t("evaluation.auc", language, auc=_num(ev.auc), positives=ev.positives, n=ev.n, base_rate=_pct(ev.base_rate)), markup=False)
+    out.print(t("evaluation.auc", language, auc=_metric(ev.auc), positives=ev.positives, n=ev.n, base_rate=_percent(ev.base_rate)), markup=False)
     _write_json(
         json_out,
         {
@@ -275,7 +270,7 @@ def _simulation_table(results: Sequence["SimulationResult"]) -> Table:
     table.add_column(t("evaluation.col.frauds", language), justify="right", no_wrap=True)
     with_revenue = results[0].revenue is not None
     for result in results:
-        share = _pct(result.options.exploration, 0)
+        share = _percent(result.options.exploration, 0)
         table.add_column(t("evaluation.col.inspected_at", language, share=share), justify="right", no_wrap=True)
         table.add_column(t("evaluation.col.caught_at", language, share=share), justify="right", no_wrap=True)
         table.add_column(t("evaluation.col.precision_at", language, share=share), justify="right", no_wrap=True)
@@ -285,9 +280,9 @@ def _simulation_table(results: Sequence["SimulationResult"]) -> Table:
         cells = [week.week, str(week.declarations), str(week.frauds)]
         for result in results:
             w = result.weeks[index]
-            cells += [f"{w.inspected} ({w.explored})", str(w.caught), _num(w.precision)]
+            cells += [f"{number(w.inspected)} ({number(w.explored)})", number(w.caught), _metric(w.precision)]
             if with_revenue:
-                cells.append(_money(w.revenue))
+                cells.append(_revenue(w.revenue))
         table.add_row(*cells)
     return table
 
@@ -304,17 +299,17 @@ def _comparison_table(results: Sequence["SimulationResult"]) -> Table:
     for result in results:
         explored = sum(w.caught_explored for w in result.weeks)
         cells = [
-            _pct(result.options.exploration, 0),
-            str(result.inspected),
-            str(result.caught),
-            _num(result.precision),
-            _num(result.recall),
-            _num(result.vs_oracle),
+            _percent(result.options.exploration, 0),
+            number(result.inspected),
+            number(result.caught),
+            _metric(result.precision),
+            _metric(result.recall),
+            _metric(result.vs_oracle),
             str(explored),
         ]
         if with_revenue:
             oracle = result.oracle_revenue or 0.0
-            cells += [_money(result.revenue), _num(result.revenue / oracle if oracle else None)]
+            cells += [_revenue(result.revenue), _metric(result.revenue / oracle if oracle else None)]
         table.add_row(*cells)
     return table
 
@@ -333,7 +328,7 @@ def simulate_command(
     json_out: JsonOption = None,
 ) -> None:
     """Week by week: inspect a budget, reveal only what was inspected, refit; compare exploration shares."""
-    from avance.risk.learning.evaluation import SimulationOptions, simulate
+    from avance.risk.learning.evaluation import SimulationOptions, simulate  # loads when the command runs: start-up time
 
     objective = _check_objective(objective)
     shares = list(dict.fromkeys(exploration or [0.10]))
@@ -353,7 +348,7 @@ def simulate_command(
     results, info, seconds = guard(run)
     _period_line("evaluation.train_period", info["past"])
     out.print(
-        t("evaluation.simulation.settings", language, budget=_pct(budget), every=retrain_every, trees=trees, weeks=len(results[0].weeks), seconds=f"{seconds:.0f}"),
+        t("evaluation.simulation.settings", language, budget=_percent(budget), every=retrain_every, trees=trees, weeks=len(results[0].weeks), seconds=number(seconds, 0)),
         markup=False,
     )
     out.print(_simulation_table(results))
@@ -392,11 +387,6 @@ def _models_dir(settings: Any) -> Path:
     return Path(settings.resolved_models_dir())
 
 
-def _store(settings: Any) -> Any:
-    """The node's database engine, once it is known to be set up (``avance init``)."""
-    return open_store(settings).engine
-
-
 def retrain_command(
     since: Annotated[Optional[str], typer.Option("--since", help=H("model.retrain.since"))] = None,
     until: Annotated[Optional[str], typer.Option("--until", help=H("model.retrain.until"))] = None,
@@ -405,18 +395,17 @@ def retrain_command(
     json_out: JsonOption = None,
 ) -> None:
     """Fit a new model on the node's inspection results, check it on the latest ones, install it."""
-    from avance.risk.learning.evaluation import evaluate_frame, fraction_cutoff, split_by_time
-    from avance.risk.learning.frame import frame_from_store
-    from avance.risk.learning.registry import install
+    from avance.risk.learning.evaluation import evaluate_frame, fraction_cutoff, split_by_time  # loads when the command runs: start-up time
+    from avance.risk.learning.frame import frame_from_store  # loads when the command runs: start-up time
 
     language = lang()
-    first, last = _date(since, "--since"), _date(until, "--until")
+    first, last = parse_date(since, "--since"), parse_date(until, "--until")
     if first and last and first > last:
         fail(t("evaluation.error.since_after_until", language, since=first.isoformat(), until=last.isoformat()))
     settings = settings_from()
 
     def run() -> dict[str, Any]:
-        engine = _store(settings)
+        engine = open_store(settings).engine
         try:
             with engine.connect() as conn:
                 frame = frame_from_store(conn, since=first, until=last, inspected_only=True)
@@ -456,10 +445,10 @@ def retrain_command(
     if ev is not None:
         _period_line("evaluation.test_period", _period(result["recent"]))
         out.print(evaluation_table(ev, t("evaluation.retrain.holdout_title", language, n=ev.n)))
-        out.print(t("evaluation.auc", language, auc=_num(ev.auc), positives=ev.positives, n=ev.n, base_rate=_pct(ev.base_rate)), markup=False)
+        out.print(t("evaluation.auc", language, auc=_metric(ev.auc), positives=ev.positives, n=ev.n, base_rate=_percent(ev.base_rate)), markup=False)
     else:
         out.print(t("evaluation.retrain.no_holdout", language), markup=False)
-    out.print(t("evaluation.retrain.installed", language, path=str(result["path"]), seconds=_num(result["seconds"], 1)), markup=False)
+    out.print(t("evaluation.retrain.installed", language, path=str(result["path"]), seconds=_metric(result["seconds"], 1)), markup=False)
     _write_json(
         json_out,
         {
@@ -474,7 +463,6 @@ def retrain_command(
 
 def list_command() -> None:
     """Installed models; the one in use is marked."""
-    from avance.risk.learning.registry import list_models
 
     language = lang()
     models = guard(lambda: list_models(_models_dir(settings_from())))
@@ -493,16 +481,15 @@ def list_command() -> None:
             model.name,
             "*" if model.current else "",
             f"{window.get('from', '?')} .. {window.get('to', '?')}",
-            str(meta.get("rows", "?")),
-            _pct(meta.get("fraud_rate")) if isinstance(meta.get("fraud_rate"), (int, float)) else "-",
-            _num(auc) if isinstance(auc, (int, float)) else "-",
+            number(meta["rows"]) if isinstance(meta.get("rows"), int) else "?",
+            _percent(meta.get("fraud_rate")) if isinstance(meta.get("fraud_rate"), (int, float)) else "-",
+            _metric(auc) if isinstance(auc, (int, float)) else "-",
         )
     out.print(table)
 
 
 def use_command(name: Annotated[str, typer.Argument(help=H("model.use.name"))]) -> None:
     """Put an installed model back in use (rollback); restart the API to apply."""
-    from avance.risk.learning.registry import use
 
     path = guard(lambda: use(_models_dir(settings_from()), name.strip()))
     out.print(t("evaluation.registry.used", lang(), name=path.name), markup=False)
@@ -520,11 +507,10 @@ def drift_command(
     json_out: JsonOption = None,
 ) -> None:
     """Score distribution shift (PSI) and the weekly precision of the inspected."""
-    from avance.risk.learning.drift import drift_report
-    from avance.risk.learning.registry import current_model_dir, read_metadata
+    from avance.risk.learning.drift import drift_report  # loads when the command runs: start-up time
 
     language = lang()
-    until = _date(today, "--today")
+    until = parse_date(today, "--today")
     settings = settings_from()
 
     def run() -> tuple[Any, Path | None]:
@@ -539,7 +525,7 @@ def drift_command(
             quantiles = metadata.get("declaration_score_quantiles") or metadata.get("score_quantiles")
             if not _quantile_table(quantiles):
                 fail(t("evaluation.drift.no_quantiles", language, path=str(directory)))
-        engine = _store(settings)
+        engine = open_store(settings).engine
         try:
             with engine.connect() as conn:
                 return drift_report(conn, quantiles, weeks=weeks, today=until, assessor_prefix=assessor), directory
@@ -555,7 +541,7 @@ def drift_command(
         for header in ("week", "declarations", "mean_score", "psi", "level"):
             table.add_column(t(f"evaluation.col.{header}", language), justify="right", no_wrap=True)
         for w in (*report.scores, report.overall):
-            table.add_row(w.week, str(w.declarations), _num(w.mean_score), _num(w.psi), t(f"evaluation.drift.level.{w.level}", language))
+            table.add_row(w.week, number(w.declarations), _metric(w.mean_score), _metric(w.psi), t(f"evaluation.drift.level.{w.level}", language))
         out.print(table)
     table = Table(title=t("evaluation.drift.inspections_title", language))
     for header in ("week", "lane", "inspected", "frauds", "precision", "extra_duty"):
@@ -567,8 +553,8 @@ def drift_command(
         rows = [w, *by_week.get(w.week, [])]
         for row in rows:
             lane = t("evaluation.drift.all_lanes", language) if row.lane is None else t(f"lane.{row.lane}", language)
-            extra = _decimal_mark(f"{row.extra_duty:,}".replace(",", "\u202f")) + (f" {row.currency}" if row.currency else "")
-            table.add_row(row.week if row.lane is None else "", lane, str(row.inspected), str(row.frauds), _num(row.precision), extra)
+            extra = f"{money(row.extra_duty, row.currency)} {row.currency}" if row.currency else number(row.extra_duty)
+            table.add_row(row.week if row.lane is None else "", lane, number(row.inspected), number(row.frauds), _metric(row.precision), extra)
     out.print(table)
     _write_json(json_out, report.to_dict() | {"model": str(directory) if directory else None})
 

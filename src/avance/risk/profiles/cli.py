@@ -1,66 +1,36 @@
 """``avance profiles``: selectivity profiles from the command line.
 
 The command line acts as an administrator named by ``--author`` (default: the operating-system
-user), so that every saved version says who made it. Errors end in one line and exit code 2.
+user; ``avance.auth.cli.operator``), so that every saved version says who made it. Errors end in
+one line and exit code 2.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from avance.auth.model import Principal, Role
-from sqlalchemy import Engine
-
-from avance.kit.cli import H, fail, headed_table, lang, open_store, out
+from avance.auth.cli import operator
+from avance.auth.model import SYSTEM
+from avance.kit.cli import H, AuthorOption, fail, headed_table, lang, money, number, open_store, out, parse_date, percent
 from avance.kit.i18n import t
+from avance.store.engine import write
 
 profiles_app = typer.Typer(help=H("profiles"), no_args_is_help=True)
-
-Author = Annotated[Optional[str], typer.Option("--author", help=H("profiles.author"))]
-
-
-def _principal(author: str | None) -> Principal:
-    name = author
-    if name is None:
-        try:
-            name = getpass.getuser()
-        except Exception:  # no login name in a bare container
-            name = "system"
-    name = name.strip()
-    if not 1 <= len(name) <= 70:
-        fail(t("profiles.bad_author", lang(), author=name))
-    return Principal(user_id=None, name=name, role=Role.ADMIN)
-
-
-def _engine() -> Engine:
-    """The node's database, once it is initialised (profile commands need nothing else)."""
-    return open_store().engine
-
-
-def _date(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d")
-    except ValueError:
-        fail(f"{option}: {t('schema.date_parsing', lang())}")
 
 
 @profiles_app.command("list", help=H("profiles.list"))
 def list_profiles(
     active: Annotated[Optional[bool], typer.Option("--active/--inactive", help=H("profiles.active"), show_default=False)] = None,
 ) -> None:
-    from avance.risk.profiles import service as profiles
+    from avance.risk.profiles import service as profiles  # loads when the command runs: start-up time
 
-    with _engine().connect() as conn:
-        records = profiles.list_profiles(conn, _principal("system"), active=active)
+    with open_store().engine.connect() as conn:
+        records = profiles.list_profiles(conn, SYSTEM, active=active)
     if not records:
         out.print(t("profiles.none", lang()), markup=False)
         return
@@ -84,12 +54,11 @@ def list_profiles(
 
 @profiles_app.command("show", help=H("profiles.show"))
 def show(profile_id: Annotated[str, typer.Argument(metavar="ID", help=H("profiles.id"))]) -> None:
-    from avance.risk.profiles import service as profiles
+    from avance.risk.profiles import service as profiles  # loads when the command runs: start-up time
 
-    system = _principal("system")
-    with _engine().connect() as conn:
-        record = profiles.get_record(conn, profile_id, system)
-        history = profiles.profile_history(conn, profile_id, system)
+    with open_store().engine.connect() as conn:
+        record = profiles.get_record(conn, profile_id, SYSTEM)
+        history = profiles.profile_history(conn, profile_id, SYSTEM)
     out.print(profiles.profile_yaml(record.rule).rstrip(), markup=False, highlight=False)
     out.print(t("profiles.versions", lang(), id=profile_id), markup=False)
     table = headed_table("version", "change", "author", "saved_at")
@@ -102,19 +71,18 @@ def show(profile_id: Annotated[str, typer.Argument(metavar="ID", help=H("profile
 def import_profiles(
     file: Annotated[Path, typer.Argument(metavar="FILE.yaml", help=H("profiles.file"))],
     replace: Annotated[bool, typer.Option("--replace", help=H("profiles.replace"))] = False,
-    author: Author = None,
+    author: AuthorOption = None,
 ) -> None:
-    from avance.risk.profiles import service as profiles
-    from avance.store.engine import write
+    from avance.risk.profiles import service as profiles  # loads when the command runs: start-up time
 
-    principal = _principal(author)
+    principal = operator(author)
     if not file.is_file():
         fail(t("cli.no_such_file", lang(), path=file))
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{file}: {getattr(exc, 'strerror', None) or type(exc).__name__}")
-    with write(_engine()) as conn:
+    with write(open_store().engine) as conn:
         report = profiles.import_yaml(conn, text, principal, replace=replace)
     counts = {k: len(getattr(report, k)) for k in ("created", "updated", "unchanged", "deactivated")}
     out.print(t("profiles.imported", lang(), **counts), markup=False)
@@ -124,11 +92,11 @@ def import_profiles(
 
 @profiles_app.command("export", help=H("profiles.export"))
 def export(file: Annotated[Optional[Path], typer.Argument(metavar="[FILE.yaml]", help=H("profiles.out"), show_default=False)] = None) -> None:
-    from avance.risk.profiles import service as profiles
+    from avance.risk.profiles import service as profiles  # loads when the command runs: start-up time
 
-    with _engine().connect() as conn:
+    with open_store().engine.connect() as conn:
         text = profiles.export_yaml(conn)
-        count = len(profiles.list_profiles(conn, _principal("system")))
+        count = len(profiles.list_profiles(conn, SYSTEM))
     if file is None:
         print(text, end="")
         return
@@ -143,12 +111,11 @@ def export(file: Annotated[Optional[Path], typer.Argument(metavar="[FILE.yaml]",
 
 
 @profiles_app.command("deactivate", help=H("profiles.deactivate"))
-def deactivate(profile_id: Annotated[str, typer.Argument(metavar="ID", help=H("profiles.id"))], author: Author = None) -> None:
-    from avance.risk.profiles import service as profiles
-    from avance.store.engine import write
+def deactivate(profile_id: Annotated[str, typer.Argument(metavar="ID", help=H("profiles.id"))], author: AuthorOption = None) -> None:
+    from avance.risk.profiles import service as profiles  # loads when the command runs: start-up time
 
-    principal = _principal(author)
-    with write(_engine()) as conn:
+    principal = operator(author)
+    with write(open_store().engine) as conn:
         profiles.deactivate_profile(conn, profile_id, principal)
         rule = profiles.get_profile(conn, profile_id, principal)
     out.print(t("profiles.deactivated", lang(), id=rule.id, version=rule.version), markup=False)
@@ -160,11 +127,11 @@ def stats(
     until: Annotated[Optional[str], typer.Option("--until", metavar="YYYY-MM-DD", help=H("profiles.until"))] = None,
     as_json: Annotated[bool, typer.Option("--json", help=H("profiles.json"))] = False,
 ) -> None:
-    from avance.risk.profiles import service as profiles
+    from avance.risk.profiles import service as profiles  # loads when the command runs: start-up time
 
-    start, end = _date(since, "--since"), _date(until, "--until")
-    with _engine().connect() as conn:
-        rows = profiles.profile_stats(conn, since=start.date() if start else None, until=end.date() if end else None)
+    start, end = parse_date(since, "--since"), parse_date(until, "--until")
+    with open_store().engine.connect() as conn:
+        rows = profiles.profile_stats(conn, since=start, until=end)
     if as_json:
         print(json.dumps({"since": since, "until": until, "items": [r.to_dict() for r in rows]}, ensure_ascii=False, indent=2))
         return
@@ -180,17 +147,16 @@ def stats(
             str(r.hits),
             str(r.inspected),
             str(r.frauds),
-            none if r.hit_rate is None else f"{r.hit_rate:.1%}",
-            f"{r.extra_duty:,f} {r.currency or ''}".strip(),
+            none if r.hit_rate is None else percent(r.hit_rate),
+            f"{money(r.extra_duty, r.currency)} {r.currency}" if r.currency else number(r.extra_duty),
         )
     out.print(table)
 
 
 @profiles_app.command("backfill-hits", help=H("profiles.backfill"))
 def backfill_hits() -> None:
-    from avance.risk.profiles import service as profiles
-    from avance.store.engine import write
+    from avance.risk.profiles import service as profiles  # loads when the command runs: start-up time
 
-    with write(_engine()) as conn:
+    with write(open_store().engine) as conn:
         count = profiles.backfill_hits(conn)
     out.print(t("profiles.backfilled", lang(), count=count), markup=False)

@@ -1,45 +1,51 @@
-"""``avance valuation``: build the references, look one up, keep the value-control file."""
+"""``avance valuation``: build the references, look one up, keep the value-control file.
+
+Unit values are shown, and bounds typed, in the operator's language (``avance.kit.cli``); the
+JSON output and the CSV file keep the plain decimal form scripts and spreadsheets read.
+"""
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import sys
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.table import Table
 
-from avance.kit.cli import H, Store, fail, lang, open_store, out
-from avance.kit.errors import Issue, ValidationFailed
+from avance.kit import formatting
+from avance.kit.cli import H, AuthorOption, author, fail, lang, number, open_store, out, parse_date
+from avance.kit.errors import Issue, NotFound, ValidationFailed
 from avance.kit.i18n import t
+from avance.reference import is_country
 from avance.store.engine import write
 
 valuation_app = typer.Typer(help=H("valuation"), no_args_is_help=True)
 overrides_app = typer.Typer(help=H("valuation.overrides"), no_args_is_help=True)
 valuation_app.add_typer(overrides_app, name="overrides")
 
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _LINE = re.compile(r"^/lines/([0-9]+)(?:/(\w+))?$")
 _OPTIONS = {"hs": "--hs", "origin": "--origin", "unit": "--unit", "min": "--min", "max": "--max", "valid_from": "--valid-from", "valid_to": "--valid-to", "note": "--note"}
 
 
-def _node() -> Store:
-    return open_store()
-
-
-def _date(value: str | None, option: str) -> date | None:
+def _typed(value: str | None) -> Decimal | str | None:
+    """A bound as the operator typed it, in their language (``1500,5`` in French): a ``Decimal``,
+    or the text itself when it is no number, for the service to report with every other problem."""
     if value is None:
         return None
-    if _DATE.fullmatch(value.strip()):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    fail(t("cli.bad_option", lang(), option=option, value=value))
+    try:
+        return formatting.parse_number(value, lang())
+    except ValueError:
+        return value
+
+
+def _shown(value: Decimal | None, empty: str = "") -> str:
+    """A unit value in the operator's language, every digit it has (``empty`` when there is none)."""
+    return empty if value is None else number(value.normalize())
 
 
 def _fail_issues(issues: list[Issue]) -> NoReturn:
@@ -56,15 +62,6 @@ def _fail_issues(issues: list[Issue]) -> NoReturn:
     fail("; ".join(parts))
 
 
-def _author(author: str | None) -> str:
-    if author:
-        return author[:70]
-    try:
-        return getpass.getuser()[:70] or "cli"
-    except Exception:  # no user name in this environment (containers)
-        return "cli"
-
-
 @valuation_app.command("build", help=H("valuation.build"))
 def build(
     since: Annotated[Optional[str], typer.Option("--since", help=H("valuation.since"))] = None,
@@ -74,10 +71,10 @@ def build(
     floor_q10: Annotated[bool, typer.Option("--floor-q10/--no-floor-q10", help=H("valuation.floor_q10"))] = False,
 ) -> None:
     """Build the references from the lodged declarations and replace the stored snapshot."""
-    from avance.risk.valuation.service import LEVELS, rebuild
+    from avance.risk.valuation.service import LEVELS, rebuild  # loads when the command runs: start-up time
 
-    start, end = _date(since, "--since"), _date(until, "--until")
-    node = _node()
+    start, end = parse_date(since, "--since"), parse_date(until, "--until")
+    node = open_store()
     try:
         with write(node.engine) as conn:
             index = rebuild(conn, since=start, until=end, min_count=min_count, k=k, floor_q10=floor_q10)
@@ -112,9 +109,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help=H("valuation.json"))] = False,
 ) -> None:
     """The reference used for a line, with the level it falls back to, and every level's statistics."""
-    from avance.kit.errors import NotFound
-    from avance.reference import is_country
-    from avance.risk.valuation.service import ValuationIndex, plain, unit_label
+    from avance.risk.valuation.service import ValuationIndex, plain, unit_label  # loads when the command runs: start-up time
 
     if not re.fullmatch(r"[0-9]{4,10}", hs):
         fail(t("cli.bad_option", lang(), option="--hs", value=hs))
@@ -125,8 +120,8 @@ def show(
     unit = unit.upper()
     if not re.fullmatch(r"[A-Z0-9]{1,3}", unit):
         fail(t("cli.bad_option", lang(), option="--unit", value=unit))
-    day = _date(on, "--on") or datetime.now(timezone.utc).date()
-    node = _node()
+    day = parse_date(on, "--on") or datetime.now(timezone.utc).date()
+    node = open_store()
     with node.engine.connect() as conn:
         index = ValuationIndex.load(conn, hs=hs)
     reference = index.reference(hs, origin or "", unit, day)
@@ -146,9 +141,9 @@ def show(
             lang(),
             level=level,
             hs=reference.hs,
-            median=plain(reference.median),
-            low=plain(reference.low) or "-",
-            high=plain(reference.high) or "-",
+            median=_shown(reference.median),
+            low=_shown(reference.low, "-"),
+            high=_shown(reference.high, "-"),
             currency=currency,
             unit=unit_label(unit, lang()),
             n=reference.n,
@@ -159,18 +154,18 @@ def show(
         out.print(t("valuation.cli_sparse", lang(), min_count=index.min_count), markup=False)
     if reference.override is not None:
         o = reference.override
-        out.print(t("valuation.cli_override", lang(), id=o.id, min=plain(o.minimum) or "-", max=plain(o.maximum) or "-", author=o.author, note=o.note or ""), markup=False)
+        out.print(t("valuation.cli_override", lang(), id=o.id, min=_shown(o.minimum, "-"), max=_shown(o.maximum, "-"), author=o.author, note=o.note or ""), markup=False)
     if not levels:
         return
     table = Table(t("valuation.cli_level", lang()), *(t(f"valuation.level_{r.level}", lang()) + ("" if r.sufficient else " *") for r in levels))
     found = [index.stats(r.level, r.hs, r.origin, r.unit) for r in levels]
     table.add_row(t("valuation.cli_hs", lang()), *(r.hs + (f" {r.origin}" if r.origin else "") for r in levels))
-    table.add_row("n", *(str(s.n) if s else "" for s in found))
+    table.add_row("n", *(number(s.n) if s else "" for s in found))
     for name, attribute in (("q10", "q10"), ("q25", "q25"), (t("valuation.cli_median", lang()), "median"), ("q75", "q75"), ("q90", "q90")):
-        table.add_row(name, *(plain(getattr(s, attribute)) if s else "" for s in found))
-    table.add_row("MAD (log)", *(f"{s.mad_log:.4f}" if s else "" for s in found))
-    table.add_row(t("valuation.cli_low", lang()), *(plain(r.low) or "" for r in levels))
-    table.add_row(t("valuation.cli_high", lang()), *(plain(r.high) or "" for r in levels))
+        table.add_row(name, *(_shown(getattr(s, attribute)) if s else "" for s in found))
+    table.add_row("MAD (log)", *(number(s.mad_log, 4) if s else "" for s in found))
+    table.add_row(t("valuation.cli_low", lang()), *(_shown(r.low) for r in levels))
+    table.add_row(t("valuation.cli_high", lang()), *(_shown(r.high) for r in levels))
     out.print(table)
     if not all(r.sufficient for r in levels):
         out.print(t("valuation.cli_star", lang(), min_count=index.min_count), markup=False)
@@ -180,7 +175,7 @@ def _override_table(found: list[Any]) -> Table:
     table = Table("id", "HS", t("valuation.cli_origin", lang()), "unit", "min", "max", "valid_from", "valid_to", t("valuation.cli_author", lang()), "note")
     for o in found:
         d = o.to_dict()
-        table.add_row(str(d["id"]), d["hs"], d["origin"] or "*", d["unit"] or "*", d["min"] or "", d["max"] or "", d["valid_from"] or "", d["valid_to"] or "", d["author"], d["note"] or "")
+        table.add_row(str(d["id"]), d["hs"], d["origin"] or "*", d["unit"] or "*", _shown(o.minimum), _shown(o.maximum), d["valid_from"] or "", d["valid_to"] or "", d["author"], d["note"] or "")
     return table
 
 
@@ -191,12 +186,12 @@ def overrides_list(
     as_json: Annotated[bool, typer.Option("--json", help=H("valuation.json"))] = False,
 ) -> None:
     """The value-control file."""
-    from avance.risk.valuation.service import list_overrides
+    from avance.risk.valuation.service import list_overrides  # loads when the command runs: start-up time
 
     if hs is not None and not re.fullmatch(r"[0-9]{1,10}", hs):
         fail(t("cli.bad_option", lang(), option="--hs", value=hs))
-    day = _date(on, "--on")
-    node = _node()
+    day = parse_date(on, "--on")
+    node = open_store()
     with node.engine.connect() as conn:
         found = list_overrides(conn, hs=hs, on=day)
     if as_json:
@@ -216,16 +211,25 @@ def overrides_set(
     valid_from: Annotated[Optional[str], typer.Option("--valid-from", help=H("valuation.overrides.valid_from"))] = None,
     valid_to: Annotated[Optional[str], typer.Option("--valid-to", help=H("valuation.overrides.valid_to"))] = None,
     note: Annotated[Optional[str], typer.Option("--note", help=H("valuation.overrides.note"))] = None,
-    author: Annotated[Optional[str], typer.Option("--author", help=H("valuation.overrides.author"))] = None,
+    author_: AuthorOption = None,
 ) -> None:
     """Set bounds on a line's unit value; the override with the same key is replaced."""
-    from avance.risk.valuation.service import override_from_fields, set_override
+    from avance.risk.valuation.service import override_from_fields, set_override  # loads when the command runs: start-up time
 
-    fields = {"hs": hs, "origin": origin, "unit": unit, "min": minimum, "max": maximum, "valid_from": valid_from, "valid_to": valid_to, "note": note}
-    override, issues = override_from_fields(fields, author=_author(author))
+    fields = {
+        "hs": hs,
+        "origin": origin,
+        "unit": unit,
+        "min": _typed(minimum),
+        "max": _typed(maximum),
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+        "note": note,
+    }
+    override, issues = override_from_fields(fields, author=author(author_))
     if override is None:
         _fail_issues(issues)
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         stored, created = set_override(conn, override)
     out.print(t("valuation.cli_set" if created else "valuation.cli_replaced", lang(), id=stored.id, hs=stored.hs_prefix), markup=False)
@@ -234,9 +238,9 @@ def overrides_set(
 @overrides_app.command("remove", help=H("valuation.overrides.remove"))
 def overrides_remove(override_id: Annotated[int, typer.Argument(min=1, max=2_147_483_647, help=H("valuation.overrides.id"))]) -> None:
     """Remove a line of the value-control file."""
-    from avance.risk.valuation.service import remove_override
+    from avance.risk.valuation.service import remove_override  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         removed = remove_override(conn, override_id)
     out.print(t("valuation.cli_removed", lang(), id=override_id, hs=removed.hs_prefix), markup=False)
@@ -246,18 +250,19 @@ def overrides_remove(override_id: Annotated[int, typer.Argument(min=1, max=2_147
 def overrides_import(
     file: Annotated[Path, typer.Argument(help=H("valuation.overrides.file"))],
     replace: Annotated[bool, typer.Option("--replace", help=H("valuation.overrides.replace"))] = False,
-    author: Annotated[Optional[str], typer.Option("--author", help=H("valuation.overrides.author"))] = None,
+    author_: AuthorOption = None,
 ) -> None:
     """Load a value-control file: every line is checked first; one bad line and nothing is stored."""
-    from avance.risk.valuation.service import import_overrides, parse_overrides_csv
+    from avance.risk.valuation.service import import_overrides, parse_overrides_csv  # loads when the command runs: start-up time
 
+    name = author(author_)
     if not file.is_file():
         fail(t("cli.no_such_file", lang(), path=file))
     try:
-        overrides = parse_overrides_csv(file.read_bytes(), author=_author(author))
+        overrides = parse_overrides_csv(file.read_bytes(), author=name)
     except ValidationFailed as exc:
         _fail_issues(exc.issues)
-    node = _node()
+    node = open_store()
     with write(node.engine) as conn:
         result = import_overrides(conn, overrides, replace_all=replace)
     out.print(t("valuation.cli_imported", lang(), created=result.created, replaced=result.replaced, removed=result.removed), markup=False)
@@ -266,9 +271,9 @@ def overrides_import(
 @overrides_app.command("export", help=H("valuation.overrides.export"))
 def overrides_export(file: Annotated[Path, typer.Argument(help=H("valuation.overrides.out"))]) -> None:
     """Write the value-control file as CSV (``-``: standard output)."""
-    from avance.risk.valuation.service import list_overrides, overrides_csv
+    from avance.risk.valuation.service import list_overrides, overrides_csv  # loads when the command runs: start-up time
 
-    node = _node()
+    node = open_store()
     with node.engine.connect() as conn:
         found = list_overrides(conn)
     text = overrides_csv(found)
