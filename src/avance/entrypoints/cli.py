@@ -145,7 +145,7 @@ def import_declarations(
 
 @app.command(help=H("demo"))
 def demo(
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65533, help=H("demo.port"))] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help=H("demo.data_dir"), show_default="AVANCE_DATA_DIR, var")] = None,
     declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
@@ -169,6 +169,7 @@ def demo(
                 console=err,
                 keep_serving=serve_api,
                 narrate_delay=0.6 if err.is_terminal else 0.0,  # a pace a person can follow, none in scripts
+                first_port=port,
             )
         except KeyboardInterrupt:
             err.print(t("exchange_demo.interrupted", lang()), markup=False)

@@ -4,7 +4,7 @@ in the ``exchange`` group by ``avance.entrypoints.cli``)."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,11 +19,12 @@ def exchange_selftest(
     inject: Annotated[int, typer.Option("--inject", min=0, max=100, help=H("exchange.inject"))] = 3,
     keep: Annotated[bool, typer.Option("--keep", help=H("exchange.keep"))] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, max=3600, help=H("exchange.timeout"))] = 180,
+    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65530, help=H("exchange.port"))] = None,
 ) -> None:
     from avance.harness.selftest import run  # the harness and its HTTP client load when the command runs, not at start-up
 
     try:
-        result = run(nodes=nodes, messages=messages, kill=kill, inject=inject, keep=keep, timeout=timeout, console=err)
+        result = run(nodes=nodes, messages=messages, kill=kill, inject=inject, keep=keep, timeout=timeout, console=err, first_port=port)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the nodes were stopped on the way out
         err.print(t("exchange.cli.interrupted", lang()), markup=False)
         raise typer.Exit(130) from None
