@@ -36,7 +36,7 @@ from avance.bootstrap import Node, init_node
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.entrypoints.http import create_app
-from avance.entrypoints.cli import main
+from avance.__main__ import main
 from avance.exchange import keys, partners
 from avance.exchange.tables import exchange_outbox
 from avance.kit.settings import Settings

@@ -1,8 +1,10 @@
-"""``python -m avance``: the ``avance`` command.
+"""The ``avance`` program (``avance`` and ``python -m avance``): the command line of a node
+(``avance.entrypoints.cli``) with the commands of the tools above it, the demo (``avance demo``,
+``avance model demo-data``) and the multi-node harness (``avance exchange selftest``).
 
-``python -m avance --batch`` is for programs that drive nodes (the multi-node harness of
-``avance.harness``): it reads one JSON list of commands per line on standard input, runs them in this
-one process (one interpreter start-up for many commands), and writes one JSON line per batch:
+``python -m avance --batch`` is for programs that drive nodes (the multi-node harness): it reads
+one JSON list of commands per line on standard input, runs them in this one process (one
+interpreter start-up for many commands), and writes one JSON line per batch:
 ``[[exit code, stdout, stderr], ...]``, stopping a batch at its first failing command.
 """
 
@@ -13,9 +15,22 @@ import io
 import json
 import sys
 
-from avance.entrypoints.cli import main
+from avance.demo.cli import demo_command, demo_data_command
+from avance.entrypoints.cli import app, run
+from avance.exchange.cli import exchange_app
+from avance.harness.cli import exchange_selftest
+from avance.harness.nodes import BATCH_FLAG
+from avance.kit.cli import H
+from avance.risk.learning.cli import model_app
 
-BATCH_FLAG = "--batch"
+app.command("demo", help=H("demo"))(demo_command)
+exchange_app.command("selftest", help=H("exchange.selftest"))(exchange_selftest)
+model_app.command("demo-data", help=H("model.demo_data"))(demo_data_command)
+
+
+def main() -> None:
+    """The ``avance`` command: every error ends in one line and exit code 2."""
+    run(app)
 
 
 def run_batch(commands: list[list[str]]) -> list[tuple[int, str, str]]:

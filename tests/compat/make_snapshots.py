@@ -41,7 +41,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from avance.bootstrap import Node
-from avance.entrypoints.cli import app
+from avance.__main__ import app
 from avance.entrypoints.http import create_app
 from avance.exchange.envelope import SCHEMA_DIR
 from avance.kit.settings import Settings

@@ -245,7 +245,7 @@ def test_a_bad_export_notice_is_a_422_and_queues_nothing(live, body):
 
 def run_cli(args: list[str], node: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
     """``avance ...`` in-process against ``node``'s database."""
-    from avance.entrypoints.cli import main
+    from avance.__main__ import main
     from avance.kit.settings import get_settings
 
     monkeypatch.setenv("AVANCE_DATA_DIR", str(node.settings.data_dir))

@@ -1,5 +1,7 @@
-"""``avance model demo-data``: a labelled extract of the demo trade, for trying the learned model
-without a national extract (registered in the ``model`` group by ``avance.entrypoints.cli``).
+"""``avance demo``: a demo node with a year of realistic trade, or three partner nodes
+(``--nodes 3``, the multi-node harness); and ``avance model demo-data``: a labelled extract of the
+demo trade, for trying the learned model without a national extract. Both are added to the
+command in ``avance.__main__``.
 
 The generator, the node's processing and the data libraries load when the command runs, not when
 the command line starts (they take most of a second to import).
@@ -9,11 +11,11 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
-from avance.kit.cli import H, fail, lang, number, out
+from avance.kit.cli import H, err, fail, lang, number, out, settings_from
 from avance.kit.i18n import t
 from avance.risk.learning.evaluation_cli import guard
 
@@ -83,3 +85,54 @@ def demo_data_command(
         ),
         markup=False,
     )
+
+
+def demo_command(
+    port: Annotated[int, typer.Option(min=1, max=65533, help=H("demo.port"))] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help=H("demo.data_dir"), show_default="AVANCE_DATA_DIR, var")] = None,
+    declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
+    country: Annotated[str, typer.Option("--country")] = "SN",
+    seed: Annotated[int, typer.Option("--seed")] = 20260601,
+    history: Annotated[Optional[int], typer.Option("--history", min=0, max=1_000_000, help=H("demo.history"))] = None,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=H("demo.serve"))] = True,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=99, help=H("demo.nodes"))] = 1,
+) -> None:
+    """Set up a demo node with realistic data and serve its API."""
+    settings = settings_from()
+    data_dir = settings.data_dir if data_dir is None else data_dir
+    if nodes > 1:
+        from avance.harness.story import run_multinode_demo  # loads when the command runs: start-up time
+
+        try:
+            run_multinode_demo(
+                nodes=nodes,
+                data_dir=data_dir,
+                lang=lang(),
+                console=err,
+                keep_serving=serve_api,
+                narrate_delay=0.6 if err.is_terminal else 0.0,  # a pace a person can follow, none in scripts
+                first_port=port,
+            )
+        except KeyboardInterrupt:
+            err.print(t("exchange_demo.interrupted", lang()), markup=False)
+            raise typer.Exit(130) from None
+        return
+    from avance.demo.setup import build_demo, demo_database  # loads when the command runs: start-up time
+
+    result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, history=history, lang=lang(), console=err, api_url=f"http://{host}:{port}")
+    err.print(t("demo.ready", lang(), count=number(result.lodged), seconds=number(result.seconds, 1)), markup=False)
+    err.print(t("demo.credentials", lang(), path=result.credentials_path), markup=False)
+    if settings.database_url:
+        err.print(t("demo.database_url_set", lang(), path=demo_database(data_dir)), markup=False)
+    elif data_dir.resolve() == settings.data_dir.resolve():
+        err.print(t("demo.commands_here", lang()), markup=False)
+    else:
+        err.print(t("demo.commands_with", lang(), data_dir=data_dir), markup=False)
+    if serve_api:
+        import uvicorn  # the web server loads when the command runs: start-up time
+
+        from avance.entrypoints.http import create_app  # loads when the command runs: start-up time
+
+        err.print(t("demo.serving", lang(), host=host, port=port), markup=False)
+        uvicorn.run(create_app(result.node), host=host, port=port, log_level="warning", access_log=False)

@@ -1,4 +1,6 @@
-"""The ``avance`` command: its root and the groups each capability contributes, assembled here.
+"""The ``avance`` command's root: its own commands (init, serve, users, rates, import) and the
+groups each capability contributes. The tools above it (the demo, the multi-node harness) add
+their commands in ``avance.__main__``, the program.
 
 Errors end in one line on stderr and exit code 2, never a traceback. The node's modules are
 imported when a command runs, not when the command line starts: ``avance --help`` and the
@@ -19,9 +21,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from avance.auth.cli import users_app
-from avance.demo.cli import demo_data_command
 from avance.exchange.cli import exchange_app, partners_app
-from avance.harness.cli import exchange_selftest
 from avance.kit.cli import H, err, fail, fail_error, lang, number, open_store, out, settings_from
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
@@ -143,58 +143,6 @@ def import_declarations(
         out.print(t("import.rejects_written", lang(), path=report.rejects_path))
 
 
-@app.command(help=H("demo"))
-def demo(
-    port: Annotated[int, typer.Option(min=1, max=65533, help=H("demo.port"))] = 8000,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help=H("demo.data_dir"), show_default="AVANCE_DATA_DIR, var")] = None,
-    declarations: Annotated[int, typer.Option("--declarations", min=0, max=1_000_000)] = 3000,
-    country: Annotated[str, typer.Option("--country")] = "SN",
-    seed: Annotated[int, typer.Option("--seed")] = 20260601,
-    history: Annotated[Optional[int], typer.Option("--history", min=0, max=1_000_000, help=H("demo.history"))] = None,
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=H("demo.serve"))] = True,
-    nodes: Annotated[int, typer.Option("--nodes", min=1, max=99, help=H("demo.nodes"))] = 1,
-) -> None:
-    """Set up a demo node with realistic data and serve its API."""
-    settings = settings_from()
-    data_dir = settings.data_dir if data_dir is None else data_dir
-    if nodes > 1:
-        from avance.harness.story import run_multinode_demo  # loads when the command runs: start-up time
-
-        try:
-            run_multinode_demo(
-                nodes=nodes,
-                data_dir=data_dir,
-                lang=lang(),
-                console=err,
-                keep_serving=serve_api,
-                narrate_delay=0.6 if err.is_terminal else 0.0,  # a pace a person can follow, none in scripts
-                first_port=port,
-            )
-        except KeyboardInterrupt:
-            err.print(t("exchange_demo.interrupted", lang()), markup=False)
-            raise typer.Exit(130) from None
-        return
-    from avance.demo.setup import build_demo, demo_database  # loads when the command runs: start-up time
-
-    result = build_demo(data_dir=data_dir, country=country.upper(), count=declarations, seed=seed, history=history, lang=lang(), console=err, api_url=f"http://{host}:{port}")
-    err.print(t("demo.ready", lang(), count=number(result.lodged), seconds=number(result.seconds, 1)), markup=False)
-    err.print(t("demo.credentials", lang(), path=result.credentials_path), markup=False)
-    if settings.database_url:
-        err.print(t("demo.database_url_set", lang(), path=demo_database(data_dir)), markup=False)
-    elif data_dir.resolve() == settings.data_dir.resolve():
-        err.print(t("demo.commands_here", lang()), markup=False)
-    else:
-        err.print(t("demo.commands_with", lang(), data_dir=data_dir), markup=False)
-    if serve_api:
-        import uvicorn  # the web server loads when the command runs: start-up time
-
-        from avance.entrypoints.http import create_app  # loads when the command runs: start-up time
-
-        err.print(t("demo.serving", lang(), host=host, port=port), markup=False)
-        uvicorn.run(create_app(result.node), host=host, port=port, log_level="warning", access_log=False)
-
-
 app.command("duty", help=H("duty"))(duty)
 for name, group in (
     ("model", model_app),
@@ -206,15 +154,14 @@ for name, group in (
     ("matching", matching_app),
 ):
     app.add_typer(group, name=name)
-exchange_app.command("selftest", help=H("exchange.selftest"))(exchange_selftest)
-model_app.command("demo-data", help=H("model.demo_data"))(demo_data_command)
 
 
-def main() -> None:
-    """Entry point: run the app and turn every error into one line and exit code 2."""
+def run(program: typer.Typer) -> None:
+    """Run ``program`` (the ``avance`` command, assembled in ``avance.__main__``) and turn every
+    error into one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        code = app(standalone_mode=False)
+        code = program(standalone_mode=False)
     except typer.TyperException as exc:  # a usage error: missing or malformed option
         command = f" ({exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
         err.print(t("cli.error", lang(), message=exc.format_message() + command), markup=False)
@@ -233,7 +180,3 @@ def main() -> None:
         err.print(t("cli.error", lang(), message=f"{type(exc).__name__}: {detail[:500]}"), markup=False)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":
-    main()

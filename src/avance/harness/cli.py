@@ -1,5 +1,5 @@
 """``avance exchange selftest``: three real nodes, N signed messages, a killed partner (registered
-in the ``exchange`` group by ``avance.entrypoints.cli``)."""
+in the ``exchange`` group by ``avance.__main__``)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ class Result:
 
 @pytest.fixture
 def avance(node_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
-    """``avance ...`` run in-process (``avance.entrypoints.cli.main``) against the module's node."""
+    """``avance ...`` run in-process (``avance.__main__.main``) against the module's node."""
     from avance.kit.settings import get_settings
 
     for name in [k for k in os.environ if k.startswith("AVANCE_")]:
