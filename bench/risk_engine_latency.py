@@ -37,7 +37,8 @@ def main() -> None:
     from avance.risk.learning.registry import install
     from avance.risk.profiles.rules import RuleAssessor
     from avance.risk.profiles.service import load_ruleset
-    from avance.risk.valuation.service import build_from_rows, save_snapshot
+    from avance.risk.valuation.model import build_from_rows
+    from avance.risk.valuation.service import save_snapshot
     from avance.store.engine import make_engine, write
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,7 +9,7 @@ import yaml
 from starlette.requests import Request
 
 from avance.kit.http import CSV, JSON, NotAcceptable, representation
-from avance.risk.valuation import service as valuation
+from avance.risk.valuation.overrides_file import parse_overrides_csv
 
 PROBLEM = "application/problem+json"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
@@ -83,7 +83,7 @@ def test_the_value_control_file_is_json_or_csv_with_the_same_filters(api):
         as_json = analyst.get("/risk/valuation/overrides", headers={"Accept": "application/json"})
         as_yaml = analyst.get("/risk/valuation/overrides", headers={"Accept": "text/yaml"})
     assert cars.headers["content-type"] == "text/csv; charset=utf-8" and "attachment" in cars.headers["content-disposition"]
-    assert [(o.hs_prefix, o.origin) for o in valuation.parse_overrides_csv(cars.text)] == [("870323", "JP")]
-    assert sorted(o.hs_prefix for o in valuation.parse_overrides_csv(everything.text)) == ["100630", "870323"]
+    assert [(o.hs_prefix, o.origin) for o in parse_overrides_csv(cars.text)] == [("870323", "JP")]
+    assert sorted(o.hs_prefix for o in parse_overrides_csv(everything.text)) == ["100630", "870323"]
     assert as_json.json()["total"] == 2
     assert as_yaml.status_code == 406 and "csv (text/csv)" in as_yaml.json()["detail"]

@@ -21,7 +21,7 @@ from avance.kit.errors import ValidationFailed
 from avance.declarations.assessment import AssessmentInput, ItemFacts
 from avance.risk.learning.frame import records_from_subject
 from avance.risk.profiles.rules import RuleAssessor, RuleSet
-from avance.risk.valuation.service import ValueRow, measure
+from avance.risk.valuation.model import ValueRow, measure
 
 # Columns of the labelled extract (``avance model demo-data``), in the order of the CSV file.
 DEMO_COLUMNS = (

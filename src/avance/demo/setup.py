@@ -47,7 +47,8 @@ from avance.revenue.profiles import load_profile
 from avance.risk.learning.frame import frame_from_records
 from avance.risk.learning.model import FitOptions, fit
 from avance.risk.learning.registry import install
-from avance.risk.valuation.service import build_from_rows, save_snapshot
+from avance.risk.valuation.model import build_from_rows
+from avance.risk.valuation.service import save_snapshot
 from avance.store import node_settings
 from avance.store.engine import make_engine, write
 

@@ -21,7 +21,8 @@ from avance.risk.learning.frame import frame_from_records
 from avance.risk.learning.model import FitOptions, RiskModel, fit
 from avance.risk.profiles.service import put_profile
 from avance.risk.learning.registry import install
-from avance.risk.valuation.service import ValueRow, build_from_rows, save_snapshot
+from avance.risk.valuation.model import ValueRow, build_from_rows
+from avance.risk.valuation.service import save_snapshot
 from avance.store.engine import write
 from avance.declarations.tables import declarations
 from tests.support import make_node

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from avance.risk.valuation import service as v
+from avance.risk.valuation.overrides_file import parse_overrides_csv
+from avance.risk.valuation.service import rebuild
 from avance.store.engine import write
 from avance.risk.valuation.tables import valuation_overrides
 from tests.support import lodge_history
@@ -25,7 +26,7 @@ def is_problem(response: Any, status: int) -> bool:
 def test_officers_look_up_the_reference_with_its_fallback_level_and_declarants_are_refused(api):
     lodge_history(api.node, [doc(f"J{i}", value=4_800_000) for i in range(10)] + [doc(f"K{i}", origin="KR", value=6_000_000) for i in range(2)])
     with write(api.node.engine) as conn:
-        v.rebuild(conn)
+        rebuild(conn)
     with api.client("officer", lang="en") as officer:
         japan = officer.get("/risk/valuation/reference", params={"hs": "8703231000", "origin": "JP"})
         assert japan.status_code == 200, japan.text
@@ -101,7 +102,7 @@ def test_a_value_control_file_is_imported_whole_or_not_at_all_and_exported_back(
         assert loaded.json() == {"created": 2, "replaced": 0, "removed": 0}
         exported = analyst.get("/risk/valuation/overrides/export")
         assert exported.headers["content-type"].startswith("text/csv")
-        assert sorted(v.parse_overrides_csv(exported.text), key=str) == sorted(v.parse_overrides_csv(good), key=str)
+        assert sorted(parse_overrides_csv(exported.text), key=str) == sorted(parse_overrides_csv(good), key=str)
         again = analyst.post("/risk/valuation/overrides/import?replace=true", content=exported.content, headers={"Content-Type": "text/csv"})
         assert again.json() == {"created": 2, "replaced": 0, "removed": 2}
     with api.client("officer") as officer:

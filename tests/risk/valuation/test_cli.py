@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avance.kit.settings import get_settings
-from avance.risk.valuation import service as v
+from avance.risk.valuation.overrides_file import parse_overrides_csv
 from tests.support import make_node
 from tests.support import lodge_history
 from tests.support import valuation_doc as doc
@@ -126,7 +126,7 @@ def test_a_file_with_a_bad_line_is_refused_whole_and_a_good_one_exported_back(cl
     assert code == 0 and "2 override(s) created" in out, err
     target = tmp_path / "export.csv"
     assert run_main("valuation", "overrides", "export", str(target))[0] == 0
-    assert sorted(v.parse_overrides_csv(target.read_text(encoding="utf-8")), key=str) == sorted(v.parse_overrides_csv(good), key=str)
+    assert sorted(parse_overrides_csv(target.read_text(encoding="utf-8")), key=str) == sorted(parse_overrides_csv(good), key=str)
     code, _, err = run_main("valuation", "overrides", "import", str(tmp_path / "missing.csv"))
     assert one_line_error(code, err)
 

@@ -17,8 +17,11 @@ from avance.auth.model import SYSTEM
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.processing import MemoryLookups, process
-from avance.kit.errors import ValidationFailed
-from avance.risk.valuation import service as v
+from avance.kit.errors import NotFound, ValidationFailed
+from avance.risk.valuation.check import check_declaration, check_item
+from avance.risk.valuation.model import HS4, HS6, HS6_ORIGIN, OVERRIDE, Override, ValuationIndex, ValueRow, build_from_rows, measure
+from avance.risk.valuation.overrides_file import CSV_COLUMNS, override_from_fields, overrides_csv, parse_overrides_csv
+from avance.risk.valuation.service import import_overrides, list_overrides, load_index, rebuild, remove_override, set_override, snapshot_info
 from avance.declarations.assessment import AssessmentInput, ItemFacts
 from avance.store.engine import write
 from avance.risk.valuation.tables import valuation_overrides, valuation_references
@@ -36,8 +39,8 @@ def subject_of(ctx, d: GoodsDeclaration, on: date = ON) -> tuple[AssessmentInput
     return AssessmentInput(d, ctx.country, ctx.currency, on, items, p.duty_total, p.customs_value), p
 
 
-def rows(hs: str, origin: str, unit_values: list[float], unit: str = "KGM", quantity: float = 10.0, when: date = ON) -> list[v.ValueRow]:
-    return [v.ValueRow(hs, origin, unit, quantity, uv * quantity, when) for uv in unit_values]
+def rows(hs: str, origin: str, unit_values: list[float], unit: str = "KGM", quantity: float = 10.0, when: date = ON) -> list[ValueRow]:
+    return [ValueRow(hs, origin, unit, quantity, uv * quantity, when) for uv in unit_values]
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -45,8 +48,8 @@ def rows(hs: str, origin: str, unit_values: list[float], unit: str = "KGM", quan
 
 def test_median_mad_and_percentiles_are_computed_on_log_unit_values():
     """Unit values 100, 200, 400, 800, 1600 XOF/kg: equally spaced in log space (step ln 2)."""
-    index = v.build_from_rows(rows("870323", "JP", [1600, 100, 800, 200, 400]), min_count=5)
-    s = index.stats(v.HS6_ORIGIN, "870323", "JP", "KGM")
+    index = build_from_rows(rows("870323", "JP", [1600, 100, 800, 200, 400]), min_count=5)
+    s = index.stats(HS6_ORIGIN, "870323", "JP", "KGM")
     assert s is not None and s.n == 5
     assert s.median == Decimal("400")
     # |log x - log 400| = 2, 1, 0, 1, 2 steps of ln 2: median 1 step, scaled by 1.4826.
@@ -59,7 +62,7 @@ def test_median_mad_and_percentiles_are_computed_on_log_unit_values():
 
 def test_statistics_agree_with_a_plain_computation_on_irregular_data():
     unit_values = [1250.0, 4800.0, 5100.0, 4650.0, 5900.0, 4300.0, 15000.0, 4990.0, 5230.0, 4410.0, 4800.0]
-    s = v.build_from_rows(rows("100630", "TH", unit_values)).stats(v.HS6_ORIGIN, "100630", "TH", "KGM")
+    s = build_from_rows(rows("100630", "TH", unit_values)).stats(HS6_ORIGIN, "100630", "TH", "KGM")
     logs = sorted(math.log(x) for x in unit_values)
     median = statistics.median(logs)
     mad = statistics.median(abs(x - median) for x in logs) * 1.4826
@@ -71,7 +74,7 @@ def test_statistics_agree_with_a_plain_computation_on_irregular_data():
 def test_the_robust_lower_bound_is_k_mads_below_the_median_floored_at_the_10th_percentile():
     # Tight data with one very low outlier: exp(median - 3 MAD) is below q10, so q10 is the threshold.
     data = [1000.0 + 10 * i for i in range(20)] + [50.0]
-    s = v.build_from_rows(rows("852872", "CN", data)).stats(v.HS6_ORIGIN, "852872", "CN", "KGM")
+    s = build_from_rows(rows("852872", "CN", data)).stats(HS6_ORIGIN, "852872", "CN", "KGM")
     centre = math.log(float(s.median))
     robust = Decimal(f"{math.exp(centre - 3 * s.mad_log):.6g}")
     assert s.bounds(3.0, floor_q10=False)[0] == robust
@@ -87,30 +90,30 @@ def test_sparse_lines_fall_back_to_hs6_then_hs4():
         + rows("870322", "DE", [3000.0] * 4)  # HS6 870322: 4 items only; HS4 8703: 19
         + rows("870421", "CN", [2000.0] * 3)  # HS4 8704: 3 items: too few anywhere
     )
-    index = v.build_from_rows(history, min_count=10)
-    assert index.reference("8703231000", "JP", "KGM", ON).level == v.HS6_ORIGIN
+    index = build_from_rows(history, min_count=10)
+    assert index.reference("8703231000", "JP", "KGM", ON).level == HS6_ORIGIN
     from_fr = index.reference("8703231000", "FR", "KGM", ON)
-    assert (from_fr.level, from_fr.n, from_fr.origin) == (v.HS6, 15, None)
+    assert (from_fr.level, from_fr.n, from_fr.origin) == (HS6, 15, None)
     from_de = index.reference("8703220000", "DE", "KGM", ON)
-    assert (from_de.level, from_de.hs, from_de.n) == (v.HS4, "8703", 19)
+    assert (from_de.level, from_de.hs, from_de.n) == (HS4, "8703", 19)
     sparse = index.reference("870421", "CN", "KGM", ON)
     assert sparse.n == 3 and not sparse.sufficient  # shown, never used to flag
     assert index.reference("870323", "JP", "NAR", ON) is None  # another unit is another line
-    assert index.usable_counts() == {v.HS6_ORIGIN: 1, v.HS6: 1, v.HS4: 1}
+    assert index.usable_counts() == {HS6_ORIGIN: 1, HS6: 1, HS4: 1}
 
 
 def test_items_without_a_usable_quantity_or_value_are_skipped_never_a_crash():
     history = rows("100630", "TH", [300.0] * 10) + [
-        v.ValueRow("100630", "TH", "KGM", 0, 1000, ON),
-        v.ValueRow("100630", "TH", "KGM", None, 1000, ON),
-        v.ValueRow("100630", "TH", "KGM", "-5", 1000, ON),
-        v.ValueRow("100630", "TH", "KGM", float("nan"), 1000, ON),
-        v.ValueRow("100630", "TH", "KGM", "beaucoup", 1000, ON),
-        v.ValueRow("100630", "TH", "KGM", 10, 0, ON),
-        v.ValueRow("100630", "TH", "KGM", 10, float("inf"), ON),
+        ValueRow("100630", "TH", "KGM", 0, 1000, ON),
+        ValueRow("100630", "TH", "KGM", None, 1000, ON),
+        ValueRow("100630", "TH", "KGM", "-5", 1000, ON),
+        ValueRow("100630", "TH", "KGM", float("nan"), 1000, ON),
+        ValueRow("100630", "TH", "KGM", "beaucoup", 1000, ON),
+        ValueRow("100630", "TH", "KGM", 10, 0, ON),
+        ValueRow("100630", "TH", "KGM", 10, float("inf"), ON),
     ]
-    index = v.build_from_rows(history)
-    assert index.stats(v.HS6_ORIGIN, "100630", "TH", "KGM").n == 10
+    index = build_from_rows(history)
+    assert index.stats(HS6_ORIGIN, "100630", "TH", "KGM").n == 10
     assert index.info.items_skipped == 7 and index.info.items_used == 10
 
 
@@ -121,30 +124,30 @@ def test_items_without_a_usable_quantity_or_value_are_skipped_never_a_crash():
                           st.one_of(st.none(), st.dates(), st.text(max_size=10), st.just("2026-03-01")))),
        since=st.one_of(st.none(), st.dates()))
 def test_any_history_builds_references_with_finite_positive_values(history, since):
-    index = v.build_from_rows([v.ValueRow(hs, origin, "KGM", q, value, when) for hs, origin, q, value, when in history], min_count=1, since=since)
+    index = build_from_rows([ValueRow(hs, origin, "KGM", q, value, when) for hs, origin, q, value, when in history], min_count=1, since=since)
     for s in index.statistics():
         assert 0 < s.q10 <= s.q25 <= s.median <= s.q75 <= s.q90
         assert math.isfinite(s.mad_log) and s.mad_log >= 0
 
 
 def test_the_unit_is_the_supplementary_unit_when_declared_else_the_net_mass():
-    assert v.measure(Decimal("1250"), Decimal("2"), "NAR") == (Decimal("2"), "NAR")
-    assert v.measure(Decimal("1250"), Decimal("0"), "NAR") == (Decimal("1250"), "KGM")
-    assert v.measure(Decimal("1250"), Decimal("2"), None) == (Decimal("1250"), "KGM")
-    assert v.measure(Decimal("0"), None, None) is None
+    assert measure(Decimal("1250"), Decimal("2"), "NAR") == (Decimal("2"), "NAR")
+    assert measure(Decimal("1250"), Decimal("0"), "NAR") == (Decimal("1250"), "KGM")
+    assert measure(Decimal("1250"), Decimal("2"), None) == (Decimal("1250"), "KGM")
+    assert measure(Decimal("0"), None, None) is None
 
 
 def test_history_outside_the_window_is_left_out():
     history = rows("100630", "TH", [300.0] * 10, when=date(2025, 6, 1)) + rows("100630", "TH", [900.0] * 10, when=date(2026, 2, 1))
-    index = v.build_from_rows(history, since=date(2026, 1, 1))
-    assert index.stats(v.HS6_ORIGIN, "100630", "TH", "KGM").median == Decimal("900")
-    index = v.build_from_rows(history, until=date(2025, 12, 31))
-    assert index.stats(v.HS6_ORIGIN, "100630", "TH", "KGM").median == Decimal("300")
+    index = build_from_rows(history, since=date(2026, 1, 1))
+    assert index.stats(HS6_ORIGIN, "100630", "TH", "KGM").median == Decimal("900")
+    index = build_from_rows(history, until=date(2025, 12, 31))
+    assert index.stats(HS6_ORIGIN, "100630", "TH", "KGM").median == Decimal("300")
 
 
 def test_bad_build_settings_are_refused():
     with pytest.raises(ValidationFailed) as caught:
-        v.build_from_rows([], min_count=0, k=float("nan"))
+        build_from_rows([], min_count=0, k=float("nan"))
     assert {i.code for i in caught.value.issues} == {"valuation.min_count", "valuation.k"}
 
 
@@ -164,63 +167,63 @@ def test_references_come_from_lodged_declarations_without_fraud_found_or_rejecte
             service.record_inspection(conn, declaration_id, SYSTEM, fraud_found=True, fraud_kinds=["undervaluation"], extra_duty=Decimal(1000), findings=None)
         service.record_inspection(conn, ids[15], SYSTEM, fraud_found=False, fraud_kinds=[], extra_duty=Decimal(0), findings=None)
         service.record_rejection(conn, ids[16], SYSTEM, reason="faux documents")
-        index = v.rebuild(conn)
-    s = index.stats(v.HS6_ORIGIN, "870323", "JP", "KGM")
+        index = rebuild(conn)
+    s = index.stats(HS6_ORIGIN, "870323", "JP", "KGM")
     assert s.n == 13  # 12 honest + the one inspected without fraud
     unit_values = sorted([4000 + 100 * i for i in range(12)] + [4550])
     assert s.median == Decimal(f"{math.exp(statistics.median(math.log(x) for x in unit_values)):.6g}")
     assert index.info.declarations_excluded == 4
     assert index.currency == "XOF"
     with node.engine.connect() as conn:
-        loaded = v.ValuationIndex.load(conn)
-    assert loaded.stats(v.HS6_ORIGIN, "870323", "JP", "KGM") == s
-    assert loaded.counts() == index.counts() == {v.HS6_ORIGIN: 1, v.HS6: 1, v.HS4: 1}
+        loaded = load_index(conn)
+    assert loaded.stats(HS6_ORIGIN, "870323", "JP", "KGM") == s
+    assert loaded.counts() == index.counts() == {HS6_ORIGIN: 1, HS6: 1, HS4: 1}
 
 
 def test_supplementary_units_from_the_lodged_document_make_their_own_line(node):
     phones = [doc(f"P{i}", hs="851713", origin="CN", value=1_500_000, mass="20", supplementary_quantity="10", supplementary_unit="NAR") for i in range(10)]
     lodge_history(node, phones + [doc("Z1", hs="851713", origin="CN", value=0, mass="0")])  # nothing to divide by: skipped
     with write(node.engine) as conn:
-        index = v.rebuild(conn)
-    assert index.stats(v.HS6_ORIGIN, "851713", "CN", "NAR").median == Decimal("150000")  # per phone
-    assert index.stats(v.HS6_ORIGIN, "851713", "CN", "KGM") is None
+        index = rebuild(conn)
+    assert index.stats(HS6_ORIGIN, "851713", "CN", "NAR").median == Decimal("150000")  # per phone
+    assert index.stats(HS6_ORIGIN, "851713", "CN", "KGM") is None
     assert index.info.items_skipped == 1
 
 
 def test_a_rebuild_replaces_the_whole_snapshot_and_records_its_window(node):
     lodge_history(node, [doc(f"H{i}", value=4_000_000) for i in range(10)])
     with write(node.engine) as conn:
-        v.rebuild(conn)
-        v.rebuild(conn, since=date(2026, 1, 1), until=date(2026, 12, 31), min_count=5)
+        rebuild(conn)
+        rebuild(conn, since=date(2026, 1, 1), until=date(2026, 12, 31), min_count=5)
     with node.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(valuation_references)).scalar_one() == 3
-        info = v.snapshot_info(conn)
+        info = snapshot_info(conn)
     assert (info["window_from"], info["window_to"], info["min_count"]) == ("2026-01-01", "2026-12-31", 5)
     with write(node.engine) as conn, pytest.raises(ValidationFailed):
-        v.rebuild(conn, since=date(2026, 2, 1), until=date(2026, 1, 1))
+        rebuild(conn, since=date(2026, 2, 1), until=date(2026, 1, 1))
 
 
 # --- overrides --------------------------------------------------------------------------------
 
 
-def override(hs: str, **fields: object) -> v.Override:
-    found, issues = v.override_from_fields({"hs": hs, **{k: str(x) for k, x in fields.items()}}, author="awa")
+def override(hs: str, **fields: object) -> Override:
+    found, issues = override_from_fields({"hs": hs, **{k: str(x) for k, x in fields.items()}}, author="awa")
     assert found is not None, issues
     return found
 
 
 def test_an_override_in_force_wins_over_the_statistics_and_respects_its_dates():
-    stats = v.build_from_rows(rows("870323", "JP", [5000.0] * 12)).statistics()
-    index = v.ValuationIndex(stats, [override("8703", min="6000", valid_from="2026-03-01", valid_to="2026-03-31")])
+    stats = build_from_rows(rows("870323", "JP", [5000.0] * 12)).statistics()
+    index = ValuationIndex(stats, [override("8703", min="6000", valid_from="2026-03-01", valid_to="2026-03-31")])
     inside = index.reference("8703231000", "JP", "KGM", date(2026, 3, 15))
-    assert (inside.level, inside.low, inside.median) == (v.OVERRIDE, Decimal("6000"), Decimal("6000"))  # the median is raised to the minimum
-    assert inside.basis.level == v.HS6_ORIGIN
-    assert index.reference("8703231000", "JP", "KGM", date(2026, 4, 1)).level == v.HS6_ORIGIN
-    assert index.reference("8703231000", "JP", "KGM", date(2026, 2, 28)).level == v.HS6_ORIGIN
+    assert (inside.level, inside.low, inside.median) == (OVERRIDE, Decimal("6000"), Decimal("6000"))  # the median is raised to the minimum
+    assert inside.basis.level == HS6_ORIGIN
+    assert index.reference("8703231000", "JP", "KGM", date(2026, 4, 1)).level == HS6_ORIGIN
+    assert index.reference("8703231000", "JP", "KGM", date(2026, 2, 28)).level == HS6_ORIGIN
 
 
 def test_the_most_specific_override_wins():
-    index = v.ValuationIndex(
+    index = ValuationIndex(
         [],
         [
             override("8703", min="1000"),
@@ -240,21 +243,21 @@ def test_the_most_specific_override_wins():
 
 def test_overrides_are_stored_replaced_by_key_and_removed(node):
     with write(node.engine) as conn:
-        first, created = v.set_override(conn, override("870323", origin="JP", min="4000", note="étude de prix 2026"))
-        again, created_again = v.set_override(conn, override("870323", origin="JP", min="4200", max="9000"))
-        other, _ = v.set_override(conn, override("870323", origin="JP", min="5000", valid_from="2026-06-01"))
+        first, created = set_override(conn, override("870323", origin="JP", min="4000", note="étude de prix 2026"))
+        again, created_again = set_override(conn, override("870323", origin="JP", min="4200", max="9000"))
+        other, _ = set_override(conn, override("870323", origin="JP", min="5000", valid_from="2026-06-01"))
     assert created and not created_again and again.id == first.id and other.id != first.id
     with node.engine.connect() as conn:
-        stored = v.list_overrides(conn, hs="8703231000")
+        stored = list_overrides(conn, hs="8703231000")
         assert [(o.minimum, o.maximum, o.note) for o in stored] == [(Decimal("4200"), Decimal("9000"), None), (Decimal("5000"), None, None)]
-        assert [o.id for o in v.list_overrides(conn, on=date(2026, 5, 1))] == [first.id]
-        assert v.ValuationIndex.load(conn).reference("8703231000", "JP", "KGM", date(2026, 7, 1)).low == Decimal("5000")
+        assert [o.id for o in list_overrides(conn, on=date(2026, 5, 1))] == [first.id]
+        assert load_index(conn).reference("8703231000", "JP", "KGM", date(2026, 7, 1)).low == Decimal("5000")
     with write(node.engine) as conn:
-        v.remove_override(conn, first.id)
-        with pytest.raises(v.NotFound):
-            v.remove_override(conn, first.id)
+        remove_override(conn, first.id)
+        with pytest.raises(NotFound):
+            remove_override(conn, first.id)
     with node.engine.connect() as conn:
-        assert [o.id for o in v.list_overrides(conn)] == [other.id]
+        assert [o.id for o in list_overrides(conn)] == [other.id]
 
 
 @pytest.mark.parametrize(
@@ -275,7 +278,7 @@ def test_overrides_are_stored_replaced_by_key_and_removed(node):
     ],
 )
 def test_a_bad_override_is_refused_with_where_and_why(fields, pointer, code):
-    found, issues = v.override_from_fields(fields)
+    found, issues = override_from_fields(fields)
     assert found is None
     assert (issues[0].pointer, issues[0].code) == (pointer, code)
     assert issues[0].message("fr") != code and issues[0].message("en") != code
@@ -290,30 +293,30 @@ GOOD_LINES = [
 ]
 
 
-def csv_text(lines: list[str], header: str = ",".join(v.CSV_COLUMNS)) -> str:
+def csv_text(lines: list[str], header: str = ",".join(CSV_COLUMNS)) -> str:
     return "\n".join([header, *lines]) + "\n"
 
 
 def test_a_value_control_file_is_read_and_written_back_the_same():
-    parsed = v.parse_overrides_csv(csv_text(GOOD_LINES), author="awa")
+    parsed = parse_overrides_csv(csv_text(GOOD_LINES), author="awa")
     assert [(o.hs_prefix, o.origin, o.unit, o.minimum, o.maximum) for o in parsed] == [
         ("870323", "JP", "KGM", Decimal("4000"), None),
         ("8703", None, None, None, Decimal("25000000")),
         ("100630", "TH", "KGM", Decimal("250"), Decimal("600")),
     ]
-    assert v.parse_overrides_csv(v.overrides_csv(parsed), author="awa") == parsed
+    assert parse_overrides_csv(overrides_csv(parsed), author="awa") == parsed
 
 
 def test_a_french_spreadsheet_file_with_semicolons_and_decimal_commas_is_read():
     text = "\ufeffhs;origin;min;max\n870323;JP;4 000,50;\n"
-    (found,) = v.parse_overrides_csv(text.encode("utf-8"))
+    (found,) = parse_overrides_csv(text.encode("utf-8"))
     assert (found.minimum, found.unit) == (Decimal("4000.50"), None)
 
 
 def test_a_file_is_refused_whole_with_every_bad_line_numbered():
     lines = [GOOD_LINES[0], "87,JP,KGM,4000,,,,", GOOD_LINES[2], "870323,JP,KGM,-1,,,,", GOOD_LINES[2].replace("250", "260")]
     with pytest.raises(ValidationFailed) as caught:
-        v.parse_overrides_csv(csv_text(lines))
+        parse_overrides_csv(csv_text(lines))
     assert [(i.pointer, i.code) for i in caught.value.issues] == [
         ("/lines/3/hs", "valuation.hs_prefix"),
         ("/lines/5/min", "valuation.amount"),
@@ -334,7 +337,7 @@ def test_a_file_is_refused_whole_with_every_bad_line_numbered():
 )
 def test_a_broken_file_is_refused_with_a_clear_reason(text, code):
     with pytest.raises(ValidationFailed) as caught:
-        v.parse_overrides_csv(text)
+        parse_overrides_csv(text)
     assert caught.value.issues[0].code == code
 
 
@@ -355,45 +358,45 @@ bad_cells = {
     data=st.data(),
 )
 def test_one_bad_line_anywhere_rejects_the_file_and_names_its_line(good, where, column, data):
-    cells = dict(zip(v.CSV_COLUMNS, "870324,KR,KGM,3000,,,,".split(",")))
+    cells = dict(zip(CSV_COLUMNS, "870324,KR,KGM,3000,,,,".split(",")))
     cells[column] = data.draw(bad_cells[column])
     lines = list(good)
     position = min(where, len(lines))
-    lines.insert(position, ",".join(cells[c] for c in v.CSV_COLUMNS))
+    lines.insert(position, ",".join(cells[c] for c in CSV_COLUMNS))
     with pytest.raises(ValidationFailed) as caught:
-        v.parse_overrides_csv(csv_text(lines))
+        parse_overrides_csv(csv_text(lines))
     assert {i.pointer.split("/")[2] for i in caught.value.issues} == {str(position + 2)}
 
 
 def test_an_import_stores_every_line_or_none(node):
     with write(node.engine) as conn:
-        v.set_override(conn, override("8703", max="30000000"))
-    result_lines = v.parse_overrides_csv(csv_text(GOOD_LINES), author="awa")
+        set_override(conn, override("8703", max="30000000"))
+    result_lines = parse_overrides_csv(csv_text(GOOD_LINES), author="awa")
     with write(node.engine) as conn:
-        result = v.import_overrides(conn, result_lines)
+        result = import_overrides(conn, result_lines)
     assert (result.created, result.replaced, result.removed) == (2, 1, 0)  # 8703 (all origins, all units) replaced
     with pytest.raises(RuntimeError), write(node.engine) as conn:  # a failure mid-way rolls the whole file back
-        v.import_overrides(conn, result_lines, replace_all=True)
+        import_overrides(conn, result_lines, replace_all=True)
         raise RuntimeError("connection lost")
     with node.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(valuation_overrides)).scalar_one() == 3
     with write(node.engine) as conn:
-        result = v.import_overrides(conn, result_lines[:1], replace_all=True)
+        result = import_overrides(conn, result_lines[:1], replace_all=True)
     assert (result.created, result.replaced, result.removed) == (1, 0, 3)
 
 
 # --- flags and the revenue at risk ------------------------------------------------------------
 
 
-def car_index(min_count: int = 10) -> v.ValuationIndex:
-    return v.build_from_rows(rows("870323", "JP", [4800.0] * 6 + [4600.0, 5000.0, 4700.0, 4900.0, 4500.0, 5100.0]), min_count=min_count)
+def car_index(min_count: int = 10) -> ValuationIndex:
+    return build_from_rows(rows("870323", "JP", [4800.0] * 6 + [4600.0, 5000.0, 4700.0, 4900.0, 4500.0, 5100.0]), min_count=min_count)
 
 
 def test_an_under_valued_item_is_flagged_with_the_duties_it_would_hide(sqlite_node):
     ctx = sqlite_node.context
     index = car_index()
     subject, declared = subject_of(ctx, doc("U1", value=1_250_000, mass="1000"))  # 1,250 XOF/kg
-    flag = v.check_item(index, ctx, subject, 0)
+    flag = check_item(index, ctx, subject, 0)
     assert flag is not None and flag.kind == "under"
     assert flag.reference.median == Decimal("4800")
     assert (flag.unit, flag.quantity, flag.declared_unit_value) == ("KGM", Decimal("1000"), Decimal("1250"))
@@ -407,33 +410,33 @@ def test_an_under_valued_item_is_flagged_with_the_duties_it_would_hide(sqlite_no
         f"Item 1 (HS 870323, origin JP): declared 1,250 XOF/kg, reference median 4,800 XOF/kg (26%; 12 past items of HS 870323 from JP); "
         f"revenue at risk {flag.revenue_at_risk:,} XOF."
     )
-    assert reason.text["fr"].startswith("Article 1 (SH 870323, origine JP) : déclaré 1\u202f250 XOF/kg, médiane de référence 4\u202f800 XOF/kg (26\u202f%")
+    assert reason.text["fr"].startswith("Article 1 (SH 870323, origine JP) : déclaré 1\u202f250 XOF/kg, médiane de référence 4\u202f800 XOF/kg (26\u00a0%")
     assert reason.to_record()["params"]["revenue"] == str(flag.revenue_at_risk)
 
 
 def test_values_within_the_usual_range_are_not_flagged(sqlite_node):
     ctx = sqlite_node.context
     subject, _ = subject_of(ctx, doc("OK", value=4_700_000, mass="1000"))
-    assert v.check_item(car_index(), ctx, subject, 0) is None
+    assert check_item(car_index(), ctx, subject, 0) is None
 
 
 def test_no_flag_without_enough_history_at_the_level_used(sqlite_node):
     ctx = sqlite_node.context
     subject, _ = subject_of(ctx, doc("U1", value=1_250_000, mass="1000"))
-    assert v.check_item(car_index(min_count=13), ctx, subject, 0) is None
-    assert v.check_item(v.ValuationIndex.empty(), ctx, subject, 0) is None
+    assert check_item(car_index(min_count=13), ctx, subject, 0) is None
+    assert check_item(ValuationIndex.empty(), ctx, subject, 0) is None
 
 
 def test_an_item_without_quantity_is_not_checked(sqlite_node):
     ctx = sqlite_node.context
     subject, _ = subject_of(ctx, doc("Z", value=1_250_000, mass="0"))
-    assert v.check_item(car_index(), ctx, subject, 0) is None
+    assert check_item(car_index(), ctx, subject, 0) is None
 
 
 def test_goods_under_a_suspensive_procedure_are_flagged_with_no_revenue_at_risk(sqlite_node):
     ctx = sqlite_node.context
     subject, _ = subject_of(ctx, doc("W", value=1_250_000, mass="1000", procedure="7100"))
-    flag = v.check_item(car_index(), ctx, subject, 0)
+    flag = check_item(car_index(), ctx, subject, 0)
     assert flag is not None and flag.revenue_at_risk == 0
 
 
@@ -441,25 +444,25 @@ def test_override_bounds_flag_below_the_minimum_and_above_the_maximum(sqlite_nod
     ctx = sqlite_node.context
     index = car_index().with_overrides([override("870323", min="4750", max="6000", note="prix catalogue")])
     low, declared = subject_of(ctx, doc("L", value=4_600_000, mass="1000"))  # within the statistics, below the minimum
-    flag = v.check_item(index, ctx, low, 0)
-    assert (flag.kind, flag.threshold, flag.reference.level) == ("under", Decimal("4750"), v.OVERRIDE)
+    flag = check_item(index, ctx, low, 0)
+    assert (flag.kind, flag.threshold, flag.reference.level) == ("under", Decimal("4750"), OVERRIDE)
     _, at_reference = subject_of(ctx, doc("R", value=4_800_000, mass="1000"))
     assert flag.revenue_at_risk == at_reference.duty_total - declared.duty_total
     assert "below the minimum of 4,750 XOF/kg" in flag.reason().text["en"]
     high, _ = subject_of(ctx, doc("H", value=9_000_000, mass="1000"))
-    over = v.check_item(index, ctx, high, 0)
+    over = check_item(index, ctx, high, 0)
     assert (over.kind, over.threshold, over.revenue_at_risk) == ("over", Decimal("6000"), Decimal(0))
     assert "au-dessus du maximum de 6\u202f000 XOF/kg" in over.reason().text["fr"]
     fine, _ = subject_of(ctx, doc("F", value=5_500_000, mass="1000"))
-    assert v.check_item(index, ctx, fine, 0) is None
+    assert check_item(index, ctx, fine, 0) is None
 
 
 def test_an_override_with_only_a_maximum_keeps_the_statistical_threshold(sqlite_node):
     ctx = sqlite_node.context
     index = car_index().with_overrides([override("8703", max="20000")])
     subject, _ = subject_of(ctx, doc("U", value=1_250_000, mass="1000"))
-    flag = v.check_item(index, ctx, subject, 0)
-    assert flag.kind == "under" and flag.reference.level == v.OVERRIDE
+    flag = check_item(index, ctx, subject, 0)
+    assert flag.kind == "under" and flag.reference.level == OVERRIDE
     assert flag.threshold == car_index().reference("870323", "JP", "KGM", ON).low
     assert "12 past items of HS 870323 from JP" in flag.reason().text["en"]
 
@@ -472,14 +475,14 @@ def test_check_declaration_flags_each_item_on_its_own(sqlite_node):
     second = first | {"sequence": 2, "invoice_amount": "1250000", "container_ids": []}
     d["goods_items"] = [first, second]
     subject, _ = subject_of(ctx, GoodsDeclaration.model_validate(d))
-    flags = v.check_declaration(car_index(), ctx, subject)
+    flags = check_declaration(car_index(), ctx, subject)
     assert [f.sequence for f in flags] == [2]
 
 
 def test_extreme_declared_values_are_flagged_and_explained_without_overflow(sqlite_node):
     ctx = sqlite_node.context
-    index = v.ValuationIndex([], [override("8703", min="0.000001", max="0.00001")])
+    index = ValuationIndex([], [override("8703", min="0.000001", max="0.00001")])
     subject, _ = subject_of(ctx, doc("X", value="99999999999999", mass="0.001"))  # 10^17 XOF per kg
-    flag = v.check_item(index, ctx, subject, 0)
+    flag = check_item(index, ctx, subject, 0)
     assert flag.kind == "over" and flag.ratio > 10**20
     assert all(text for text in flag.reason().text.values())

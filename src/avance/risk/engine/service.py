@@ -37,7 +37,9 @@ from avance.risk.learning.registry import current_model_dir
 from avance.risk.policy.model import Candidate, Decision, StreamingSelector, load_policy, period_start, select_batch
 from avance.risk.profiles.rules import RuleSet, matching_rules, rule_reason
 from avance.risk.profiles.service import load_ruleset
-from avance.risk.valuation.service import ValuationIndex, check_item
+from avance.risk.valuation.check import check_item
+from avance.risk.valuation.model import ValuationIndex
+from avance.risk.valuation.service import load_index
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -84,7 +86,7 @@ class LearnedAssessor:
 
     def reload_valuation(self, conn: "Connection") -> None:
         """Use the valuation references and overrides as they now stand in the database."""
-        self.valuation = ValuationIndex.load(conn)
+        self.valuation = load_index(conn)
 
     def assess_batch(self, subjects: Sequence[AssessmentInput]) -> list[Assessment]:
         """Batch: decide a whole set at once (e.g. a vessel's manifest), each office's budget
@@ -171,7 +173,7 @@ def load_engine(settings: "Settings", conn: "Connection", reference: "ReferenceC
         ruleset=load_ruleset(conn),
         selector=selector,
         model=model,
-        valuation=ValuationIndex.load(conn),
+        valuation=load_index(conn),
         model_name=directory.name if directory is not None else None,
         reference=reference,
     )

@@ -36,6 +36,8 @@ from avance.kit.http import (
     representations,
 )
 from avance.risk.valuation import service as valuation
+from avance.risk.valuation.model import KGM, Override, Reference, ValuationIndex, plain
+from avance.risk.valuation.overrides_file import override_from_fields, overrides_csv, parse_overrides_csv
 from avance.store.engine import write
 
 router = APIRouter(prefix="/risk/valuation", tags=["valuation"])
@@ -185,12 +187,12 @@ def get_reference(
     caller: Reader,
     hs: Annotated[str, Query(pattern=r"^[0-9]{4,10}$", description="HS code, 4 to 10 digits")],
     origin: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2 origin")] = None,
-    unit: Annotated[str, Query(pattern=r"^[A-Z0-9]{1,3}$", description="UN/ECE Rec. 20 unit; KGM is the net mass")] = valuation.KGM,
+    unit: Annotated[str, Query(pattern=r"^[A-Z0-9]{1,3}$", description="UN/ECE Rec. 20 unit; KGM is the net mass")] = KGM,
     on: Annotated[date | None, Query(description="Date the overrides must be in force (default: today)")] = None,
 ) -> dict[str, Any]:
     on = on or datetime.now(timezone.utc).date()
     with node.engine.connect() as conn:
-        index = valuation.ValuationIndex.load(conn, hs=hs)
+        index = valuation.load_index(conn, hs=hs)
     reference = index.reference(hs, origin or "", unit, on)
     if reference is None:
         raise NotFound("valuation.no_reference", hs=hs, origin=origin or "-", unit=unit)
@@ -208,10 +210,10 @@ def get_reference(
     }
 
 
-def _level(index: valuation.ValuationIndex, ref: valuation.Reference) -> dict[str, Any]:
+def _level(index: ValuationIndex, ref: Reference) -> dict[str, Any]:
     stats = index.stats(ref.level, ref.hs, ref.origin, ref.unit)
     found = stats.to_dict() if stats is not None else {}
-    return found | {"low": valuation.plain(ref.low), "high": valuation.plain(ref.high), "sufficient": ref.sufficient}
+    return found | {"low": plain(ref.low), "high": plain(ref.high), "sufficient": ref.sufficient}
 
 
 @router.get(
@@ -228,8 +230,8 @@ def get_snapshot(node: NodeDep, caller: Reader) -> dict[str, Any]:
     return info
 
 
-def _csv(found: list[valuation.Override]) -> Response:
-    return file_response(valuation.overrides_csv(found), CSV, "valuation-overrides.csv")
+def _csv(found: list[Override]) -> Response:
+    return file_response(overrides_csv(found), CSV, "valuation-overrides.csv")
 
 
 @router.get(
@@ -278,7 +280,7 @@ async def import_overrides(request: Request, node: NodeDep, caller: Writer, repl
     text = await request.body()
 
     def store() -> valuation.ImportResult:  # checked and stored off the event loop
-        overrides = valuation.parse_overrides_csv(text, author=caller.name)
+        overrides = parse_overrides_csv(text, author=caller.name)
         with write(node.engine) as conn:
             return valuation.import_overrides(conn, overrides, replace_all=replace)
 
@@ -302,7 +304,7 @@ def get_override(override_id: OverrideId, node: NodeDep, caller: Reader) -> dict
     responses={200: {"description": "An override with the same key was replaced.", "model": OverrideView}},
 )
 def set_override(body: OverrideBody, node: NodeDep, caller: Writer, response: Response) -> dict[str, Any]:
-    override, issues = valuation.override_from_fields(_fields(body), author=caller.name)
+    override, issues = override_from_fields(_fields(body), author=caller.name)
     if override is None:
         raise ValidationFailed(issues)
     with write(node.engine) as conn:

@@ -71,7 +71,8 @@ def build(
     floor_q10: Annotated[bool, typer.Option("--floor-q10/--no-floor-q10", help=H("valuation.floor_q10"))] = False,
 ) -> None:
     """Build the references from the lodged declarations and replace the stored snapshot."""
-    from avance.risk.valuation.service import LEVELS, rebuild  # loads when the command runs: start-up time
+    from avance.risk.valuation.model import LEVELS  # loads when the command runs: start-up time
+    from avance.risk.valuation.service import rebuild  # loads when the command runs: start-up time
 
     start, end = parse_date(since, "--since"), parse_date(until, "--until")
     node = open_store()
@@ -109,7 +110,9 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help=H("valuation.json"))] = False,
 ) -> None:
     """The reference used for a line, with the level it falls back to, and every level's statistics."""
-    from avance.risk.valuation.service import ValuationIndex, plain, unit_label  # loads when the command runs: start-up time
+    from avance.risk.valuation.check import unit_label  # loads when the command runs: start-up time
+    from avance.risk.valuation.model import plain  # loads when the command runs: start-up time
+    from avance.risk.valuation.service import load_index  # loads when the command runs: start-up time
 
     if not re.fullmatch(r"[0-9]{4,10}", hs):
         fail(t("cli.bad_option", lang(), option="--hs", value=hs))
@@ -123,7 +126,7 @@ def show(
     day = parse_date(on, "--on") or datetime.now(timezone.utc).date()
     node = open_store()
     with node.engine.connect() as conn:
-        index = ValuationIndex.load(conn, hs=hs)
+        index = load_index(conn, hs=hs)
     reference = index.reference(hs, origin or "", unit, day)
     if reference is None:
         raise NotFound("valuation.no_reference", hs=hs, origin=origin or "-", unit=unit)
@@ -214,7 +217,8 @@ def overrides_set(
     author_: AuthorOption = None,
 ) -> None:
     """Set bounds on a line's unit value; the override with the same key is replaced."""
-    from avance.risk.valuation.service import override_from_fields, set_override  # loads when the command runs: start-up time
+    from avance.risk.valuation.overrides_file import override_from_fields  # loads when the command runs: start-up time
+    from avance.risk.valuation.service import set_override  # loads when the command runs: start-up time
 
     fields = {
         "hs": hs,
@@ -253,7 +257,8 @@ def overrides_import(
     author_: AuthorOption = None,
 ) -> None:
     """Load a value-control file: every line is checked first; one bad line and nothing is stored."""
-    from avance.risk.valuation.service import import_overrides, parse_overrides_csv  # loads when the command runs: start-up time
+    from avance.risk.valuation.overrides_file import parse_overrides_csv  # loads when the command runs: start-up time
+    from avance.risk.valuation.service import import_overrides  # loads when the command runs: start-up time
 
     name = author(author_)
     if not file.is_file():
@@ -271,7 +276,8 @@ def overrides_import(
 @overrides_app.command("export", help=H("valuation.overrides.export"))
 def overrides_export(file: Annotated[Path, typer.Argument(help=H("valuation.overrides.out"))]) -> None:
     """Write the value-control file as CSV (``-``: standard output)."""
-    from avance.risk.valuation.service import list_overrides, overrides_csv  # loads when the command runs: start-up time
+    from avance.risk.valuation.overrides_file import overrides_csv  # loads when the command runs: start-up time
+    from avance.risk.valuation.service import list_overrides  # loads when the command runs: start-up time
 
     node = open_store()
     with node.engine.connect() as conn:
