@@ -24,7 +24,8 @@ from avance.kit.errors import ConfigurationError
 from avance.kit.settings import Settings
 from avance.movements import handlers as movement_handlers
 from avance.movements import jobs as movement_jobs
-from avance.movements import matching
+from avance.movements.matching.model import policy_from as matching_policy
+from avance.movements.matching.service import MirrorControlAtLodging, annex as mirror_control_annex
 from avance.reference import is_country
 from avance.reference.rates import parse_rate_file
 from avance.reference.service import store_rates
@@ -70,8 +71,8 @@ def node_context(settings: Settings, reference: ReferenceContext, assessor: Lear
     return NodeContext(
         **{f.name: getattr(reference, f.name) for f in fields(ReferenceContext)},
         assessor=assessor,
-        after_lodging=(record_lodged_hits, matching.MirrorControlAtLodging(matching.policy_from(settings))),
-        annexes=(("mirror_control", matching.annex),),
+        after_lodging=(record_lodged_hits, MirrorControlAtLodging(matching_policy(settings))),
+        annexes=(("mirror_control", mirror_control_annex),),
     )
 
 

@@ -17,7 +17,8 @@ from avance.declarations import service as declarations
 from avance.declarations.model import GoodsDeclaration
 from avance.entrypoints.http import create_app
 from avance.kit.errors import Forbidden
-from avance.movements import transit
+from avance.movements.transit import model as transit_model
+from avance.movements.transit import service as transit_service
 from avance.risk.profiles import service as profiles
 from avance.store.engine import write
 from tests.support import declaration, lodge_document
@@ -142,7 +143,7 @@ def test_the_services_the_command_line_reaches_apply_the_same_table(sqlite_node,
         Action.RECORD_CONTROL: lambda conn: declarations.record_arrival(conn, declaration_id, principal),
         Action.READ_RISK: lambda conn: profiles.list_profiles(conn, principal),
         Action.EDIT_RISK: lambda conn: profiles.put_profile(conn, textiles, principal),
-        Action.SEND_MOVEMENTS: lambda conn: transit.register(conn, node.context, transit.TransitRegistration.model_validate(registration), principal),
+        Action.SEND_MOVEMENTS: lambda conn: transit_service.register(conn, node.context, transit_model.TransitRegistration.model_validate(registration), principal),
     }
     for action, call in calls.items():
         assert _refused(node, call) is not may(principal, action), (action, role)

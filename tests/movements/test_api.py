@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import func, select
 
 from avance.auth.model import Principal, Role
-from avance.movements import matching, transit
+from avance.movements.matching import service as matching_service
+from avance.movements.transit import model as transit_model
+from avance.movements.transit import service as transit_service
 from avance.store.engine import write
 from avance.exchange.tables import exchange_outbox
 from avance.movements.tables import export_notices, transit_events, transit_movements
@@ -48,7 +50,7 @@ def inbound(mrn_country: str = "ML", *, lrn: str = "ML-TR-1", destination: str =
     """A transit declaration from Mali's node, with Senegal at destination."""
     now = datetime.now(timezone.utc)
     return {
-        "mrn": transit.make_mrn(mrn_country, now),
+        "mrn": transit_model.make_mrn(mrn_country, now),
         "lrn": lrn,
         "departure_office": {"office_code": "ML-BKO-ROAD", "country": "ML"},
         "itinerary": [{"office_code": "SN-KDG-ROAD", "country": "SN"}],
@@ -64,7 +66,7 @@ def inbound(mrn_country: str = "ML", *, lrn: str = "ML-TR-1", destination: str =
 
 def receive_transit(node: Any, doc: dict[str, Any]) -> str:
     with write(node.engine) as conn:
-        transit.on_transit_declaration(conn, node.context, sender="ML-AVANCE", message_id=None, payload=doc)
+        transit_service.on_transit_declaration(conn, node.context, sender="ML-AVANCE", message_id=None, payload=doc)
     return doc["mrn"]
 
 
@@ -144,7 +146,7 @@ def test_illegal_steps_answer_409_problems_in_the_callers_language(live):
 
 def test_unknown_or_malformed_references_are_404_and_422(live):
     with live.client("officer") as http:
-        assert http.get(f"/transits/{transit.make_mrn('SN', datetime.now(timezone.utc))}").status_code == 404
+        assert http.get(f"/transits/{transit_model.make_mrn('SN', datetime.now(timezone.utc))}").status_code == 404
         malformed = http.get("/transits/NOT-AN-MRN")
         assert malformed.status_code == 422 and malformed.json()["errors"][0]["parameter"] == "mrn"
         assert http.get("/matching/results/999").status_code == 404
@@ -181,7 +183,7 @@ def test_the_mirror_control_shows_on_the_declaration_with_its_reasons(live):
     declaration_id = lodge(live.node, xof_declaration(lrn="2026-DKR-MIRROR1", value="10000000", transport_document_reference="GRIM9000001"))
     doc = notice(reference="CI-EX-MIRROR1", value="20000000", transport_document_reference="GRIM9000001", ucr="UCR-MIRROR1")
     with write(live.node.engine) as conn:
-        matching.on_export_notice(conn, live.node.context, sender="CI-AVANCE", message_id=None, payload=doc)
+        matching_service.on_export_notice(conn, live.node.context, sender="CI-AVANCE", message_id=None, payload=doc)
     with live.client("officer", lang="fr") as http:
         view = http.get(f"/matching/declarations/{declaration_id}").json()
         results = http.get("/matching/results", params={"outcome": "non_conforme"}).json()
@@ -196,7 +198,7 @@ def test_the_mirror_control_shows_on_the_declaration_with_its_reasons(live):
 def test_a_declaration_lodged_after_its_notice_is_matched_at_lodging(live):
     doc = notice(reference="CI-EX-LATER1", transport_document_reference="GRIM9000002", ucr="UCR-LATER1")
     with write(live.node.engine) as conn:
-        matching.on_export_notice(conn, live.node.context, sender="CI-AVANCE", message_id=None, payload=doc)
+        matching_service.on_export_notice(conn, live.node.context, sender="CI-AVANCE", message_id=None, payload=doc)
     declaration_id = lodge(live.node, xof_declaration(lrn="2026-DKR-LATER1", transport_document_reference="GRIM9000002"))
     with live.client("officer", lang="en") as http:
         seen = http.get(f"/matching/declarations/{declaration_id}").json()
@@ -269,8 +271,8 @@ def test_the_command_line_lists_movements_guarantees_overdue_ones_and_match_resu
     exchange_ready(sqlite_node)
     late = receive_transit(sqlite_node, inbound(lrn="ML-TR-LATE", hours=2, registered_hours_ago=30))
     with write(sqlite_node.engine) as conn:
-        transit.register(conn, sqlite_node.context, transit.TransitRegistration.model_validate(sn_registration()), Principal(None, "cli", Role.ADMIN))
-        notice_id = matching.on_export_notice(conn, sqlite_node.context, sender="CI-AVANCE", message_id=None, payload=notice(export_date="2020-01-01"))
+        transit_service.register(conn, sqlite_node.context, transit_model.TransitRegistration.model_validate(sn_registration()), Principal(None, "cli", Role.ADMIN))
+        notice_id = matching_service.on_export_notice(conn, sqlite_node.context, sender="CI-AVANCE", message_id=None, payload=notice(export_date="2020-01-01"))
 
     code, out, _ = run_cli(["transit", "list", "--json"], sqlite_node, monkeypatch)
     assert code == 0 and {json.loads(line)["role"] for line in out.splitlines()} == {"departure", "destination"}

@@ -13,7 +13,8 @@ import pytest
 
 from avance.auth.model import Principal, Role
 from avance.kit.settings import get_settings
-from avance.movements import transit
+from avance.movements.transit import model as transit_model
+from avance.movements.transit import service as transit_service
 from avance.store.engine import write
 from tests.support import exchange_ready, make_node, run_cli
 
@@ -48,7 +49,7 @@ def ghana(tmp_path: Path) -> Iterator[Path]:
         "time_limit": (datetime.now(timezone.utc) + timedelta(hours=72)).isoformat(),
     }
     with write(node.engine) as conn:
-        transit.register(conn, node.context, transit.TransitRegistration.model_validate(request), OFFICER)
+        transit_service.register(conn, node.context, transit_model.TransitRegistration.model_validate(request), OFFICER)
     node.engine.dispose()
     yield tmp_path
 

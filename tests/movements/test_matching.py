@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from avance.auth.model import SYSTEM
 from avance.declarations import service
 from avance.kit.errors import Conflict, Forbidden, ValidationFailed
-from avance.movements import matching
+from avance.movements.matching import model as matching_model
+from avance.movements.matching import service as matching_service
 from avance.movements.payloads import PAYLOADS, SCHEMA_DIR, ExportDeclarationNotice, MatchResult, schema_text
 from avance.revenue.calculator import DutyItemInput, compute_duties
 from avance.declarations.assessment import Lane
@@ -27,17 +28,17 @@ from tests.support import TODAY, exchange_ready, mutated_message, notice, queued
 from tests.support import lodge_document as lodge
 
 NOW = datetime.now(timezone.utc)
-POLICY = matching.MatchingPolicy()
+POLICY = matching_model.MatchingPolicy()
 
 
 def receive(node: Any, doc: dict[str, Any], now: datetime | None = None) -> int:
     with write(node.engine) as conn:
-        return matching.on_export_notice(conn, node.context, sender="CI-AVANCE", message_id="7d0c5b9e-6d0f-4d3e-9f3e-0a3b5c7d9e11", payload=doc, policy=POLICY, now=now)
+        return matching_service.on_export_notice(conn, node.context, sender="CI-AVANCE", message_id="7d0c5b9e-6d0f-4d3e-9f3e-0a3b5c7d9e11", payload=doc, policy=POLICY, now=now)
 
 
 def stored(node: Any, notice_id: int) -> Any:
     with node.engine.connect() as conn:
-        return matching.get_notice(conn, notice_id)
+        return matching_service.get_notice(conn, notice_id)
 
 
 def lane_of(node: Any, declaration_id: int) -> str:
@@ -138,7 +139,7 @@ def test_hs_code_origin_and_quantity_gaps_are_each_reported_and_ask_for_a_docume
     assert quantity["exported"] == "1400" and quantity["declared"] == "1250" and quantity["difference_percent"] == "-10.7"
     assert lane_of(sn, declaration_id) in ("yellow", "red")
     with sn.engine.connect() as conn:
-        signal = matching.mirror_signal(conn, declaration_id)
+        signal = matching_service.mirror_signal(conn, declaration_id)
     assert signal is not None and signal.lane is Lane.YELLOW and signal.gap_kinds == {"hs_code", "origin", "quantity"}
     assert {r.code for r in signal.reasons} >= {"matching.reason.hs_code", "matching.reason.origin", "matching.reason.quantity"}
 
@@ -175,19 +176,19 @@ def test_an_export_with_no_import_by_the_deadline_is_non_retrouvee_and_the_expor
     notice_id = receive(sn_store, notice(export_date=export_date.isoformat(), transport_document_reference="NOIMPORT1"))
     assert stored(sn_store, notice_id)["outcome"] == "pending"
     with write(sn_store.engine) as conn:
-        assert matching.sweep(conn, sn_store.context, today=export_date + timedelta(days=30), policy=POLICY) == []  # not late yet
-        assert matching.sweep(conn, sn_store.context, today=export_date + timedelta(days=31), policy=POLICY) == [notice_id]
+        assert matching_service.sweep(conn, sn_store.context, today=export_date + timedelta(days=30), policy=POLICY) == []  # not late yet
+        assert matching_service.sweep(conn, sn_store.context, today=export_date + timedelta(days=31), policy=POLICY) == [notice_id]
     assert stored(sn_store, notice_id)["outcome"] == "non_retrouvee"
     [message] = queued(sn_store, "match-result")
     assert message["payload"]["outcome"] == "non_retrouvee" and "import_declaration_reference" not in message["payload"]
     with write(sn_store.engine) as conn:  # a second sweep reports nothing again
-        assert matching.sweep(conn, sn_store.context, today=export_date + timedelta(days=60), policy=POLICY) == []
+        assert matching_service.sweep(conn, sn_store.context, today=export_date + timedelta(days=60), policy=POLICY) == []
 
 
 def test_an_import_lodged_after_the_notice_is_matched_then_even_after_non_retrouvee(sn_store):
     notice_id = receive(sn_store, notice(value="20000000"))
     with write(sn_store.engine) as conn:
-        matching.sweep(conn, sn_store.context, today=TODAY + timedelta(days=60), policy=POLICY)
+        matching_service.sweep(conn, sn_store.context, today=TODAY + timedelta(days=60), policy=POLICY)
     assert stored(sn_store, notice_id)["outcome"] == "non_retrouvee"
     declaration_id = lodge(sn_store, xof_declaration(value="10000000"))  # lodging matches it
     assert stored(sn_store, notice_id)["outcome"] == "non_conforme"
@@ -195,13 +196,13 @@ def test_an_import_lodged_after_the_notice_is_matched_then_even_after_non_retrou
     assert lane_of(sn_store, declaration_id) == "red"
     assert [m["payload"]["outcome"] for m in queued(sn_store, "match-result")] == ["non_retrouvee", "non_conforme"]
     with write(sn_store.engine) as conn:  # matched once: lodging events do not match it again
-        assert matching.match_declaration(conn, sn_store.context, declaration_id, policy=POLICY) is None
+        assert matching_service.match_declaration(conn, sn_store.context, declaration_id, policy=POLICY) is None
 
 
 def test_a_declaration_without_a_matching_notice_gets_no_outcome(sn):
     declaration_id = lodge(sn, xof_declaration())
     with write(sn.engine) as conn:
-        assert matching.match_declaration(conn, sn.context, declaration_id, policy=POLICY) is None
+        assert matching_service.match_declaration(conn, sn.context, declaration_id, policy=POLICY) is None
 
 
 def test_the_lane_is_never_lowered_and_released_goods_are_left_alone(sn):
@@ -265,14 +266,14 @@ def ci_node(sqlite_url, tmp_path):
 def test_the_exporting_node_sends_its_notice_once_and_records_the_result(ci):
     doc = ExportDeclarationNotice.model_validate(notice())
     with write(ci.engine) as conn:
-        sent = matching.send_notice(conn, ci.context, doc)
+        sent = matching_service.send_notice(conn, ci.context, doc)
     with write(ci.engine) as conn:
-        assert matching.send_notice(conn, ci.context, doc) == matching.SentNotice(sent.id, sent.message_id, replayed=True)
+        assert matching_service.send_notice(conn, ci.context, doc) == matching_service.SentNotice(sent.id, sent.message_id, replayed=True)
     [message] = queued(ci, "export-declaration-notice")
     assert message["recipient"] == "SN-AVANCE" and message["message_id"] == sent.message_id
     assert ExportDeclarationNotice.model_validate(message["payload"]) == doc
     with pytest.raises(Conflict), write(ci.engine) as conn:
-        matching.send_notice(conn, ci.context, ExportDeclarationNotice.model_validate(notice(value="1")))
+        matching_service.send_notice(conn, ci.context, ExportDeclarationNotice.model_validate(notice(value="1")))
     result = {
         "export_declaration_reference": "CI-EX-2026-000123",
         "exporting_country": "CI",
@@ -285,19 +286,19 @@ def test_the_exporting_node_sends_its_notice_once_and_records_the_result(ci):
         "revenue_gap": {"amount": "4431400", "currency": "XOF"},
     }
     with pytest.raises(Forbidden), write(ci.engine) as conn:
-        matching.on_match_result(conn, sender="GH-AVANCE", payload=result)
+        matching_service.on_match_result(conn, sender="GH-AVANCE", payload=result)
     with write(ci.engine) as conn:
-        matching.on_match_result(conn, sender="SN-AVANCE", payload=result)
+        matching_service.on_match_result(conn, sender="SN-AVANCE", payload=result)
     row = stored(ci, sent.id)
     assert row["outcome"] == "non_conforme" and row["revenue_gap"] == Decimal(4431400) and row["currency"] == "XOF"
 
 
 def test_a_node_sends_only_its_own_exports_to_a_known_partner(ci_node):
     with pytest.raises(ValidationFailed) as caught, write(ci_node.engine) as conn:
-        matching.send_notice(conn, ci_node.context, ExportDeclarationNotice.model_validate(notice(exporting_country="GH")))
+        matching_service.send_notice(conn, ci_node.context, ExportDeclarationNotice.model_validate(notice(exporting_country="GH")))
     assert caught.value.issues[0].code == "matching.not_our_export"
     with pytest.raises(ValidationFailed) as caught, write(ci_node.engine) as conn:
-        matching.send_notice(conn, ci_node.context, ExportDeclarationNotice.model_validate(notice(destination_country="NG")))
+        matching_service.send_notice(conn, ci_node.context, ExportDeclarationNotice.model_validate(notice(destination_country="NG")))
     assert caught.value.issues[0].code == "movements.no_partner"
     assert queued(ci_node) == []
 
@@ -328,17 +329,17 @@ def test_match_results_keep_their_outcome_consistent():
 def test_pairing_prefers_the_same_hs6_then_the_same_sequence():
     from types import SimpleNamespace as E
 
-    imports = [matching.ImportItem(s, hs, "FR", Decimal(1), None, None, Decimal(1), Decimal(1), Decimal(0), True, False) for s, hs in ((1, "100630"), (2, "870323"))]
+    imports = [matching_model.ImportItem(s, hs, "FR", Decimal(1), None, None, Decimal(1), Decimal(1), Decimal(0), True, False) for s, hs in ((1, "100630"), (2, "870323"))]
     exports = [E(sequence=1, hs_code="8703231000"), E(sequence=2, hs_code="1006300000"), E(sequence=3, hs_code="040221")]
-    pairs, unpaired_exports, unpaired_imports = matching._pair(exports, imports)
+    pairs, unpaired_exports, unpaired_imports = matching_model._pair(exports, imports)
     assert [(e.sequence, i.sequence) for e, i in pairs] == [(1, 2), (2, 1)]
     assert [e.sequence for e in unpaired_exports] == [3] and unpaired_imports == []
 
 
 @pytest.mark.parametrize("exported, declared, expected", [("100", "95", "-5.0"), ("3", "2", "-33.3"), ("0", "0", "0.0"), ("200", "201", "0.5")])
 def test_percent_differences_are_rounded_to_one_decimal(exported, declared, expected):
-    assert matching.percent_difference(Decimal(exported), Decimal(declared)) == Decimal(expected)
-    assert matching.percent_difference(Decimal(0), Decimal(5)) is None
+    assert matching_model.percent_difference(Decimal(exported), Decimal(declared)) == Decimal(expected)
+    assert matching_model.percent_difference(Decimal(0), Decimal(5)) is None
 
 
 # --- whatever a partner sends ---------------------------------------------------------------------
@@ -354,7 +355,7 @@ def test_a_malformed_notice_is_refused_whole(sqlite_node, doc):
         before = conn.execute(select(func.count()).select_from(export_notices)).scalar_one()
     try:
         with write(sqlite_node.engine) as conn:
-            matching.on_export_notice(conn, sqlite_node.context, sender="CI-AVANCE", message_id=None, payload=doc, policy=POLICY)
+            matching_service.on_export_notice(conn, sqlite_node.context, sender="CI-AVANCE", message_id=None, payload=doc, policy=POLICY)
     except ValidationFailed as exc:
         assert exc.issues and all(i.pointer.startswith("/") or i.pointer == "" for i in exc.issues)
         with sqlite_node.engine.connect() as conn:

@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from avance.auth.model import Principal, Role
 from avance.kit.settings import Settings
 from avance.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from avance.movements import transit
+from avance.movements.transit import model as transit_model
+from avance.movements.transit import service as transit_service
 from avance.movements.payloads import TransitDeclaration
 from avance.bootstrap import Node
 from avance.store.engine import make_engine, write
@@ -78,9 +79,9 @@ class Nodes:
             with write(target.engine) as conn:
                 ctx = target.context
                 if row["type"] == "transit-declaration":
-                    transit.on_transit_declaration(conn, ctx, sender=sender, message_id=row["message_id"], payload=row["payload"])
+                    transit_service.on_transit_declaration(conn, ctx, sender=sender, message_id=row["message_id"], payload=row["payload"])
                 else:
-                    transit.on_notification(conn, ctx, row["type"], sender=sender, message_id=row["message_id"], payload=row["payload"])
+                    transit_service.on_notification(conn, ctx, row["type"], sender=sender, message_id=row["message_id"], payload=row["payload"])
             self.delivered.add(row["message_id"])
             applied.append(row["type"])
         return applied
@@ -112,19 +113,19 @@ def nodes(templates, tmp_path) -> Iterator[Nodes]:
         n.engine.dispose()
 
 
-def register(node: Any, doc: dict[str, Any], principal: Principal = OFFICER) -> transit.Registration:
+def register(node: Any, doc: dict[str, Any], principal: Principal = OFFICER) -> transit_service.Registration:
     with write(node.engine) as conn:
-        return transit.register(conn, node.context, transit.TransitRegistration.model_validate(doc), principal)
+        return transit_service.register(conn, node.context, transit_model.TransitRegistration.model_validate(doc), principal)
 
 
 def movement(node: Any, mrn: str) -> Any:
     with node.engine.connect() as conn:
-        return transit.get(conn, mrn)[0]
+        return transit_service.get(conn, mrn)[0]
 
 
 def act(node: Any, what: str, mrn: str, body: dict[str, Any] | None = None, now: datetime | None = None) -> str:
-    records = {"passage": transit.PassageRecord, "arrival": transit.ArrivalRecord, "discharge": transit.DischargeRecord}
-    functions = {"passage": transit.record_passage, "arrival": transit.record_arrival, "discharge": transit.discharge}
+    records = {"passage": transit_model.PassageRecord, "arrival": transit_model.ArrivalRecord, "discharge": transit_model.DischargeRecord}
+    functions = {"passage": transit_service.record_passage, "arrival": transit_service.record_arrival, "discharge": transit_service.discharge}
     with write(node.engine) as conn:
         return functions[what](conn, node.context, mrn, records[what].model_validate(body or {}), OFFICER, now=now)
 
@@ -139,7 +140,7 @@ def counts(node: Any) -> tuple[int, int]:
 
 def test_departure_registers_the_movement_and_tells_the_en_route_and_destination_nodes_at_once(nodes):
     registered = register(nodes.gh, registration())
-    assert transit.mrn_ok(registered.mrn) and registered.mrn.startswith(f"{datetime.now(timezone.utc).year % 100:02d}GH")
+    assert transit_model.mrn_ok(registered.mrn) and registered.mrn.startswith(f"{datetime.now(timezone.utc).year % 100:02d}GH")
     row = movement(nodes.gh, registered.mrn)
     assert row["status"] == "registered" and row["role"] == "departure" and row["departure_node"] == "GH-AVANCE"
     messages = queued(nodes.gh, "transit-declaration")
@@ -148,7 +149,7 @@ def test_departure_registers_the_movement_and_tells_the_en_route_and_destination
     declaration = TransitDeclaration.model_validate(messages[0]["payload"])
     assert declaration.guarantee.amount.amount == Decimal("150000.00") and [o.office_code for o in declaration.itinerary] == ["CI-NOE-ROAD"]
     with nodes.gh.engine.connect() as conn:
-        [balance] = transit.guarantee_balances(conn)
+        [balance] = transit_service.guarantee_balances(conn)
     assert (balance.guarantee_reference, balance.held, balance.currency, balance.open_movements) == ("GRN-GH-2026-0042", Decimal("150000"), "GHS", 1)
 
 
@@ -156,7 +157,7 @@ def test_the_same_registration_sent_again_returns_the_first_and_another_with_tha
     doc = registration()
     first = register(nodes.gh, doc)
     again = register(nodes.gh, doc)
-    assert again == transit.Registration(first.mrn, replayed=True)
+    assert again == transit_service.Registration(first.mrn, replayed=True)
     assert len(queued(nodes.gh)) == 2
     with pytest.raises(Conflict) as caught:
         register(nodes.gh, doc | {"seals": ["OTHER1"]})
@@ -207,12 +208,12 @@ def test_a_transit_across_three_countries_releases_the_guarantee_at_departure(no
     assert nodes.deliver(nodes.ml, nodes.gh) == ["arrival-notification"]
     assert movement(nodes.gh, mrn)["status"] == "arrived"
     with nodes.gh.engine.connect() as conn:
-        assert transit.guarantee_balances(conn)[0].held == Decimal("150000")  # held until discharge
+        assert transit_service.guarantee_balances(conn)[0].held == Decimal("150000")  # held until discharge
 
     assert act(nodes.ml, "discharge", mrn, {"remarks": "Scellés intacts, 1200 sacs"}) == "discharged"
     assert nodes.deliver(nodes.ml, nodes.gh) == ["discharge"]
     with nodes.gh.engine.connect() as conn:
-        row, events, alert = transit.get(conn, mrn)
+        row, events, alert = transit_service.get(conn, mrn)
     assert row["status"] == "discharged" and row["guarantee_released_at"] is not None and alert is None
     assert [(e["kind"], e["office_code"], e["source_node"]) for e in events] == [
         ("registered", "GH-TEM-PORT", None),
@@ -221,7 +222,7 @@ def test_a_transit_across_three_countries_releases_the_guarantee_at_departure(no
         ("discharge", "ML-BKO-ROAD", "ML-AVANCE"),
     ]
     with nodes.gh.engine.connect() as conn:
-        assert transit.guarantee_balances(conn) == []
+        assert transit_service.guarantee_balances(conn) == []
 
 
 def test_arrival_with_intact_seals_can_discharge_at_once(nodes):
@@ -304,7 +305,7 @@ def test_notifications_may_overtake_each_other_and_the_status_never_goes_back(no
     nodes.deliver(nodes.ci, nodes.gh)
     assert movement(nodes.gh, mrn)["status"] == "arrived"
     with nodes.gh.engine.connect() as conn:
-        assert [e["kind"] for e in transit.get(conn, mrn)[1]] == ["registered", "passage", "arrival"]
+        assert [e["kind"] for e in transit_service.get(conn, mrn)[1]] == ["registered", "passage", "arrival"]
 
 
 def test_a_passage_notified_before_the_declaration_arrives_is_kept_and_counted(nodes):
@@ -320,15 +321,15 @@ def test_partners_cannot_report_for_unknown_movements_of_this_node_or_for_its_ow
     mrn = register_and_deliver(nodes, "GH-TR-2026-0007")
     notification = {"mrn": mrn, "office": {"office_code": "GH-AFL-ROAD", "country": "GH"}, "passed_at": "2026-01-01T00:00:00Z", "seals_intact": True}
     with pytest.raises(ValidationFailed), write(nodes.gh.engine) as conn:
-        transit.on_notification(conn, nodes.gh.context, "passage-notification", sender="CI-AVANCE", message_id=None, payload=notification)
-    unknown = transit.make_mrn("GH", datetime.now(timezone.utc))
+        transit_service.on_notification(conn, nodes.gh.context, "passage-notification", sender="CI-AVANCE", message_id=None, payload=notification)
+    unknown = transit_model.make_mrn("GH", datetime.now(timezone.utc))
     with pytest.raises(NotFound), write(nodes.gh.engine) as conn:
-        transit.on_notification(conn, nodes.gh.context, "arrival-notification", sender="ML-AVANCE", message_id=None, payload={
+        transit_service.on_notification(conn, nodes.gh.context, "arrival-notification", sender="ML-AVANCE", message_id=None, payload={
             "mrn": unknown, "office": {"office_code": "ML-BKO-ROAD", "country": "ML"}, "arrived_at": "2026-01-01T00:00:00Z", "seals_intact": True
         })
     wrong = {"mrn": mrn, "office": {"office_code": "ML-BKO-ROAD", "country": "ML"}, "discharged_at": "2026-01-01T00:00:00Z", "guarantee_reference": "OTHER", "released_amount": {"amount": "1", "currency": "GHS"}}
     with pytest.raises(ValidationFailed) as caught, write(nodes.gh.engine) as conn:
-        transit.on_notification(conn, nodes.gh.context, "discharge", sender="ML-AVANCE", message_id=None, payload=wrong)
+        transit_service.on_notification(conn, nodes.gh.context, "discharge", sender="ML-AVANCE", message_id=None, payload=wrong)
     assert caught.value.issues[0].code == "transit.guarantee_mismatch"
 
 
@@ -336,11 +337,11 @@ def test_a_transit_declaration_for_a_country_not_concerned_is_refused(nodes):
     register(nodes.gh, registration(lrn="GH-TR-2026-0008", itinerary=[]))
     [to_ml] = queued(nodes.gh, "transit-declaration")
     with pytest.raises(ValidationFailed) as caught, write(nodes.ci.engine) as conn:
-        transit.on_transit_declaration(conn, nodes.ci.context, sender="GH-AVANCE", message_id=None, payload=to_ml["payload"])
+        transit_service.on_transit_declaration(conn, nodes.ci.context, sender="GH-AVANCE", message_id=None, payload=to_ml["payload"])
     assert caught.value.issues[0].code == "transit.not_concerned"
     bad = dict(to_ml["payload"], mrn=to_ml["payload"]["mrn"][:17] + str((int(to_ml["payload"]["mrn"][17]) + 1) % 10))
     with pytest.raises(ValidationFailed) as caught, write(nodes.ml.engine) as conn:
-        transit.on_transit_declaration(conn, nodes.ml.context, sender="GH-AVANCE", message_id=None, payload=bad)
+        transit_service.on_transit_declaration(conn, nodes.ml.context, sender="GH-AVANCE", message_id=None, payload=bad)
     assert caught.value.issues[0].code == "transit.mrn_check_digit"
 
 
@@ -352,17 +353,17 @@ def test_an_overdue_movement_raises_one_alert_at_departure_and_destination(nodes
     late = movement(nodes.gh, mrn)["time_limit"] + timedelta(hours=5)
     for node in (nodes.gh, nodes.ml, nodes.ci):
         with write(node.engine) as conn:
-            assert transit.raise_overdue_alerts(conn) == []  # the time limit has not passed yet
+            assert transit_service.raise_overdue_alerts(conn) == []  # the time limit has not passed yet
         with caplog.at_level(logging.WARNING, logger="avance.transit"), write(node.engine) as conn:
-            raised = transit.raise_overdue_alerts(conn, now=late)
+            raised = transit_service.raise_overdue_alerts(conn, now=late)
         assert raised == ([] if node is nodes.ci else [mrn])  # the en-route node does not follow arrival
     assert sum(mrn in r.getMessage() and "overdue" in r.getMessage() for r in caplog.records) == 2
     with write(nodes.gh.engine) as conn:
-        assert transit.raise_overdue_alerts(conn, now=late + timedelta(hours=1)) == []  # once
-        rows, total = transit.search(conn, status="overdue", now=late)
+        assert transit_service.raise_overdue_alerts(conn, now=late + timedelta(hours=1)) == []  # once
+        rows, total = transit_service.search(conn, status="overdue", now=late)
         assert [r["mrn"] for r in rows] == [mrn] and total == 1
         assert conn.execute(select(func.count()).select_from(transit_alerts)).scalar_one() == 1
-        assert transit.search(conn, status="overdue")[1] == 0  # not late yet, really
+        assert transit_service.search(conn, status="overdue")[1] == 0  # not late yet, really
 
 
 def test_an_arrived_movement_is_not_overdue(nodes):
@@ -370,7 +371,7 @@ def test_an_arrived_movement_is_not_overdue(nodes):
     act(nodes.ml, "arrival", mrn)
     late = movement(nodes.ml, mrn)["time_limit"] + timedelta(days=1)
     with write(nodes.ml.engine) as conn:
-        assert transit.raise_overdue_alerts(conn, now=late) == []
+        assert transit_service.raise_overdue_alerts(conn, now=late) == []
 
 
 def test_guarantee_balances_add_up_open_movements_per_guarantee_and_principal(nodes):
@@ -378,8 +379,8 @@ def test_guarantee_balances_add_up_open_movements_per_guarantee_and_principal(no
     register(nodes.gh, registration(lrn="A2", guarantee={"reference": "GRN-GH-2026-0042", "amount": {"amount": "0.10", "currency": "GHS"}}))
     register(nodes.gh, registration(lrn="B1", principal={"id": "GH0099999Z9", "name": "Volta Logistics"}, guarantee={"reference": "GRN-7", "amount": {"amount": "1000000", "currency": "XOF"}}))
     with nodes.gh.engine.connect() as conn:
-        balances = transit.guarantee_balances(conn)
-        only = transit.guarantee_balances(conn, principal_id="GH0099999Z9")
+        balances = transit_service.guarantee_balances(conn)
+        only = transit_service.guarantee_balances(conn, principal_id="GH0099999Z9")
     assert [(b.principal_id, b.guarantee_reference, b.held, b.currency, b.open_movements) for b in balances] == [
         ("GH0012345T1", "GRN-GH-2026-0042", Decimal("150000.10"), "GHS", 2),
         ("GH0099999Z9", "GRN-7", Decimal("1000000"), "XOF", 1),
@@ -391,16 +392,16 @@ def test_guarantee_balances_add_up_open_movements_per_guarantee_and_principal(no
 
 
 def test_mrns_carry_a_check_digit():
-    mrn = transit.make_mrn("GH", datetime(2026, 6, 1, tzinfo=timezone.utc))
-    assert len(mrn) == 18 and mrn[:4] == "26GH" and transit.mrn_ok(mrn)
-    assert not transit.mrn_ok(mrn[:17] + str((int(mrn[17]) + 1) % 10))
-    assert transit.mrn_check_digit("CSQU305438") == "3"  # the ISO 6346 weighting, checked on a real container number
+    mrn = transit_model.make_mrn("GH", datetime(2026, 6, 1, tzinfo=timezone.utc))
+    assert len(mrn) == 18 and mrn[:4] == "26GH" and transit_model.mrn_ok(mrn)
+    assert not transit_model.mrn_ok(mrn[:17] + str((int(mrn[17]) + 1) % 10))
+    assert transit_model.mrn_check_digit("CSQU305438") == "3"  # the ISO 6346 weighting, checked on a real container number
 
 
 def test_the_status_is_the_furthest_step_known():
-    assert transit.status_of([]) == "registered"
-    assert transit.status_of(["registered", "arrival", "passage"]) == "arrived"
-    assert transit.status_of(["discharge"]) == "discharged"
+    assert transit_model.status_of([]) == "registered"
+    assert transit_model.status_of(["registered", "arrival", "passage"]) == "arrived"
+    assert transit_model.status_of(["discharge"]) == "discharged"
     now = datetime.now(timezone.utc)
-    assert transit.is_overdue("in_transit", now - timedelta(seconds=1), now)
-    assert not transit.is_overdue("arrived", now - timedelta(days=9), now)
+    assert transit_model.is_overdue("in_transit", now - timedelta(seconds=1), now)
+    assert not transit_model.is_overdue("arrived", now - timedelta(days=9), now)

@@ -1,6 +1,7 @@
 """HTTP routes of export-import matching (``/matching``) and transit (``/transits``).
 
-They only translate HTTP to calls of ``avance.movements.matching`` and ``avance.movements.transit``.
+They only translate HTTP to calls of the services and views of ``avance.movements.matching`` and
+``avance.movements.transit``.
 Officers, analysts and administrators read movements (``READ_MOVEMENTS`` in the role table);
 officers and administrators send notices and record transits (``SEND_MOVEMENTS``), which the
 transit service checks too, whoever calls it.
@@ -15,7 +16,9 @@ from fastapi import APIRouter, Path, Query, Response, status
 from avance.auth.access import Action
 from avance.auth.api import Allowed
 from avance.auth.model import Principal
-from avance.movements import matching, transit
+from avance.movements.matching import service as matching
+from avance.movements.matching import views as matching_views
+from avance.movements.matching.model import policy_from
 from avance.movements.schemas import (
     GuaranteeBalances,
     MirrorControl,
@@ -31,6 +34,9 @@ from avance.revenue.context import reference_context
 from avance.movements.payloads import MRN_PATTERN, ExportDeclarationNotice
 from avance.kit.http import Lang, NodeDep, problems
 from avance.kit.i18n import t
+from avance.movements.transit import service as transit
+from avance.movements.transit import views as transit_views
+from avance.movements.transit.model import ArrivalRecord, DischargeRecord, PassageRecord, TransitRegistration
 from avance.store.engine import write
 
 router = APIRouter()
@@ -81,7 +87,7 @@ def list_results(
 ) -> dict[str, Any]:
     with node.engine.connect() as conn:
         rows, total = matching.search(conn, outcome=outcome, direction=direction, page=page, page_size=page_size)
-    return {"items": [matching.summary(r, lang) for r in rows], "page": page, "page_size": page_size, "total": total}
+    return {"items": [matching_views.summary(r, lang) for r in rows], "page": page, "page_size": page_size, "total": total}
 
 
 @matching_router.get(
@@ -91,9 +97,9 @@ def list_results(
     summary="One export notice with its outcome, gaps and revenue gap (officer, analyst)",
 )
 def get_result(notice_id: NoticeId, node: NodeDep, caller: Reader, lang: Lang) -> dict[str, Any]:
-    policy = matching.policy_from(node.settings)
+    policy = policy_from(node.settings)
     with node.engine.connect() as conn:
-        return matching.notice_view(matching.get_notice(conn, notice_id), lang, policy)
+        return matching_views.notice_view(matching.get_notice(conn, notice_id), lang, policy)
 
 
 @matching_router.get(
@@ -103,9 +109,9 @@ def get_result(notice_id: NoticeId, node: NodeDep, caller: Reader, lang: Lang) -
     summary="The mirror control of an import declaration (officer, analyst)",
 )
 def declaration_matching(declaration_id: DeclarationId, node: NodeDep, caller: Reader, lang: Lang) -> dict[str, Any]:
-    policy = matching.policy_from(node.settings)
+    policy = policy_from(node.settings)
     with node.engine.connect() as conn:
-        return matching.declaration_view(conn, declaration_id, lang, policy)
+        return matching.annex(conn, declaration_id, lang, policy)
 
 
 @matching_router.post(
@@ -117,12 +123,12 @@ def declaration_matching(declaration_id: DeclarationId, node: NodeDep, caller: R
     response_model_exclude_unset=True,
 )
 def match_now(declaration_id: DeclarationId, node: NodeDep, caller: Sender, lang: Lang) -> dict[str, Any]:
-    policy = matching.policy_from(node.settings)
+    policy = policy_from(node.settings)
     with write(node.engine) as conn:
         matching.for_declaration(conn, declaration_id)  # 404 when there is no such declaration
         # rates read now, so that a rate loaded while the node runs (avance rates load) applies
         matching.rematch(conn, reference_context(conn, node.settings), declaration_id, policy=policy)
-        return matching.declaration_view(conn, declaration_id, lang, policy)
+        return matching.annex(conn, declaration_id, lang, policy)
 
 
 # --- transit ------------------------------------------------------------------------------------
@@ -138,7 +144,7 @@ def match_now(declaration_id: DeclarationId, node: NodeDep, caller: Sender, lang
     "returns the first one (200); the same LRN with other content is a conflict (409).",
     responses={200: {"description": "The same registration was already recorded.", "model": Registered}, **problems(409)},
 )
-def register_transit(body: transit.TransitRegistration, node: NodeDep, caller: Sender, lang: Lang, response: Response) -> Registered:
+def register_transit(body: TransitRegistration, node: NodeDep, caller: Sender, lang: Lang, response: Response) -> Registered:
     with write(node.engine) as conn:
         registration = transit.register(conn, node.context, body, caller)  # type: ignore[arg-type]
         row = transit.get(conn, registration.mrn)[0]
@@ -162,7 +168,7 @@ def list_transits(
 ) -> dict[str, Any]:
     with node.engine.connect() as conn:
         rows, total = transit.search(conn, status=status_, role=role, principal_id=principal_id, page=page, page_size=page_size)
-    return {"items": [transit.summary(r, lang) for r in rows], "page": page, "page_size": page_size, "total": total}
+    return {"items": [transit_views.summary(r, lang) for r in rows], "page": page, "page_size": page_size, "total": total}
 
 
 @transit_router.get("/guarantees", response_model=GuaranteeBalances, summary="Amount held per guarantee for open movements registered here (officer, analyst)")
@@ -181,7 +187,7 @@ def guarantees(node: NodeDep, caller: Reader, principal: Annotated[str | None, Q
 def get_transit(mrn: Mrn, node: NodeDep, caller: Reader, lang: Lang) -> dict[str, Any]:
     with node.engine.connect() as conn:
         row, events, alert = transit.get(conn, mrn)
-    return transit.detail(row, events, alert, lang)
+    return transit_views.detail(row, events, alert, lang)
 
 
 def _status(mrn: str, value: str, lang: str) -> StatusView:
@@ -189,23 +195,23 @@ def _status(mrn: str, value: str, lang: str) -> StatusView:
 
 
 @transit_router.post("/{mrn}/passage", response_model=StatusView, responses=problems(409), summary="Confirm passage at an office of passage of this node (officer)")
-def passage(mrn: Mrn, body: transit.PassageRecord, node: NodeDep, caller: Sender, lang: Lang) -> StatusView:
+def passage(mrn: Mrn, body: PassageRecord, node: NodeDep, caller: Sender, lang: Lang) -> StatusView:
     with write(node.engine) as conn:
         value = transit.record_passage(conn, node.context, mrn, body, caller)  # type: ignore[arg-type]
     return _status(mrn, value, lang)
 
 
 @transit_router.post("/{mrn}/arrival", response_model=StatusView, responses=problems(409), summary="Confirm arrival at the office of destination, and discharge at once if asked (officer)")
-def arrival(mrn: Mrn, node: NodeDep, caller: Sender, lang: Lang, body: transit.ArrivalRecord | None = None) -> StatusView:
+def arrival(mrn: Mrn, node: NodeDep, caller: Sender, lang: Lang, body: ArrivalRecord | None = None) -> StatusView:
     with write(node.engine) as conn:
-        value = transit.record_arrival(conn, node.context, mrn, body or transit.ArrivalRecord(), caller)  # type: ignore[arg-type]
+        value = transit.record_arrival(conn, node.context, mrn, body or ArrivalRecord(), caller)  # type: ignore[arg-type]
     return _status(mrn, value, lang)
 
 
 @transit_router.post("/{mrn}/discharge", response_model=StatusView, responses=problems(409), summary="Discharge the movement: the departure node releases the guarantee (officer)")
-def discharge(mrn: Mrn, node: NodeDep, caller: Sender, lang: Lang, body: transit.DischargeRecord | None = None) -> StatusView:
+def discharge(mrn: Mrn, node: NodeDep, caller: Sender, lang: Lang, body: DischargeRecord | None = None) -> StatusView:
     with write(node.engine) as conn:
-        value = transit.discharge(conn, node.context, mrn, body or transit.DischargeRecord(), caller)  # type: ignore[arg-type]
+        value = transit.discharge(conn, node.context, mrn, body or DischargeRecord(), caller)  # type: ignore[arg-type]
     return _status(mrn, value, lang)
 
 

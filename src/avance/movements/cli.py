@@ -83,22 +83,23 @@ def matching_list(
     limit: MatchingLimit = 50,
     as_json: MatchingJson = False,
 ) -> None:
-    from avance.movements import matching  # loads when the command runs: start-up time
+    # loads when the command runs: start-up time
+    from avance.movements.matching import service as matching_service, views as matching_views
 
     node = open_store()
     with node.engine.connect() as conn:
-        rows, total = matching.search(conn, outcome=outcome.value if outcome else None, direction=direction.value if direction else None, page_size=limit)
+        rows, total = matching_service.search(conn, outcome=outcome.value if outcome else None, direction=direction.value if direction else None, page_size=limit)
     language = lang()
     if as_json:
         for row in rows:
-            _print_json(matching.summary(row, language))
+            _print_json(matching_views.summary(row, language))
         return
     if not rows:
         out.print(t("matching.none", language), markup=False)
         return
     table = headed_table("id", "direction", "partner", "export", "date", "outcome", "declaration", "value_gap_percent", "revenue_gap")
     for r in rows:
-        view = matching.summary(r, language)
+        view = matching_views.summary(r, language)
         table.add_row(
             str(view["id"]),
             view["direction"],
@@ -116,12 +117,13 @@ def matching_list(
 
 @matching_app.command("show", help=H("matching.show"))
 def matching_show(notice_id: Annotated[int, typer.Argument(min=1, help=H("matching.id"))], as_json: MatchingJson = False) -> None:
-    from avance.movements import matching  # loads when the command runs: start-up time
+    # loads when the command runs: start-up time
+    from avance.movements.matching import model as matching_model, service as matching_service, views as matching_views
 
     node = open_store()
     language = lang()
     with node.engine.connect() as conn:
-        view = matching.notice_view(matching.get_notice(conn, notice_id), language, matching.policy_from(node.settings))
+        view = matching_views.notice_view(matching_service.get_notice(conn, notice_id), language, matching_model.policy_from(node.settings))
     if as_json:
         _print_json(view)
         return
@@ -176,13 +178,14 @@ def matching_sweep(
     days: Annotated[Optional[int], typer.Option("--days", min=0, max=3650, help=H("matching.days"))] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help=H("matching.as_of"))] = None,
 ) -> None:
-    from avance.movements import matching  # loads when the command runs: start-up time
+    # loads when the command runs: start-up time
+    from avance.movements.matching import model as matching_model, service as matching_service
 
     today = parse_date(as_of, "--as-of") or datetime.now(timezone.utc).date()
     node = open_store()
-    policy = matching.policy_from(node.settings)
+    policy = matching_model.policy_from(node.settings)
     with write(node.engine) as conn:
-        marked = matching.sweep(conn, reference_context(conn, node.settings), today=today, days=days, policy=policy)
+        marked = matching_service.sweep(conn, reference_context(conn, node.settings), today=today, days=days, policy=policy)
     out.print(t("matching.swept", lang(), count=len(marked), days=policy.deadline_days if days is None else days, date=today.isoformat()), markup=False)
 
 
@@ -215,13 +218,14 @@ def transit_list(
     limit: TransitLimit = 50,
     as_json: TransitJson = False,
 ) -> None:
-    from avance.movements import transit  # loads when the command runs: start-up time
+    # loads when the command runs: start-up time
+    from avance.movements.transit import service as transit_service, views as transit_views
 
     node = open_store()
     with node.engine.connect() as conn:
-        rows, total = transit.search(conn, status=status.value if status else None, role=role.value if role else None, principal_id=principal, page_size=limit)
+        rows, total = transit_service.search(conn, status=status.value if status else None, role=role.value if role else None, principal_id=principal, page_size=limit)
     language = lang()
-    views = [transit.summary(r, language) for r in rows]
+    views = [transit_views.summary(r, language) for r in rows]
     if as_json:
         for view in views:
             _print_json(view)
@@ -235,13 +239,14 @@ def transit_list(
 
 @transit_app.command("show", help=H("transit.show"))
 def transit_show(mrn: Annotated[str, typer.Argument(help=H("transit.mrn"))], as_json: TransitJson = False) -> None:
-    from avance.movements import transit  # loads when the command runs: start-up time
+    # loads when the command runs: start-up time
+    from avance.movements.transit import service as transit_service, views as transit_views
 
     node = open_store()
     language = lang()
     with node.engine.connect() as conn:
-        row, events, alert = transit.get(conn, mrn.strip().upper())
-    view = transit.detail(row, events, alert, language)
+        row, events, alert = transit_service.get(conn, mrn.strip().upper())
+    view = transit_views.detail(row, events, alert, language)
     if as_json:
         _print_json(view)
         return
@@ -258,14 +263,15 @@ def transit_show(mrn: Annotated[str, typer.Argument(help=H("transit.mrn"))], as_
 
 @transit_app.command("overdue", help=H("transit.overdue"))
 def transit_overdue(as_json: TransitJson = False) -> None:
-    from avance.movements import transit  # loads when the command runs: start-up time
+    # loads when the command runs: start-up time
+    from avance.movements.transit import service as transit_service, views as transit_views
 
     node = open_store()
     language = lang()
     with write(node.engine) as conn:
-        raised = transit.raise_overdue_alerts(conn)
-        rows = transit.overdue(conn)
-    views = [transit.summary(r, language) for r in rows]
+        raised = transit_service.raise_overdue_alerts(conn)
+        rows = transit_service.overdue(conn)
+    views = [transit_views.summary(r, language) for r in rows]
     if as_json:
         for view in views:
             _print_json(view | {"alert_raised_now": view["mrn"] in raised})
@@ -282,11 +288,12 @@ def transit_guarantees(
     principal: Annotated[Optional[str], typer.Option("--principal", help=H("transit.principal"))] = None,
     as_json: TransitJson = False,
 ) -> None:
-    from avance.movements import transit  # loads when the command runs: start-up time
+    # loads when the command runs: start-up time
+    from avance.movements.transit import service as transit_service
 
     node = open_store()
     with node.engine.connect() as conn:
-        balances = transit.guarantee_balances(conn, principal_id=principal)
+        balances = transit_service.guarantee_balances(conn, principal_id=principal)
     if as_json:
         for b in balances:
             _print_json(b.to_dict())

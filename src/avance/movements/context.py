@@ -1,8 +1,8 @@
 """What mirror control and transit need from the exchange core: this node's id, the partner
 serving a country, and the transactional outbox.
 
-The business rules live in ``avance.movements.matching`` and ``avance.movements.transit``; their
-inbox handlers in ``avance.movements.handlers``.
+The business rules live in the ``avance.movements.matching`` and ``avance.movements.transit``
+packages; their inbox handlers in ``avance.movements.handlers``.
 """
 
 from __future__ import annotations

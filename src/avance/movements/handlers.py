@@ -15,7 +15,9 @@ from sqlalchemy import Connection
 from avance.exchange.envelope import Envelope
 from avance.exchange.inbox import Handler
 from avance.kit.settings import Settings
-from avance.movements import matching, transit
+from avance.movements.matching.model import policy_from
+from avance.movements.matching.service import on_export_notice, on_match_result
+from avance.movements.transit.service import on_notification, on_transit_declaration
 from avance.revenue.context import reference_context
 
 
@@ -23,24 +25,24 @@ def handlers(settings: Settings) -> dict[str, Handler]:
     """Message type → handler, for a node with ``settings``."""
 
     def export_notice(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
-        matching.on_export_notice(
+        on_export_notice(
             conn,
             reference_context(conn, settings),
             sender=envelope.sender,
             message_id=str(envelope.id),
             payload=payload,
-            policy=matching.policy_from(settings),
+            policy=policy_from(settings),
         )
 
     def match_result(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
-        matching.on_match_result(conn, sender=envelope.sender, payload=payload)
+        on_match_result(conn, sender=envelope.sender, payload=payload)
 
     def transit_declaration(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
-        transit.on_transit_declaration(conn, reference_context(conn, settings), sender=envelope.sender, message_id=str(envelope.id), payload=payload)
+        on_transit_declaration(conn, reference_context(conn, settings), sender=envelope.sender, message_id=str(envelope.id), payload=payload)
 
     def notification(message_type: str) -> Handler:
         def apply(conn: Connection, envelope: Envelope, payload: dict[str, Any]) -> None:
-            transit.on_notification(conn, reference_context(conn, settings), message_type, sender=envelope.sender, message_id=str(envelope.id), payload=payload)
+            on_notification(conn, reference_context(conn, settings), message_type, sender=envelope.sender, message_id=str(envelope.id), payload=payload)
 
         return apply
 

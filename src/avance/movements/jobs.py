@@ -9,7 +9,9 @@ from sqlalchemy import Engine
 
 from avance.exchange.worker import Job
 from avance.kit.settings import Settings
-from avance.movements import matching, transit
+from avance.movements.matching.model import policy_from
+from avance.movements.matching.service import sweep
+from avance.movements.transit.service import raise_overdue_alerts
 from avance.revenue.context import reference_context
 from avance.store.engine import write
 
@@ -22,10 +24,10 @@ def jobs(settings: Settings) -> list[Job]:
 
     def overdue_transits(engine: Engine) -> None:
         with write(engine) as conn:
-            transit.raise_overdue_alerts(conn)
+            raise_overdue_alerts(conn)
 
     def unmatched_exports(engine: Engine) -> None:
         with write(engine) as conn:
-            matching.sweep(conn, reference_context(conn, settings), today=datetime.now(timezone.utc).date(), policy=matching.policy_from(settings))
+            sweep(conn, reference_context(conn, settings), today=datetime.now(timezone.utc).date(), policy=policy_from(settings))
 
     return [Job("overdue-transits", 60.0, overdue_transits), Job("unmatched-exports", DAY, unmatched_exports)]

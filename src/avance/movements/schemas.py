@@ -1,7 +1,7 @@
 """What the mirror-control (``/matching``) and transit (``/transits``) routes answer.
 
 The OpenAPI document describes these answers and FastAPI checks each one against them. The views
-of ``avance.movements.matching`` and ``avance.movements.transit`` build plain dictionaries; these
+(``avance.movements.matching.views``, ``avance.movements.transit.views``) build plain dictionaries; these
 models validate them without changing a key: a field a view leaves out (the deadline of a notice
 already decided) is left out of the answer too, because the routes serialise with
 ``response_model_exclude_unset``.

@@ -5,7 +5,7 @@ six-digit serial and a check digit. The check digit is what lets an officer, a t
 scanner tell a misread number from a real one; lodging a declaration, lodging a cargo report and
 the demo generator's containers must therefore agree on it exactly, and so all use this module.
 
-The weighting is also the EU movement reference number's (``avance.movements.transit``): each
+The weighting is also the EU movement reference number's (``avance.movements.transit.model``): each
 character's value times 2 to the power of its position, summed, modulo 11, a remainder of 10
 giving 0.
 """

@@ -1,176 +1,63 @@
-"""Transit, SIGMAT-style: departure, passage, arrival, discharge and the guarantee, across nodes.
+"""Transit over the store: registration at departure, passage, arrival, discharge, the messages
+from partner nodes, overdue alerts and guarantee balances.
 
 The office of departure registers a transit declaration with its guarantee and, in the same
 transaction, queues a ``transit-declaration`` to the node of every country on the itinerary and of
 the destination, before the goods move. Each en-route node confirms passage at its border office
 (``passage-notification`` to departure and destination). The destination node confirms arrival
 (``arrival-notification`` to departure), then discharges the movement (``discharge`` to
-departure), which releases the guarantee at the office of departure.
+departure), which releases the guarantee at the office of departure. The departure and
+destination nodes raise an alert for a movement overdue.
 
-Every node keeps its own view of a movement. Its status is derived from the events it knows
-(``registered`` < ``in_transit`` < ``arrived`` < ``discharged``), so notifications from different
-nodes may arrive in any order. A movement is *overdue* when its time limit has passed without an
-arrival; the departure and destination nodes raise an alert for it.
+Every function works in the caller's transaction, so that what a node records and the messages
+it queues are stored together. The rules are in ``avance.movements.transit.model``.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Iterable
+from typing import Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from avance.auth.access import Action, require
 from avance.auth.model import Principal
 from avance.kit.errors import Conflict, Issue, NotFound, ValidationFailed
-from avance.revenue.context import ReferenceContext
+from avance.kit.validation import parse
 from avance.movements.context import own_node_id, partner_for_country, send, utcnow
 from avance.movements.payloads import (
     ArrivalNotification,
     Discharge,
-    Guarantee,
-    IdentifiedTrader,
-    Identifier,
     Message,
     OfficeRef,
     PassageNotification,
-    Remarks,
-    SealId,
     TransitDeclaration,
-    TransitItem,
-    TransitMeans,
-    UtcDateTime,
 )
-from avance.kit.i18n import t
 from avance.movements.tables import transit_alerts, transit_events, transit_movements
-from avance.kit.validation import parse
+from avance.movements.transit.model import (
+    OPEN,
+    STATUS_OF_EVENT,
+    ArrivalRecord,
+    DischargeRecord,
+    GuaranteeBalance,
+    PassageRecord,
+    TransitRegistration,
+    check_arrival,
+    check_discharge,
+    check_passage,
+    check_role,
+    make_mrn,
+    mrn_ok,
+    officer_time,
+    status_of,
+)
+from avance.revenue.context import ReferenceContext
 
 log = logging.getLogger("avance.transit")
-
-STATUSES = ("registered", "in_transit", "arrived", "discharged")
-"""Statuses in order of progress."""
-OPEN = ("registered", "in_transit")
-"""Statuses of a movement whose goods have not reached the office of destination."""
-ROLES = ("departure", "en_route", "destination")
-_STATUS_OF_EVENT = {"registered": "registered", "passage": "in_transit", "arrival": "arrived", "discharge": "discharged"}
-FUTURE_SKEW = timedelta(minutes=10)
-"""How far in the future an officer's timestamp may lie (clocks differ)."""
-
-# --- the movement reference number ---------------------------------------------------------
-
-_ALPHABET = string.ascii_uppercase + string.digits
-
-
-def _char_values() -> dict[str, int]:
-    """ISO 6346 character values (10 upwards, skipping multiples of 11), as the EU MRN check digit uses."""
-    table: dict[str, int] = {str(d): d for d in range(10)}
-    value = 10
-    for letter in string.ascii_uppercase:
-        if value % 11 == 0:
-            value += 1
-        table[letter] = value
-        value += 1
-    return table
-
-
-_VALUES = _char_values()
-
-
-def mrn_check_digit(body: str) -> str:
-    """Check digit of the first 17 characters of an MRN (ISO 6346 weighting, modulo 11, 10 -> 0)."""
-    total = sum(_VALUES[ch] << i for i, ch in enumerate(body))
-    return str(total % 11 % 10)
-
-
-def make_mrn(country: str, at: datetime) -> str:
-    """A new movement reference number: year (2 digits), country (2), 13 random characters, check digit."""
-    body = f"{at.year % 100:02d}{country}" + "".join(secrets.choice(_ALPHABET) for _ in range(13))
-    return body + mrn_check_digit(body)
-
-
-def mrn_ok(mrn: str) -> bool:
-    return len(mrn) == 18 and all(ch in _VALUES for ch in mrn) and mrn_check_digit(mrn[:17]) == mrn[17]
-
-
-# --- the state machine (pure) ------------------------------------------------------------------
-
-
-def status_of(kinds: Iterable[str]) -> str:
-    """The status a movement has reached, given the kinds of its events."""
-    reached = [STATUSES.index(_STATUS_OF_EVENT[k]) for k in kinds if k in _STATUS_OF_EVENT]
-    return STATUSES[max(reached)] if reached else "registered"
-
-
-def check_passage(status: str) -> None:
-    if status in ("arrived", "discharged"):
-        raise Conflict("transit.conflict.passage_after_arrival")
-
-
-def check_arrival(status: str) -> None:
-    if status in ("arrived", "discharged"):
-        raise Conflict("transit.conflict.already_arrived")
-
-
-def check_discharge(status: str) -> None:
-    if status == "discharged":
-        raise Conflict("transit.conflict.already_discharged")
-    if status != "arrived":
-        raise Conflict("transit.conflict.not_arrived")
-
-
-def is_overdue(status: str, time_limit: datetime, now: datetime) -> bool:
-    return status in OPEN and time_limit < now
-
-
-# --- requests ------------------------------------------------------------------------------------
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-OfficeCode = Annotated[str, StringConstraints(min_length=1, max_length=35, pattern=r"^[A-Za-z0-9][A-Za-z0-9/._-]*$")]
-
-
-class TransitRegistration(_Request):
-    """What the office of departure records; the node adds the MRN and the registration time."""
-
-    lrn: Identifier = Field(description="The principal's local reference; sending the same registration again returns the first one.")
-    departure_office: OfficeCode = Field(description="An office of this administration. WCO: DepartureOffice/ID")
-    itinerary: list[OfficeCode] = Field(default_factory=list, max_length=20, description="Offices of passage, in route order. WCO: TransitOffice/ID")
-    destination_office: OfficeCode = Field(description="WCO: DestinationOffice/ID")
-    principal: IdentifiedTrader = Field(description="Holder of the procedure. WCO: Principal")
-    guarantee: Guarantee = Field(description="WCO: ObligationGuarantee")
-    transport_means: TransitMeans = Field(description="WCO: BorderTransportMeans")
-    seals: list[SealId] = Field(default_factory=list, max_length=99, description="WCO: Seal/ID")
-    items: list[TransitItem] = Field(min_length=1, max_length=999, description="WCO: GovernmentAgencyGoodsItem")
-    time_limit: UtcDateTime = Field(description="Latest arrival at the office of destination (UTC offset required).")
-
-
-class PassageRecord(_Request):
-    office_code: OfficeCode = Field(description="The office of passage of this administration where the goods are.")
-    passed_at: UtcDateTime | None = Field(None, description="When the goods passed (default: now).")
-    seals_intact: bool = Field(True, description="The seals were found intact.")
-    remarks: Remarks | None = None
-
-
-class ArrivalRecord(_Request):
-    office_code: OfficeCode | None = Field(None, description="The office where the goods were presented (default: the declared office of destination).")
-    arrived_at: UtcDateTime | None = Field(None, description="When the goods were presented (default: now).")
-    seals_intact: bool = Field(True, description="The seals were found intact.")
-    remarks: Remarks | None = None
-    discharge: bool = Field(False, description="Discharge at once after a satisfactory arrival control (seals intact).")
-
-
-class DischargeRecord(_Request):
-    remarks: Remarks | None = Field(None, description="Reservations at discharge.")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -197,7 +84,7 @@ def _refresh(conn: Connection, mrn: str) -> str | None:
         return None
     events = _events(conn, mrn)
     status = status_of(e["kind"] for e in events)
-    status_at = max((e["at"] for e in events if _STATUS_OF_EVENT.get(e["kind"]) == status), default=None)
+    status_at = max((e["at"] for e in events if STATUS_OF_EVENT.get(e["kind"]) == status), default=None)
     values: dict[str, Any] = {"status": status}
     if status_at is not None:
         values["status_at"] = status_at
@@ -237,15 +124,6 @@ def _office(ctx: ReferenceContext, code: str, pointer: str, issues: list[Issue])
         issues.append(Issue(pointer, "transit.office_unknown", {"code": code}))
         return None
     return OfficeRef(office_code=office.code, country=office.country)
-
-
-def _when(at: datetime | None, now: datetime, registered_at: datetime, pointer: str) -> datetime:
-    at = at or now
-    if at > now + FUTURE_SKEW:
-        raise ValidationFailed([Issue(pointer, "transit.in_future", {"at": at.isoformat()})])
-    if at < registered_at:
-        raise ValidationFailed([Issue(pointer, "transit.before_registration", {"at": at.isoformat(), "registered": registered_at.isoformat()})])
-    return at
 
 
 def _comparable(document: dict[str, Any]) -> dict[str, Any]:
@@ -361,14 +239,6 @@ def register(conn: Connection, ctx: ReferenceContext, request: TransitRegistrati
 # --- en route and at destination -------------------------------------------------------------------
 
 
-def _role(row: Any, *expected: str) -> None:
-    """Passage is recorded where the goods cross (en route, or the destination's border office);
-    arrival and discharge at the destination only."""
-    if row["role"] not in expected:
-        key = "transit.conflict.not_destination" if expected == ("destination",) else "transit.conflict.not_en_route"
-        raise Conflict(key, mrn=row["mrn"])
-
-
 def _notify(conn: Connection, row: Any, targets: Iterable[str], message_type: str, payload: dict[str, Any]) -> None:
     own = own_node_id(conn)
     for target in dict.fromkeys(targets):  # in order, once each
@@ -381,13 +251,13 @@ def record_passage(conn: Connection, ctx: ReferenceContext, mrn: str, request: P
     require(principal, Action.SEND_MOVEMENTS)
     now = now or utcnow()
     row = _movement(conn, mrn, lock=True)
-    _role(row, "en_route", "destination")
+    check_role(row, "en_route", "destination")
     itinerary = [OfficeRef.model_validate(o) for o in row["itinerary"]]
     office = next((o for o in itinerary if o.office_code == request.office_code and o.country == ctx.country), None)
     if office is None:
         raise ValidationFailed([Issue("/office_code", "transit.office_not_on_itinerary", {"code": request.office_code, "mrn": mrn})])
     check_passage(row["status"])
-    at = _when(request.passed_at, now, row["registered_at"], "/passed_at")
+    at = officer_time(request.passed_at, now, row["registered_at"], "/passed_at")
     notification = PassageNotification(mrn=mrn, office=office, passed_at=at, seals_intact=request.seals_intact, remarks=request.remarks)
     if not _add_event(conn, mrn=mrn, kind="passage", office=office, at=at, now=now, source_node=None, message_id=None, actor=principal.name, data=_data(notification)):
         raise Conflict("transit.conflict.already_passed", office=office.office_code)
@@ -404,13 +274,13 @@ def record_arrival(conn: Connection, ctx: ReferenceContext, mrn: str, request: A
     if request.discharge and not request.seals_intact:
         raise ValidationFailed([Issue("/discharge", "transit.discharge_seals_broken", {})])
     row = _movement(conn, mrn, lock=True)
-    _role(row, "destination")
+    check_role(row, "destination")
     code = request.office_code or row["destination_office"]
     known = ctx.offices.get(code)
     if known is None or known.country != ctx.country:
         raise ValidationFailed([Issue("/office_code", "transit.office_not_ours", {"code": code, "country": ctx.country})])
     check_arrival(row["status"])
-    at = _when(request.arrived_at, now, row["registered_at"], "/arrived_at")
+    at = officer_time(request.arrived_at, now, row["registered_at"], "/arrived_at")
     office = OfficeRef(office_code=known.code, country=known.country)
     notification = ArrivalNotification(mrn=mrn, office=office, arrived_at=at, seals_intact=request.seals_intact, remarks=request.remarks)
     _add_event(conn, mrn=mrn, kind="arrival", office=office, at=at, now=now, source_node=None, message_id=None, actor=principal.name, data=_data(notification))
@@ -426,7 +296,7 @@ def discharge(conn: Connection, ctx: ReferenceContext, mrn: str, request: Discha
     require(principal, Action.SEND_MOVEMENTS)
     now = now or utcnow()
     row = _movement(conn, mrn, lock=True)
-    _role(row, "destination")
+    check_role(row, "destination")
     check_discharge(row["status"])
     arrival = next((e for e in _events(conn, mrn) if e["kind"] == "arrival"), None)
     office = OfficeRef(office_code=arrival["office_code"], country=arrival["country"]) if arrival else OfficeRef(office_code=row["destination_office"], country=ctx.country)
@@ -601,26 +471,6 @@ def raise_overdue_alerts(conn: Connection, *, now: datetime | None = None) -> li
     return raised
 
 
-@dataclass(frozen=True)
-class GuaranteeBalance:
-    principal_id: str
-    principal_name: str
-    guarantee_reference: str
-    currency: str
-    held: Decimal
-    open_movements: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "principal_id": self.principal_id,
-            "principal_name": self.principal_name,
-            "guarantee_reference": self.guarantee_reference,
-            "currency": self.currency,
-            "held": format(self.held, "f"),
-            "open_movements": self.open_movements,
-        }
-
-
 def guarantee_balances(conn: Connection, *, principal_id: str | None = None) -> list[GuaranteeBalance]:
     """Amount held per guarantee for the movements this node registered and that are not discharged yet."""
     query = select(
@@ -672,58 +522,3 @@ def get(conn: Connection, mrn: str) -> tuple[Any, list[Any], Any]:
     row = _movement(conn, mrn)
     alert = conn.execute(select(transit_alerts).where(transit_alerts.c.mrn == mrn)).mappings().first()
     return row, _events(conn, mrn), alert
-
-
-def _plain(value: Decimal) -> str:
-    return format(value, "f")
-
-
-def summary(row: Any, lang: str, now: datetime | None = None) -> dict[str, Any]:
-    now = now or utcnow()
-    late = row["role"] != "en_route" and is_overdue(row["status"], row["time_limit"], now)
-    return {
-        "mrn": row["mrn"],
-        "role": row["role"],
-        "role_label": t(f"transit.role.{row['role']}", lang),
-        "status": row["status"],
-        "status_label": t(f"transit.status.{row['status']}", lang),
-        "overdue": late,
-        "departure_office": row["departure_office"],
-        "destination_office": row["destination_office"],
-        "principal_id": row["principal_id"],
-        "principal_name": row["principal_name"],
-        "guarantee": {"reference": row["guarantee_reference"], "amount": _plain(row["guarantee_amount"]), "currency": row["guarantee_currency"]},
-        "registered_at": row["registered_at"].isoformat(),
-        "time_limit": row["time_limit"].isoformat(),
-    }
-
-
-def detail(row: Any, events: list[Any], alert: Any, lang: str, now: datetime | None = None) -> dict[str, Any]:
-    view = summary(row, lang, now)
-    view.update(
-        {
-            "lrn": row["lrn"],
-            "departure_node": row["departure_node"],
-            "itinerary": row["itinerary"],
-            "status_at": row["status_at"].isoformat(),
-            "guarantee_released_at": row["guarantee_released_at"].isoformat() if row["guarantee_released_at"] else None,
-            "events": [
-                {
-                    "kind": e["kind"],
-                    "label": t(f"transit.event.{e['kind']}", lang),
-                    "office_code": e["office_code"],
-                    "country": e["country"],
-                    "at": e["at"].isoformat(),
-                    "source_node": e["source_node"],
-                    "actor": e["actor"],
-                    "data": e["data"],
-                }
-                for e in events
-            ],
-            "alert": None
-            if alert is None
-            else {"kind": alert["kind"], "label": t(f"transit.alert.{alert['kind']}", lang), "raised_at": alert["raised_at"].isoformat(), "data": alert["data"]},
-            "declaration": row["document"],
-        }
-    )
-    return view
