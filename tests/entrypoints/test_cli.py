@@ -155,7 +155,7 @@ def test_duty_converts_a_foreign_value_with_the_nodes_rate_of_the_day(tmp_path):
 def test_after_the_demo_the_readme_commands_work_from_the_same_folder(tmp_path):
     """`make demo`, then `avance users list` and `avance import declarations ...` from the same
     folder: they find the demo's node, with no variable to set."""
-    demo = run_here(["demo", "--no-serve", "--declarations", "30"], tmp_path)
+    demo = run_here(["demo", "--no-serve", "--declarations", "30", "--history", "0"], tmp_path)
     assert demo.returncode == 0, demo.stderr
     assert "avance users list" in demo.stderr, "the demo says what to try next"
     listed = run_here(["users", "list"], tmp_path)
