@@ -31,8 +31,6 @@ from sqlalchemy import func, select
 
 from avance.declarations.assessment import Assessment, AssessmentInput, Lane, Reason
 from avance.declarations.tables import declarations
-from avance.risk.learning.frame import records_from_subject
-from avance.risk.learning.model import RiskModel
 from avance.risk.learning.registry import current_model_dir
 from avance.risk.policy.model import Candidate, Decision, StreamingSelector, load_policy, period_start, select_batch
 from avance.risk.profiles.rules import RuleSet, matching_rules, rule_reason
@@ -42,6 +40,7 @@ from avance.risk.valuation.model import ValuationIndex
 from avance.risk.valuation.service import load_index
 
 if TYPE_CHECKING:
+    from avance.risk.learning.model import RiskModel
     from sqlalchemy import Connection
 
     from avance.kit.settings import Settings
@@ -128,6 +127,10 @@ class LearnedAssessor:
         fraud = min(profile_score, 1.0)
         recovery: float | None = None
         if self.model is not None:
+            # Loaded with the first model only: a node without one never imports pandas and LightGBM
+            # (about 50 MB in the API and in each bulk-import worker).
+            from avance.risk.learning.frame import records_from_subject
+
             records = records_from_subject(subject)
             scores, explanations = self.model.assess_records(records, top=TOP_CONTRIBUTIONS)
             probabilities = [float(p) for p in scores.fraud]
@@ -163,6 +166,8 @@ def load_engine(settings: "Settings", conn: "Connection", reference: "ReferenceC
     model = None
     directory = current_model_dir(settings.resolved_models_dir())
     if directory is not None:
+        from avance.risk.learning.model import RiskModel  # only with an installed model: see _evidence
+
         model = RiskModel.load(directory)
     quantiles = None
     if model is not None:
