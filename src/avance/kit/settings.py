@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     offices_file: Path | None = Field(None, description="Customs offices (YAML) replacing the shipped list.")
     arrival_past_days: int = Field(30, description="How far before registration an arrival may lie.")
     arrival_future_days: int = Field(120, description="How far after registration an arrival may lie.")
+    clock_skew_seconds: int = Field(
+        600,
+        ge=0,
+        le=3600,
+        description="How far in the future a reported time (arrival, control, payment, release, transit event) may lie, for clocks that differ.",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

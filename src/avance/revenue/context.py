@@ -8,6 +8,7 @@ Lodging (``declarations``), mirror control and transit (``movements``) and the v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class ReferenceContext:
     """How far before registration an arrival may lie."""
     arrival_future_days: int = field(default=120, kw_only=True)
     """How far after registration an arrival may lie."""
+    clock_skew: timedelta = field(default=timedelta(seconds=600), kw_only=True)
+    """How far in the future a reported time may lie (clocks differ): the node's one allowance."""
 
 
 def require_country(conn: Connection) -> str:
@@ -88,6 +91,7 @@ def reference_context(conn: Connection, settings: Settings) -> ReferenceContext:
         offices,
         arrival_past_days=settings.arrival_past_days,
         arrival_future_days=settings.arrival_future_days,
+        clock_skew=timedelta(seconds=settings.clock_skew_seconds),
     )
 
 

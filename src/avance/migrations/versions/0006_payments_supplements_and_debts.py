@@ -1,0 +1,22 @@
+"""Payments, supplementary assessments and debts (revenue integrity, what is due is paid)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-06
+"""
+from alembic import op
+import sqlalchemy as sa
+import avance.store.types
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
