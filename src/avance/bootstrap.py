@@ -32,6 +32,7 @@ from avance.reference.service import store_rates
 from avance.revenue.context import ReferenceContext, country_profile, reference_context, require_country
 from avance.revenue.profiles import available_profiles
 from avance.risk.engine.service import LearnedAssessor, load_engine
+from avance.risk.policy.service import ensure_secret
 from avance.risk.profiles.rules import load_rules
 from avance.risk.profiles.service import record_lodged_hits, seed_profiles
 from avance.store import node_settings
@@ -42,7 +43,8 @@ def init_node(engine: Engine, country: str, rules_file: Path | None = None) -> N
     """Create or upgrade the schema and record which administration this node serves.
 
     On first start the selectivity profiles are seeded from ``rules_file`` (default: the rules
-    shipped with Avance); afterwards analysts manage them through the API and the CLI."""
+    shipped with Avance); afterwards analysts manage them through the API and the CLI. The node's
+    selection secret (the key of the random draw) is created when it has none."""
     country = country.upper()
     if not is_country(country):
         raise ConfigurationError("config.unknown_country", country=country)
@@ -56,6 +58,7 @@ def init_node(engine: Engine, country: str, rules_file: Path | None = None) -> N
         if existing is None:
             node_settings.put(conn, node_settings.COUNTRY, country)
         seed_profiles(conn, load_rules(rules_file), author="avance init")
+        ensure_secret(conn)
 
 
 def load_rate_file(engine: Engine, path: Path) -> int:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from avance.kit.datafiles import DataFileError, load_yaml_model
 from avance.kit.i18n import catalog
 from avance.declarations.assessment import Lane
+from avance.risk.policy.draw import Draw
 from avance.risk.policy.model import (
     Candidate,
     PolicyConfig,
@@ -30,6 +31,7 @@ from avance.risk.policy.model import (
     select_batch,
 )
 
+DRAW = Draw("test", b"selection secret of the policy tests")  # what a node's secret gives: a fixed key here
 DAY = date(2026, 6, 1)  # a Monday
 PORT, AIRPORT = "SN-DKR-PORT", "SN-DSS-AIR"
 
@@ -130,7 +132,7 @@ def test_a_policy_loads_exactly_when_its_rates_are_consistent(red, yellow, blue,
 def test_a_manifest_gets_exactly_each_offices_budget():
     config = policy("offices: {SN-DKR-PORT: {red: 0.08, yellow: 0.12}}")
     batch = manifest(400, office=PORT) + manifest(200, office=AIRPORT, seed=2, prefix="SN002/LRN")
-    plan = plan_batch(config, batch)
+    plan = plan_batch(config, batch, draw=DRAW)
     assert len(plan.decisions) == 600
     by_office = {b.office: b for b in plan.offices}
     port = lanes(d for d, c in zip(plan.decisions, batch) if c.office == PORT)
@@ -144,7 +146,7 @@ def test_a_manifest_gets_exactly_each_offices_budget():
 def test_the_model_examines_the_highest_scores_and_the_next_ones_get_documentary_checks():
     config = policy("default: {red: 0.05, yellow: 0.10, blue: 0.10, min_random: {red: 0, yellow: 0}, exploration: 0}")
     batch = manifest(200)
-    decisions = select_batch(config, batch)
+    decisions = select_batch(config, batch, draw=DRAW)
     by_rank = sorted(zip(decisions, batch), key=lambda pair: -pair[1].fraud)
     assert [d.lane for d, _ in by_rank] == [Lane.RED] * 10 + [Lane.YELLOW] * 20 + [Lane.BLUE] * 20 + [Lane.GREEN] * 150
     assert [d.rank for d, _ in by_rank] == list(range(1, 201))
@@ -157,25 +159,25 @@ def test_the_budget_of_a_small_manifest_is_rounded_at_random_so_it_is_exact_on_a
     config = policy()
     reds = []
     for m in range(600):
-        decisions = select_batch(config, manifest(7, seed=m, prefix=f"MANIFEST{m}/LRN"))
+        decisions = select_batch(config, manifest(7, seed=m, prefix=f"MANIFEST{m}/LRN"), draw=DRAW)
         reds.append(lanes(decisions)[Lane.RED])
     assert set(reds) == {0, 1}
     assert abs(sum(reds) / len(reds) - 0.35) < 0.06
-    again = [lanes(select_batch(config, manifest(7, seed=m, prefix=f"MANIFEST{m}/LRN")))[Lane.RED] for m in range(600)]
+    again = [lanes(select_batch(config, manifest(7, seed=m, prefix=f"MANIFEST{m}/LRN"), draw=DRAW))[Lane.RED] for m in range(600)]
     assert again == reds
 
 
 def test_a_batch_is_decided_the_same_way_whatever_the_order_of_its_declarations():
     config = policy("default: {exploration: 0.5}")
     batch = manifest(300)
-    first = {c.key: d for c, d in zip(batch, select_batch(config, batch))}
+    first = {c.key: d for c, d in zip(batch, select_batch(config, batch, draw=DRAW))}
     shuffled = batch[:]
     random.Random(9).shuffle(shuffled)
-    second = {c.key: d for c, d in zip(shuffled, select_batch(config, shuffled))}
+    second = {c.key: d for c, d in zip(shuffled, select_batch(config, shuffled, draw=DRAW))}
     assert first == second
     other_keys = [Candidate(c.key + "-B", c.office, c.day, c.fraud) for c in batch]
-    explored = {c.key for c, d in zip(batch, select_batch(config, batch)) if d.basis == "exploration"}
-    explored_other = {c.key[:-2] for c, d in zip(other_keys, select_batch(config, other_keys)) if d.basis == "exploration"}
+    explored = {c.key for c, d in zip(batch, select_batch(config, batch, draw=DRAW)) if d.basis == "exploration"}
+    explored_other = {c.key[:-2] for c, d in zip(other_keys, select_batch(config, other_keys, draw=DRAW)) if d.basis == "exploration"}
     assert explored and explored != explored_other  # the draws come from the keys
 
 
@@ -187,7 +189,7 @@ def test_profile_reds_count_against_the_budget():
     batch = manifest(200)
     forced_keys = {c.key for c in sorted(batch, key=lambda c: c.fraud)[:3]}  # three low scores forced by profiles
     batch = [Candidate(c.key, c.office, c.day, c.fraud, forced=Lane.RED if c.key in forced_keys else None) for c in batch]
-    plan = plan_batch(config, batch)
+    plan = plan_batch(config, batch, draw=DRAW)
     red = [(c, d) for c, d in zip(batch, plan.decisions) if d.lane is Lane.RED]
     assert len(red) == 10
     assert {c.key for c, d in red if d.basis == "profile"} == forced_keys
@@ -199,7 +201,7 @@ def test_profiles_still_apply_beyond_the_budget_and_the_decision_says_so():
     config = policy()
     batch = manifest(100)  # red budget: 5
     batch = [Candidate(c.key, c.office, c.day, c.fraud, forced=Lane.RED if k < 8 else None) for k, c in enumerate(batch)]
-    plan = plan_batch(config, batch)
+    plan = plan_batch(config, batch, draw=DRAW)
     forced = plan.decisions[:8]
     assert all(d.lane is Lane.RED and d.basis == "profile" and d.over_budget for d in forced)
     assert not any(d.lane is Lane.RED and d.basis == "model" for d in plan.decisions)
@@ -217,7 +219,7 @@ def test_a_forced_lane_is_a_minimum_the_strictest_lane_wins():
     low = min(batch, key=lambda c: c.fraud)
     changed = {top.key: Lane.YELLOW, low.key: Lane.YELLOW}
     batch = [Candidate(c.key, c.office, c.day, c.fraud, forced=changed.get(c.key)) for c in batch]
-    decisions = {c.key: d for c, d in zip(batch, select_batch(config, batch))}
+    decisions = {c.key: d for c, d in zip(batch, select_batch(config, batch, draw=DRAW))}
     assert decisions[top.key].lane is Lane.RED and decisions[top.key].basis == "model"
     assert decisions[low.key].lane is Lane.YELLOW and decisions[low.key].basis == "profile"
     assert lanes(decisions.values())[Lane.YELLOW] == 10  # the forced yellow counts against the yellow budget
@@ -229,7 +231,7 @@ def test_a_forced_lane_is_a_minimum_the_strictest_lane_wins():
 def test_exploration_takes_a_tenth_of_the_examination_budget_from_outside_the_models_top_scores():
     config = policy("default: {red: 0.05, min_random: {red: 0.002, yellow: 0}, exploration: 0.10}")
     batch = manifest(4000)  # red budget 200, of which 20 for exploration
-    decisions = select_batch(config, batch)
+    decisions = select_batch(config, batch, draw=DRAW)
     explored = [d for d in decisions if d.basis == "exploration"]
     model = [d for d in decisions if d.basis == "model" and d.lane is Lane.RED]
     assert len(explored) == 20 and len(model) == 180
@@ -245,7 +247,7 @@ def test_uncertainty_exploration_examines_what_the_model_is_least_sure_of():
     config = policy("default: {red: 0.05, min_random: {red: 0, yellow: 0}, exploration: 0.2, exploration_mode: uncertainty}")
     rng = random.Random(4)
     batch = [Candidate(f"K{k}", PORT, DAY, rng.betavariate(1, 3)) for k in range(1000)]  # budget 50, 10 explored
-    decisions = select_batch(config, batch)
+    decisions = select_batch(config, batch, draw=DRAW)
     explored = [(c, d) for c, d in zip(batch, decisions) if d.basis == "exploration"]
     assert len(explored) == 10
     rest = [c for c, d in zip(batch, decisions) if d.lane is not Lane.RED]
@@ -256,20 +258,21 @@ def test_uncertainty_exploration_examines_what_the_model_is_least_sure_of():
 
 def test_random_floors_keep_every_trader_exposed_even_with_uncertainty_exploration():
     config = policy("default: {red: 0.05, yellow: 0.10, min_random: {red: 0.01, yellow: 0.02}, exploration: 0.1, exploration_mode: uncertainty}")
-    plan = plan_batch(config, manifest(1000))
+    plan = plan_batch(config, manifest(1000), draw=DRAW)
     office = plan.offices[0]
     assert (office.random_red, office.random_yellow, office.exploration) == (10, 20, 5)
     assert (office.red, office.yellow) == (50, 100)
     randoms = [d for d in plan.decisions if d.basis == "random"]
     assert sum(1 for d in randoms if d.rank > 500) > 5  # low scores too
-    assert "at least 1% of declarations are checked at random" in randoms[0].reason().message("en")
+    random_red = next(d for d in randoms if d.lane is Lane.RED)
+    assert "at least 1% of declarations are checked at random" in random_red.reason().message("en")
 
 
 def test_the_revenue_objective_examines_the_largest_expected_recoveries():
     config = policy("objective: revenue\ndefault: {min_random: {red: 0, yellow: 0}, exploration: 0}")
     rng = random.Random(5)
     batch = [Candidate(f"K{k}", PORT, DAY, rng.random(), recovery=rng.random() * 5_000_000, currency="XOF") for k in range(200)]
-    decisions = select_batch(config, batch)
+    decisions = select_batch(config, batch, draw=DRAW)
     by_recovery = sorted(zip(batch, decisions), key=lambda pair: -(pair[0].recovery or 0))
     assert all(d.lane is Lane.RED and d.objective == "revenue" for _, d in by_recovery[:10])
     assert all(d.lane is not Lane.RED for _, d in by_recovery[10:])
@@ -277,7 +280,7 @@ def test_the_revenue_objective_examines_the_largest_expected_recoveries():
     assert re.search(r"its expected recovery [\d,]+ XOF ranks 1 of 200", message), message
     # a model without a revenue estimate: the policy falls back to fraud probabilities
     hits = [Candidate(c.key, c.office, c.day, c.fraud) for c in batch]
-    fallback = select_batch(config, hits)
+    fallback = select_batch(config, hits, draw=DRAW)
     top_fraud = sorted(zip(hits, fallback), key=lambda pair: -pair[0].fraud)[:10]
     assert all(d.lane is Lane.RED and d.objective == "hits" for _, d in top_fraud)
 
@@ -300,7 +303,7 @@ def test_any_batch_respects_profiles_the_budget_and_the_floor(rows, red, yellow,
     floor = min(floor, red)
     config = PolicyConfig.model_validate({"default": {"red": red, "yellow": yellow, "min_random": {"red": floor, "yellow": 0}, "exploration_mode": mode}})
     batch = [Candidate(f"L{k}", PORT, DAY, fraud, forced=forced) for k, (fraud, forced) in enumerate(rows)]
-    plan = plan_batch(config, batch)
+    plan = plan_batch(config, batch, draw=DRAW)
     for c, d in zip(batch, plan.decisions):
         assert c.forced is None or d.lane.severity >= c.forced.severity
     if batch:
@@ -308,7 +311,7 @@ def test_any_batch_respects_profiles_the_budget_and_the_floor(rows, red, yellow,
         floor_count = sum(1 for d in plan.decisions if d.lane is Lane.RED and d.basis in ("random", "exploration"))
         assert office.red == min(len(batch), max(office.red_budget, office.forced_red + floor_count))
         assert office.red_budget in (int(red * len(batch)), int(red * len(batch)) + 1)
-    assert select_batch(config, list(reversed(batch))) == list(reversed(plan.decisions))
+    assert select_batch(config, list(reversed(batch)), draw=DRAW) == list(reversed(plan.decisions))
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -329,7 +332,7 @@ def test_streaming_keeps_each_days_red_share_within_one_point_of_target(shape):
     distribution (beta 1, 8), the stream may have drifted away from it."""
     config = policy("offices: {SN-DKR-PORT: {red: 0.08}}")
     rng = random.Random(11)
-    selector = StreamingSelector(config, reference_table(rng, 1, 8))
+    selector = StreamingSelector(config, reference_table(rng, 1, 8), draw=DRAW)
     decided = stream(selector, [rng.betavariate(*shape) for _ in range(20000)])
     per_day: dict[date, list[int]] = {}
     for c, d in decided:
@@ -349,7 +352,7 @@ def test_a_new_period_resets_the_quota():
     """A day when profiles force many examinations leaves no room for the model; the next day starts afresh."""
     config = policy()
     rng = random.Random(12)
-    selector = StreamingSelector(config, reference_table(rng, 1, 1))
+    selector = StreamingSelector(config, reference_table(rng, 1, 1), draw=DRAW)
     first = stream(selector, [rng.random() for _ in range(1000)], per_day=1000, forced=lambda k: Lane.RED if k % 10 == 0 else None)
     assert not any(d.basis == "model" and d.lane is Lane.RED for _, d in first[200:])  # the day's examinations are used up
     assert all(d.over_budget for c, d in first[200:] if c.forced is Lane.RED)
@@ -366,7 +369,7 @@ def test_quota_periods_start_on_the_day_monday_or_first_of_the_month():
     assert period_start(date(2026, 6, 4), "month") == date(2026, 6, 1)
     assert period_start(date(2026, 5, 31), "week") == date(2026, 5, 25)
     config = policy("period: week")
-    selector = StreamingSelector(config, [i / 100 for i in range(101)])
+    selector = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     stream(selector, [0.5] * 14, per_day=2)  # Monday to Sunday, then the next Monday
     assert [(s.period_start, s.lodged) for s in selector.counters()] == [(date(2026, 6, 1), 14)]
     stream(selector, [0.5] * 3, start=date(2026, 6, 8), prefix="W2-")
@@ -378,10 +381,10 @@ def test_seed_restores_the_quota_after_a_restart():
     rng = random.Random(13)
     table = reference_table(rng, 1, 8)
     scores = [rng.betavariate(1, 8) for _ in range(2000)]
-    before = StreamingSelector(config, table)
+    before = StreamingSelector(config, table, draw=DRAW)
     morning = stream(before, scores[:1000], per_day=2000)
     (state,) = before.counters()
-    restarted = StreamingSelector(config, table)
+    restarted = StreamingSelector(config, table, draw=DRAW)
     restarted.seed(state.office, state.period_start, state.lodged, state.red, state.yellow)
     afternoon = stream(restarted, scores[1000:], per_day=2000, prefix="A")
     reds = sum(1 for _, d in morning + afternoon if d.lane is Lane.RED)
@@ -389,10 +392,10 @@ def test_seed_restores_the_quota_after_a_restart():
     (after,) = restarted.counters()
     assert (after.lodged, after.red) == (2000, reds)
     # a quota already used up: even the highest score is not examined until the share comes back down
-    full = StreamingSelector(config, table)
+    full = StreamingSelector(config, table, draw=DRAW)
     full.seed(PORT, period_start=DAY, lodged=100, red=20, yellow=10)
     high = Candidate("HIGH", PORT, DAY, 0.99)
-    assert StreamingSelector(config, table).decide(high).lane is Lane.RED
+    assert StreamingSelector(config, table, draw=DRAW).decide(high).lane is Lane.RED
     decision = full.decide(high)
     assert (decision.lane, decision.basis) == (Lane.YELLOW, "model")  # a documentary check instead
 
@@ -404,13 +407,13 @@ def test_seed_restores_the_quota_after_a_restart():
 )
 def test_seed_refuses_impossible_counters(args):
     with pytest.raises(ValueError):
-        StreamingSelector(policy()).seed(PORT, DAY, *args)
+        StreamingSelector(policy(), draw=DRAW).seed(PORT, DAY, *args)
 
 
 def test_streaming_never_exceeds_one_and_a_half_times_the_target_except_for_profiles():
     """Worst case for a quota: the riskiest declarations all arrive first."""
     config = policy()
-    selector = StreamingSelector(config, [i / 100 for i in range(101)])
+    selector = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     rng = random.Random(14)
     scores = sorted((rng.random() for _ in range(3000)), reverse=True)
     red = 0
@@ -423,7 +426,7 @@ def test_streaming_never_exceeds_one_and_a_half_times_the_target_except_for_prof
     capped = next(d for _, d in decided if d.capped)
     assert "office SN-DKR-PORT has reached its ceiling for it in the current period" in capped.reason().message("en")
     # profiles are not capped
-    forced = StreamingSelector(config, [i / 100 for i in range(101)])
+    forced = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     decided = stream(forced, scores[:100], per_day=3000, prefix="F", forced=lambda k: Lane.RED)
     assert all(d.lane is Lane.RED for _, d in decided) and decided[-1][1].over_budget
 
@@ -431,7 +434,7 @@ def test_streaming_never_exceeds_one_and_a_half_times_the_target_except_for_prof
 def test_random_floors_are_met_in_expectation_whatever_the_score():
     config = policy("default: {red: 0.05, yellow: 0.10, min_random: {red: 0.01, yellow: 0.02}, exploration: 0.1}")
     rng = random.Random(15)
-    selector = StreamingSelector(config, [i / 100 for i in range(101)])
+    selector = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     decided = stream(selector, [rng.random() for _ in range(20000)], per_day=5000)
     low = [d for c, d in decided if c.fraud < 0.5]  # far below any model threshold
     red = sum(1 for d in low if d.lane is Lane.RED) / len(low)
@@ -443,7 +446,7 @@ def test_random_floors_are_met_in_expectation_whatever_the_score():
 def test_streaming_uncertainty_exploration_examines_scores_just_short_of_the_threshold():
     config = policy("default: {red: 0.05, min_random: {red: 0, yellow: 0}, exploration: 0.2, exploration_mode: uncertainty}")
     rng = random.Random(16)
-    selector = StreamingSelector(config, reference_table(rng, 1, 8))
+    selector = StreamingSelector(config, reference_table(rng, 1, 8), draw=DRAW)
     decided = stream(selector, [rng.betavariate(1, 8) for _ in range(10000)], per_day=10000)
     explored = [c.fraud for c, d in decided if d.basis == "exploration"]
     model = [c.fraud for c, d in decided[2000:] if d.basis == "model" and d.lane is Lane.RED]
@@ -455,7 +458,7 @@ def test_streaming_uncertainty_exploration_examines_scores_just_short_of_the_thr
 def test_streaming_ranks_by_expected_recovery_once_it_has_seen_enough_of_them():
     config = policy("objective: revenue\nstreaming: {window: 500, warmup: 100}")
     rng = random.Random(17)
-    selector = StreamingSelector(config, [i / 100 for i in range(101)])
+    selector = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     decided = []
     for k in range(3000):
         candidate = Candidate(f"R{k}", PORT, DAY, rng.random(), recovery=rng.expovariate(1 / 200_000), currency="XOF")
@@ -472,7 +475,7 @@ def test_streaming_ranks_by_expected_recovery_once_it_has_seen_enough_of_them():
 
 def test_streaming_decisions_are_safe_from_several_threads():
     config = policy()
-    selector = StreamingSelector(config, [i / 100 for i in range(101)])
+    selector = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     results: list[Lane] = []
     lock = threading.Lock()
 
@@ -496,15 +499,15 @@ def test_streaming_repeats_its_decisions_for_the_same_stream():
     config = policy()
     rng = random.Random(18)
     scores = [rng.random() for _ in range(500)]
-    one = stream(StreamingSelector(config, [i / 100 for i in range(101)]), scores)
-    two = stream(StreamingSelector(config, [i / 100 for i in range(101)]), scores)
+    one = stream(StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW), scores)
+    two = stream(StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW), scores)
     assert [d for _, d in one] == [d for _, d in two]
 
 
 @pytest.mark.parametrize("table", [[0.5], [0.2, 0.1], [0.1, float("nan"), 0.3]], ids=["one-point", "decreasing", "nan"])
 def test_a_reference_distribution_must_be_increasing_quantiles(table):
     with pytest.raises(ValueError, match="reference scores"):
-        StreamingSelector(policy(), table)
+        StreamingSelector(policy(), table, draw=DRAW)
 
 
 @pytest.mark.parametrize(
@@ -547,7 +550,7 @@ def test_any_stream_respects_profiles_and_keeps_its_counters(rows, mode, objecti
     config = PolicyConfig.model_validate(
         {"objective": objective, "default": {"blue": "0.05", "exploration_mode": mode}, "streaming": {"window": 20, "warmup": 5}}
     )
-    selector = StreamingSelector(config, [i / 100 for i in range(101)])
+    selector = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     counts: Counter = Counter()
     for k, (fraud, forced, office, day) in enumerate(rows):
         candidate = Candidate(f"H{k}", office, DAY + timedelta(days=day), fraud, recovery=fraud * 1000, forced=forced)
@@ -588,8 +591,8 @@ def test_every_decision_explains_itself_in_french_and_english():
     batch = manifest(300)
     batch[0] = Candidate(batch[0].key, PORT, DAY, 0.1, forced=Lane.RED)
     batch[1] = Candidate(batch[1].key, PORT, DAY, 0.1, forced=Lane.GREEN)
-    decisions = select_batch(config, batch)
-    selector = StreamingSelector(config, [i / 100 for i in range(101)])
+    decisions = select_batch(config, batch, draw=DRAW)
+    selector = StreamingSelector(config, [i / 100 for i in range(101)], draw=DRAW)
     decisions += [d for _, d in stream(selector, [c.fraud for c in batch])]
     assert {d.basis for d in decisions} == {"profile", "model", "exploration", "random", "default"}
     assert {d.lane for d in decisions} == set(Lane)

@@ -62,6 +62,9 @@ class EngineState(BaseModel):
     valuation_references: int | None = None
     policy: PolicyConfig | None = Field(None, description="The selection policy in force.")
     quotas: list[Quota] | None = Field(None, description="Each office's counters of the current quota period.")
+    selection_secret: str | None = Field(
+        None, description="Id of the node secret the random selection draws with (`avance selection rotate-secret`); never the secret itself."
+    )
 
 
 @router.get(
@@ -79,8 +82,9 @@ def engine_state(node: NodeDep, caller: Analyst) -> dict[str, Any]:
     response_model=EngineState,
     response_model_exclude_unset=True,
     summary="Use the current model, profiles, valuation references and policy file now (analyst, admin)",
-    description="After `avance model retrain` or `avance model use`, `avance valuation build` or a profile import from the "
-    "command line: the node reloads them without a restart; the quotas of the period are restored from the store.",
+    description="After `avance model retrain` or `avance model use`, `avance valuation build`, a profile import or "
+    "`avance selection rotate-secret` from the command line: the node reloads them without a restart; the quotas of the "
+    "period are restored from the store.",
 )
 def engine_reload(node: NodeDep, caller: Analyst) -> dict[str, Any]:
     node.reload()
@@ -99,6 +103,7 @@ def _state(node: Any) -> dict[str, Any]:
         "profiles": [rule.id for rule in assessor.ruleset.rules],
         "valuation_references": 0 if assessor.valuation is None else sum(assessor.valuation.counts().values()),
         "policy": policy.model_dump(mode="json"),
+        "selection_secret": assessor.selector.draw.secret_id,
         "quotas": [
             {
                 "office": q.office,

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from avance.declarations.assessment import Assessment, AssessmentInput, Lane, Reason
+from avance.declarations.assessment import Assessment, AssessmentInput, DrawRecord, Lane, Reason, signal_reasons
 from avance.declarations.tables import declarations
 from avance.risk.learning.registry import current_model_dir
 from avance.risk.policy.model import Candidate, Decision, StreamingSelector, load_policy, period_start, select_batch
+from avance.risk.policy.service import current_draw
 from avance.risk.profiles.rules import RuleSet, matching_rules, rule_reason
 from avance.risk.profiles.service import load_ruleset
 from avance.risk.valuation.check import check_item
@@ -91,12 +92,17 @@ class LearnedAssessor:
         """Batch: decide a whole set at once (e.g. a vessel's manifest), each office's budget
         applied to the set by priority."""
         evidence = [self._evidence(s) for s in subjects]
-        decisions = select_batch(self.selector.config, [candidate for candidate, _ in evidence])
+        decisions = select_batch(self.selector.config, [candidate for candidate, _ in evidence], draw=self.selector.draw)
         return [self._assessment(c, reasons, decision) for (c, reasons), decision in zip(evidence, decisions)]
 
     def _assessment(self, candidate: Candidate, reasons: list[Reason], decision: Decision) -> Assessment:
         score = Decimal(f"{min(max(candidate.fraud, 0.0), 1.0):.4f}")
-        return Assessment(lane=decision.lane, score=score, reasons=(decision.reason(), *reasons), assessor=self.label)
+        drawn = None
+        if decision.draw is not None:
+            bands = decision.random_below
+            red_below, yellow_below = (repr(bands[0]), repr(bands[1])) if bands is not None else (None, None)
+            drawn = DrawRecord(repr(decision.draw), self.selector.draw.secret_id, red_below, yellow_below)
+        return Assessment(lane=decision.lane, score=score, reasons=(decision.reason(), *reasons), assessor=self.label, draw=drawn)
 
     def _evidence(self, subject: AssessmentInput) -> tuple[Candidate, list[Reason]]:
         """What profiles, valuation and the model say: the policy's candidate and the reasons."""
@@ -111,6 +117,7 @@ class LearnedAssessor:
             if rule.lane is not None:
                 forced.append(rule.lane)
             reasons.append(rule_reason(rule))
+        reasons.extend(signal_reasons(subject))  # split consignment, consignee differs: said in plain words
 
         # 2. Valuation references.
         at_risk = Decimal(0)
@@ -161,7 +168,8 @@ class LearnedAssessor:
 
 def load_engine(settings: "Settings", conn: "Connection", reference: "ReferenceContext") -> LearnedAssessor:
     """The engine a node runs: its profiles, valuation references and installed model, and the
-    selection policy with its quotas restored from today's lodgings."""
+    selection policy with its quotas restored from today's lodgings, drawing with the node's
+    current selection secret (read again on every reload: a rotated secret is picked up)."""
     policy = load_policy(settings.policy_file)
     model = None
     directory = current_model_dir(settings.resolved_models_dir())
@@ -172,7 +180,7 @@ def load_engine(settings: "Settings", conn: "Connection", reference: "ReferenceC
     quantiles = None
     if model is not None:
         quantiles = model.metadata.get("declaration_score_quantiles") or model.metadata.get("score_quantiles")
-    selector = StreamingSelector(policy, quantiles)
+    selector = StreamingSelector(policy, quantiles, draw=current_draw(conn))
     restore_quotas(conn, selector, policy)
     return LearnedAssessor(
         ruleset=load_ruleset(conn),

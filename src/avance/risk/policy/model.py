@@ -14,9 +14,10 @@ Two modes, same rules:
   with a score threshold from a reference distribution and a controller that keeps the realised
   share near target.
 
-Pure logic: no database, no I/O except reading the policy YAML. All draws are deterministic
-functions of the candidates' keys, so every decision can be reproduced. See
-docs/selection-policy.md.
+Pure logic: no database, no I/O except reading the policy YAML. All draws come from the ``Draw``
+the policy is given (an HMAC of the candidates' keys with the node's secret, see ``draw.py``):
+deterministic for a given secret, so every decision can be reproduced by whoever holds the secret,
+and by no one else. See docs/selection-policy.md.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from avance.kit.datafiles import load_yaml_model
 from avance.kit.i18n import LANGUAGES, t
 from avance.declarations.assessment import Lane, Reason
+from avance.risk.policy.draw import Draw
 
 Rate = Annotated[Decimal, Field(ge=0, le=1)]
 Period = Literal["day", "week", "month"]
@@ -196,10 +198,11 @@ _period_start = period_start  # for methods whose parameter is named period_star
 class Candidate:
     """One declaration to place in a lane.
 
-    ``key`` is its stable identity (e.g. declarant and LRN): every draw derives from it, so the same
-    declaration always gets the same draw. ``fraud`` is the model's probability; ``recovery`` the
-    expected recovered revenue (national currency, ``currency``) or None when the model has no revenue
-    head; ``forced`` the strictest lane forced by selectivity profiles, a minimum (strictest wins).
+    ``key`` is its stable identity (e.g. declarant and LRN): every draw derives from it and the
+    node's secret, so the same declaration always gets the same draw on a node. ``fraud`` is the
+    model's probability; ``recovery`` the expected recovered revenue (national currency,
+    ``currency``) or None when the model has no revenue head; ``forced`` the strictest lane forced
+    by selectivity profiles, a minimum (strictest wins).
     """
 
     key: str
@@ -269,6 +272,8 @@ class Decision:
     over_budget: bool = False
     capped: bool = False
     currency: str | None = None
+    draw: float | None = None  # the candidate's random draw, in [0, 1)
+    random_below: tuple[float, float] | None = None  # stream, not capped: below [0] red at random, below [1] at least yellow
 
     def reason(self) -> Reason:
         """The decision as one plain sentence, in French and English (from the risk-policy catalogs)."""
@@ -342,12 +347,6 @@ def _percent(rate: Decimal, lang: str) -> str:
     return text.replace(".", ",") + "\u202f%" if lang == "fr" else text + "%"
 
 
-def _uniform(*parts: str) -> float:
-    """A reproducible number in [0, 1) from the given identity."""
-    digest = hashlib.sha256("\x1f".join(("avance-policy", *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def _count(expected: Decimal, draw: float) -> int:
     """``expected`` rounded down or up at random (up with probability its fractional part): exact on average."""
     whole = int(expected)  # expected >= 0: int() floors
@@ -390,12 +389,12 @@ class BatchPlan:
     offices: list[OfficeBudget]
 
 
-def select_batch(config: PolicyConfig, candidates: Sequence[Candidate]) -> list[Decision]:
+def select_batch(config: PolicyConfig, candidates: Sequence[Candidate], *, draw: Draw) -> list[Decision]:
     """Lanes for a whole batch (e.g. a vessel's manifest), in the order of ``candidates``."""
-    return plan_batch(config, candidates).decisions
+    return plan_batch(config, candidates, draw=draw).decisions
 
 
-def plan_batch(config: PolicyConfig, candidates: Sequence[Candidate]) -> BatchPlan:
+def plan_batch(config: PolicyConfig, candidates: Sequence[Candidate], *, draw: Draw) -> BatchPlan:
     """Lanes for a whole batch, with each office's budgets and counts (to report profile overruns)."""
     groups: dict[tuple[str, date], list[int]] = {}
     for index, candidate in enumerate(candidates):
@@ -403,26 +402,26 @@ def plan_batch(config: PolicyConfig, candidates: Sequence[Candidate]) -> BatchPl
     decisions: list[Decision | None] = [None] * len(candidates)
     budgets: list[OfficeBudget] = []
     for (office, start), indexes in sorted(groups.items()):
-        group_decisions, budget = _plan_group(config, office, start, [candidates[i] for i in indexes])
+        group_decisions, budget = _plan_group(config, draw, office, start, [candidates[i] for i in indexes])
         budgets.append(budget)
         for index, decision in zip(indexes, group_decisions):
             decisions[index] = decision
     return BatchPlan([d for d in decisions if d is not None], budgets)
 
 
-def _plan_group(config: PolicyConfig, office: str, start: date, cands: list[Candidate]) -> tuple[list[Decision], OfficeBudget]:
+def _plan_group(config: PolicyConfig, keyed: Draw, office: str, start: date, cands: list[Candidate]) -> tuple[list[Decision], OfficeBudget]:
     rates = config.rates(office)
     n = len(cands)
     revenue = config.objective == "revenue" and all(c.recovery is not None for c in cands)
     objective = "revenue" if revenue else "hits"
     priority = [float(c.recovery) if revenue else c.fraud for c in cands]  # type: ignore[arg-type]
-    draws = [_uniform(c.key) for c in cands]
+    draws = [keyed.uniform(c.key) for c in cands]
     order = sorted(range(n), key=lambda i: (-priority[i], -cands[i].fraud, draws[i], cands[i].key, i))
     rank = [0] * n
     for position, i in enumerate(order):
         rank[i] = position + 1
     digest = hashlib.sha256("\x1f".join(sorted(c.key for c in cands)).encode()).hexdigest()
-    draw = _uniform("batch", office, start.isoformat(), digest)  # one draw: monotone rounding across shares
+    draw = keyed.uniform("batch", office, start.isoformat(), digest)  # one draw: monotone rounding across shares
 
     red_budget = _count(rates.red * n, draw)
     yellow_budget = _count(rates.yellow * n, draw)
@@ -518,6 +517,7 @@ def _plan_group(config: PolicyConfig, office: str, start: date, cands: list[Cand
                 mode="batch",
                 over_budget=why == PROFILE and ln in budgets and counts[ln] > budgets[ln],
                 currency=c.currency,
+                draw=draws[i],
             )
         )
     budget = OfficeBudget(
@@ -718,8 +718,9 @@ class StreamingSelector:
     starts; ``seed`` restores them after a restart. Thread-safe; each decision costs O(log window).
     """
 
-    def __init__(self, config: PolicyConfig, reference_scores: Sequence[float] | None = None) -> None:
+    def __init__(self, config: PolicyConfig, reference_scores: Sequence[float] | None = None, *, draw: Draw) -> None:
         self.config = config
+        self.draw = draw
         self._reference = _Reference(reference_scores) if reference_scores is not None else None
         self._lock = threading.Lock()
         self._live: dict[str, _Live] = {}
@@ -785,7 +786,7 @@ class StreamingSelector:
         """The lane of one lodging, counted at once against its office's quota for the period."""
         c = candidate
         start = period_start(c.day, self.config.period)
-        draw = _uniform(c.key)
+        draw = self.draw.uniform(c.key)
         with self._lock:
             live = self._rates(c.office)
             counter = self._counter(c.office, start)
@@ -901,4 +902,6 @@ class StreamingSelector:
             over_budget=over,
             capped=capped,
             currency=c.currency,
+            draw=u,
+            random_below=None if capped else (live.random_red, live.random_red + live.floor_yellow),
         )
