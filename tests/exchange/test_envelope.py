@@ -196,7 +196,7 @@ def test_every_example_in_the_specification_follows_the_schemas_and_its_signatur
         "CI-AVANCE": Ed25519PrivateKey.from_private_bytes(bytes(range(32))).public_key(),
         "GH-AVANCE": Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33))).public_key(),
     }
-    assert {e["type"] for e in signed} == {"ack", "reference-data-update"}
+    assert {e["type"] for e in signed} == {"ack", "deferred-ack", "reference-data-update"}
     for example in signed:
         assert env.schema_errors("envelope", example) == [], example["id"]
         assert env.schema_errors(example["type"], example["payload"]) == [], example["id"]

@@ -213,7 +213,7 @@ def test_the_lane_is_never_lowered_and_released_goods_are_left_alone(sn):
         assert service.raise_lane(conn, declaration_id, Lane.YELLOW, [], actor="mirror-control", source="mirror_control") is None
         assert service.raise_lane(conn, declaration_id, Lane.GREEN, [], actor="mirror-control", source="mirror_control") is None
     assert lane_of(sn, declaration_id) == "red"
-    other = lodge(sn, xof_declaration(lrn="2026-DKR-M0002"))
+    other = lodge(sn, xof_declaration(lrn="2026-DKR-M0002", transport_document_reference="GRIM0999999"))
     with write(sn.engine) as conn:
         conn.execute(declarations.update().where(declarations.c.id == other).values(lane="green"))
         conn.execute(declaration_events.insert().values(declaration_id=other, kind="released", at=NOW, actor="t", data={}))

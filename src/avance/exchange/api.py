@@ -39,11 +39,12 @@ def _json(data: Any, status_code: int = 200) -> Response:
     description=(
         "The body is a JSON array of message envelopes (docs/exchange.md). No bearer token: each message "
         "is authenticated by its Ed25519 signature against the partner registry. The answer is a JSON "
-        "array of signed `ack` envelopes, one per message and in the same order: accepted, buffered, "
-        "duplicate, rejected (with the reason) or retry. The whole batch is applied in one transaction."
+        "array of `ack` envelopes, one per message and in the same order: accepted, buffered, "
+        "duplicate, rejected (with the reason) or retry; signed when the message's signature verified, "
+        "unsigned for a message that could not be authenticated. The whole batch is applied in one transaction."
     ),
     responses={
-        200: {"description": "One signed acknowledgement per message.", "model": list[Envelope]},
+        200: {"description": "One acknowledgement per message (signed, unless the message could not be authenticated).", "model": list[Envelope]},
         422: {"description": "The body is not a JSON array, or holds more messages than a batch may."},
     },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}},

@@ -44,8 +44,9 @@ BUSINESS_TYPES: tuple[str, ...] = (
     "discharge",
     "match-result",
 )
-TYPES: tuple[str, ...] = (*BUSINESS_TYPES, "ack", "reference-data-update")
-"""Every message type of version 1 of the specification."""
+TYPES: tuple[str, ...] = (*BUSINESS_TYPES, "ack", "reference-data-update", "deferred-ack")
+"""Every message type of version 1 of the specification. ``ack`` travels only in the HTTP answer to
+a batch; ``deferred-ack`` is the later answer to a message that was answered ``buffered``."""
 
 NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MOVEMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,69}$"

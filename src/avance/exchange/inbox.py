@@ -11,12 +11,20 @@ each envelope, in order:
    ``duplicate`` and not applied again; any other copy is a ``replay`` and rejected.
 3. payload schema (``schema``) and order: a message whose predecessor in its (sender, movement)
    stream has not arrived is ``buffered`` and applied when the predecessor is; it is then
-   acknowledged by a deferred ``ack`` message.
+   acknowledged by a ``deferred-ack`` message.
 4. the handler registered for its type runs inside a savepoint of the batch transaction: its
    effect and the inbox record commit together. An AvanceError it raises is a rejection with the
-   error's code; any other exception answers ``retry`` (nothing is recorded).
+   error's code; any other exception answers ``retry`` (nothing is recorded). A handler that keeps
+   the message aside (returns ``HELD``: a transit notification for a movement not known yet) gets
+   it answered ``buffered``; it settles it later with ``settle_held``, which sends the
+   ``deferred-ack``.
 
-Each envelope gets a signed ``ack`` in the HTTP answer, in the same order.
+Each envelope gets an ``ack`` in the HTTP answer, in the same order. It is signed when the
+message's signature verified (accepted, buffered, duplicate, rejected for its content, replay,
+stale); a message that could not be authenticated (unsigned, schema of the envelope, wrong
+recipient, unknown sender or key, bad signature) gets the same ``ack`` envelope WITHOUT its
+``signature`` member: the node does not sign answers to strangers, and the sender never takes an
+unsigned answer as final (``avance.exchange.sender``).
 """
 
 from __future__ import annotations
@@ -28,10 +36,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from avance.kit.errors import AvanceError, Issue, ValidationFailed
+from avance.kit.errors import AvanceError, Conflict, Issue, ValidationFailed
 from avance.exchange import keys as keyring
 from avance.exchange.envelope import (
     NODE_ID_PATTERN,
@@ -48,7 +56,7 @@ from avance.exchange.envelope import (
     validator,
     verify,
 )
-from avance.exchange.outbox import queue_ack
+from avance.exchange.outbox import queue_deferred_ack
 from avance.kit.i18n import t
 from avance.store.engine import write
 from avance.exchange.tables import (
@@ -64,10 +72,15 @@ from avance.exchange.tables import (
 
 log = logging.getLogger("avance.exchange")
 
-Handler = Callable[[Connection, Envelope, dict], None]
+Handler = Callable[[Connection, Envelope, dict], str | None]
 """Applies one message type. It runs in the inbox transaction, so that it takes effect exactly once
 with the inbox record; raising an AvanceError (ValidationFailed, Conflict, NotFound) rolls back and
-answers a signed negative ack carrying the error code and message."""
+answers a signed negative ack carrying the error code and message. Returning ``HELD`` means the
+handler kept the message aside without applying it: the answer is ``buffered``, and the handler
+settles it later (``settle_held``)."""
+
+HELD = "held"
+"""What a handler returns when it keeps a message aside, to be settled later."""
 
 MAX_BATCH = 500
 """Most envelopes accepted in one POST /exchange/messages."""
@@ -75,10 +88,12 @@ MAX_BATCH = 500
 R = "exchange.reject."
 AUTH_FAILURES = frozenset(R + c for c in ("unsigned", "bad_signature", "unknown_key", "unknown_sender", "stale", "wrong_recipient"))
 """Rejections that say nothing about the content: the sender keeps the message and retries."""
+UNSIGNED_ANSWERS = frozenset(R + c for c in ("unsigned", "bad_signature", "unknown_key", "unknown_sender", "wrong_recipient", "schema"))
+"""Rejections of a message whose signature could not be verified: answered without a signature."""
 
 
 def handler_table(*tables: Mapping[str, Handler]) -> dict[str, Handler]:
-    """The explicit table of a node's handlers: this module's own (reference data, deferred acks)
+    """The explicit table of a node's handlers: this module's own (reference data, deferred-acks)
     and the business ones given (built by ``avance.bootstrap``). Every type must be a known one."""
     table: dict[str, Handler] = dict(BUILTIN_HANDLERS)
     for extra in tables:
@@ -95,6 +110,11 @@ def reasons(code: str, **params: Any) -> dict[str, str]:
 
 class _Retry(Exception):
     """A handler failed unexpectedly: answer retry, record nothing."""
+
+
+class NotYet(Exception):
+    """A handler cannot apply its message yet (it answers a message whose own answer this node has
+    not recorded yet): answer retry, record nothing, log nothing."""
 
 
 class _Careful(Exception):
@@ -164,7 +184,7 @@ class Batch:
         return self._signers[kid]
 
     def ack(self, to: str | None, message_id: str | None, status: str, *, state: str | None = None, code: str | None = None,
-            reason: dict[str, str] | None = None, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+            reason: dict[str, str] | None = None, errors: list[dict[str, str]] | None = None, signed: bool = True) -> dict[str, Any]:
         payload: dict[str, Any] = {"message_id": message_id, "status": status}
         if state is not None:
             payload["state"] = state
@@ -175,18 +195,21 @@ class Batch:
             payload["errors"] = errors[:50]
         recipient = to if isinstance(to, str) and _valid_node_id(to) else "unknown"
         envelope = build(sender=self.me, recipient=recipient, type="ack", payload=payload, correlation=message_id or None, created_at=self.at)
+        if not signed:
+            return envelope
         signer = self._signer_for(to)
         return sign(envelope, signer.kid, signer.key)
 
-    def refuse(self, raw: Any, code: str, details: list[dict[str, str]] | None = None, **params: Any) -> dict[str, Any]:
-        """A rejection before the message is authenticated (or a replay): logged, not recorded as seen."""
+    def refuse(self, raw: Any, code: str, details: list[dict[str, str]] | None = None, *, signed: bool = False, **params: Any) -> dict[str, Any]:
+        """A rejection before the message is authenticated (or a replay): logged, not recorded as seen.
+        Unsigned unless the message's own signature verified (``signed``)."""
         message_id = _claimed(raw, "id", 64)
         sender = _claimed(raw, "sender", 64)
         text = reasons(code, **params)
         self.rejections.append(
             {"at": self.at, "sender": sender, "message_id": message_id, "type": _claimed(raw, "type", 40), "code": code, "detail": text["en"][:2000]}
         )
-        return self.ack(sender, message_id, "rejected", code=code, reason=text, errors=details)
+        return self.ack(sender, message_id, "rejected", code=code, reason=text, errors=details, signed=signed)
 
     # --- the pipeline ---------------------------------------------------------------------------
 
@@ -238,7 +261,7 @@ class Batch:
             return self.refuse(raw, R + "bad_signature")
         created = parse_time(raw["created_at"])
         if abs(self.at - created) > self.window:
-            return self.refuse(raw, R + "stale", created_at=raw["created_at"], window=int(self.window.total_seconds()))
+            return self.refuse(raw, R + "stale", signed=True, created_at=raw["created_at"], window=int(self.window.total_seconds()))
         return self._authentic(raw, created)
 
     def _authentic(self, raw: dict[str, Any], created: datetime) -> dict[str, Any]:
@@ -253,7 +276,7 @@ class Batch:
                 if prior.state == "rejected":
                     return self.ack(sender, message_id, "rejected", code=prior.code, reason=prior.reason)
                 return self.ack(sender, message_id, "duplicate", state=prior.state)
-            return self.refuse(raw, R + "replay", message_id=message_id)
+            return self.refuse(raw, R + "replay", signed=True, message_id=message_id)
         movement, sequence = raw["movement"], raw["sequence"]
         if validator(raw["type"]) is None:
             problem: tuple[str, dict[str, Any], list[dict[str, str]] | None] | None = (R + "unsupported_type", {"type": raw["type"]}, None)
@@ -267,7 +290,7 @@ class Batch:
             self._load_cursors({(sender, movement)})
             cursor = self.cursors[(sender, movement)]
         if sequence < cursor.next_sequence or self._slot_taken(sender, movement, sequence):
-            return self.refuse(raw, R + "sequence", sequence=sequence, movement=movement)
+            return self.refuse(raw, R + "sequence", signed=True, sequence=sequence, movement=movement)
         if sequence > cursor.next_sequence:  # its predecessor has not arrived: hold it
             cursor.held += 1
             cursor.changed = True
@@ -300,6 +323,8 @@ class Batch:
         self._record(raw, created, fingerprint, state, code, text)
         if state == "applied":
             return self.ack(sender, message_id, "accepted")
+        if state == "buffered":  # the handler holds it: the final answer is a deferred-ack
+            return self.ack(sender, message_id, "buffered")
         return self.ack(sender, message_id, "rejected", code=code, reason=text, errors=errors)
 
     def _apply(self, raw: dict[str, Any]) -> tuple[str, str | None, dict[str, str] | None, list[dict[str, str]] | None]:
@@ -310,22 +335,24 @@ class Batch:
         envelope = Envelope.from_wire(raw)
         if not self.careful:  # most batches: no savepoint per message
             try:
-                function(self.conn, envelope, raw["payload"])
+                outcome = function(self.conn, envelope, raw["payload"])
             except Exception:
                 raise _Careful from None
-            return "applied", None, None, None
+            return ("buffered" if outcome == HELD else "applied"), None, None, None
         try:
             with self.conn.begin_nested():
-                function(self.conn, envelope, raw["payload"])
+                outcome = function(self.conn, envelope, raw["payload"])
         except ValidationFailed as exc:
             errors = [{"pointer": i.pointer, "message": i.message("en")[:500]} for i in exc.issues]
             return "rejected", exc.code, {"fr": _issues_text(exc, "fr"), "en": _issues_text(exc, "en")}, errors
         except AvanceError as exc:
             return "rejected", exc.code, {"fr": exc.message("fr"), "en": exc.message("en")}, None
+        except NotYet:
+            raise _Retry from None
         except Exception:
             log.exception("handler of %s message %s from %s failed; the sender will retry", raw["type"], raw["id"], raw["sender"])
             raise _Retry from None
-        return "applied", None, None, None
+        return ("buffered" if outcome == HELD else "applied"), None, None, None
 
     def _record(self, raw: dict[str, Any], created: datetime, fingerprint: str, state: str, code: str | None, reason: dict[str, str] | None) -> None:
         row = _Row(raw["id"], raw["sender"], raw["movement"], raw["sequence"], fingerprint, created, state, code, reason, 0, raw, new=True)
@@ -382,8 +409,8 @@ class Batch:
                 row.state, row.code, row.reason = state, code, text
                 row.changed = True
                 row.applied_now = state == "applied"
-                status = "accepted" if state == "applied" else "rejected"
-                self._deferred_ack(sender, row.message_id, status, code, text)
+                if state != "buffered":  # a handler that holds it sends the deferred-ack itself, later
+                    self._deferred_ack(sender, row.message_id, "accepted" if state == "applied" else "rejected", code, text)
             cursor.next_sequence += 1
             cursor.held -= 1
             cursor.changed = True
@@ -393,7 +420,7 @@ class Batch:
         if code is not None:
             payload["code"] = code
             payload["reason"] = text or reasons(code)
-        queue_ack(self.conn, to=to, payload=payload, correlation=message_id)
+        queue_deferred_ack(self.conn, to=to, payload=payload, correlation=message_id)
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -607,18 +634,32 @@ def apply_reference_data(conn: Connection, envelope: Envelope, payload: dict) ->
 
 
 def apply_deferred_ack(conn: Connection, envelope: Envelope, payload: dict) -> None:
-    """A partner applied (or refused) a message it had held for order: record its answer."""
+    """A partner applied (or refused) a message of this node it had answered ``buffered`` (or, to a
+    later copy, ``duplicate``): record its final answer. Any other deferred-ack (a message this node
+    did not send to that partner, one the partner had answered otherwise, or a second one) is
+    refused: a partner cannot rewrite its answers. One that overtakes the partner's answer to the
+    message (still pending here) is answered ``retry``."""
     status = payload["status"]
-    final = {"accepted": "delivered", "duplicate": "delivered", "rejected": "rejected"}.get(status)
-    if final is None:
-        return
-    where = and_(exchange_outbox.c.message_id == payload["message_id"], exchange_outbox.c.recipient == envelope.sender)
+    final = {"accepted": "delivered", "rejected": "rejected"}[status]
     result = conn.execute(
         update(exchange_outbox)
-        .where(where, or_(exchange_outbox.c.state != "rejected", exchange_outbox.c.state.is_(None)))
+        .where(
+            exchange_outbox.c.message_id == payload["message_id"],
+            exchange_outbox.c.recipient == envelope.sender,
+            exchange_outbox.c.outcome.in_(("buffered", "duplicate")),
+        )
         .values(state=final, outcome=status, outcome_code=payload.get("code"), ack=envelope.to_wire(), finished_at=now())
     )
-    if final == "rejected" and result.rowcount:
+    if not result.rowcount:
+        waiting = conn.execute(
+            select(exchange_outbox.c.id).where(
+                exchange_outbox.c.message_id == payload["message_id"], exchange_outbox.c.recipient == envelope.sender, exchange_outbox.c.state == "pending"
+            )
+        ).first()
+        if waiting is not None:  # the partner's answer to it is still on its way to this node's sender
+            raise NotYet(payload["message_id"])
+        raise Conflict(R + "unsolicited_ack", message_id=payload["message_id"], sender=envelope.sender)
+    if final == "rejected":
         conn.execute(
             insert(exchange_alerts).values(
                 raised_at=now(),
@@ -628,6 +669,28 @@ def apply_deferred_ack(conn: Connection, envelope: Envelope, payload: dict) -> N
             )
         )
         log.warning("partner %s rejected message %s: %s", envelope.sender, payload["message_id"], payload.get("code"))
+
+
+def settle_held(conn: Connection, *, sender: str, message_id: str | None, code: str | None = None, reason: dict[str, str] | None = None) -> bool:
+    """A message a handler had held (answered ``buffered``) is now applied (``code`` None) or
+    refused (``code``: why): its inbox record says so and its sender gets a ``deferred-ack``, in the
+    caller's transaction. False when there is no such held message (nothing is sent)."""
+    if message_id is None:
+        return False
+    text = None if code is None else (reason or reasons(code))
+    result = conn.execute(
+        update(exchange_inbox)
+        .where(exchange_inbox.c.message_id == message_id, exchange_inbox.c.sender == sender, exchange_inbox.c.state == "buffered")
+        .values(state="applied" if code is None else "rejected", applied_at=now() if code is None else None, code=code, reason=text)
+    )
+    if not result.rowcount:
+        return False
+    payload: dict[str, Any] = {"message_id": message_id, "status": "accepted" if code is None else "rejected"}
+    if code is not None:
+        payload["code"] = code
+        payload["reason"] = text
+    queue_deferred_ack(conn, to=sender, payload=payload, correlation=message_id)
+    return True
 
 
 def reference_data(conn: Connection, *, partner: str | None = None, dataset: str | None = None, include_deleted: bool = False) -> list[dict[str, Any]]:
@@ -647,6 +710,6 @@ def reference_data(conn: Connection, *, partner: str | None = None, dataset: str
 
 BUILTIN_HANDLERS: dict[str, Handler] = {
     "reference-data-update": apply_reference_data,
-    "ack": apply_deferred_ack,
+    "deferred-ack": apply_deferred_ack,
 }
 """The messages the exchange applies itself; business messages come from ``avance.movements``."""

@@ -34,7 +34,7 @@ def enqueue(conn: Connection, *, to: str, type: str, payload: dict, movement: st
     (ValidationFailed, pointers under ``/payload``); an unknown partner is NotFound.
     """
     issues = []
-    if type not in TYPES or type == "ack":
+    if type not in TYPES or type in ("ack", "deferred-ack"):  # answers are the inbox's own
         issues.append(Issue("/type", "exchange.unknown_type", {"type": type}))
     if movement is not None and not _MOVEMENT.match(movement):
         issues.append(Issue("/movement", "exchange.bad_movement", {"movement": movement}))
@@ -59,9 +59,10 @@ def enqueue(conn: Connection, *, to: str, type: str, payload: dict, movement: st
     return _queue(conn, to=to, type=type, payload=payload, movement=movement, correlation=correlation)
 
 
-def queue_ack(conn: Connection, *, to: str, payload: dict[str, Any], correlation: str) -> str:
-    """A deferred acknowledgement (for a message the inbox held for order), sent like any message."""
-    return _queue(conn, to=to, type="ack", payload=payload, movement=None, correlation=correlation)
+def queue_deferred_ack(conn: Connection, *, to: str, payload: dict[str, Any], correlation: str) -> str:
+    """A ``deferred-ack``: the final answer to a message the inbox had answered ``buffered`` (held
+    for order, or held by its handler), sent like any message."""
+    return _queue(conn, to=to, type="deferred-ack", payload=payload, movement=None, correlation=correlation)
 
 
 def _queue(conn: Connection, *, to: str, type: str, payload: dict[str, Any], movement: str | None, correlation: str | None) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 
 from avance.exchange import keys as keyring
 from avance.exchange.envelope import build, now, sign, verify
-from avance.exchange.inbox import AUTH_FAILURES, R, _public_key
+from avance.exchange.inbox import AUTH_FAILURES, UNSIGNED_ANSWERS, R, _public_key
 from avance.exchange.outbox import due_filter
 from avance.store.engine import write
 from avance.exchange.tables import exchange_alerts, exchange_outbox, exchange_partner_keys, exchange_partners
@@ -127,7 +127,13 @@ def _check_acks(acks: Any, envelopes: list[dict[str, Any]], me: str, partner_id:
         if not isinstance(ack, dict) or ack.get("type") != "ack" or ack.get("sender") != partner_id or ack.get("recipient") != me:
             return "an acknowledgement is not from the partner, or not for this node"
         signature, payload = ack.get("signature"), ack.get("payload")
-        if not isinstance(signature, dict) or not isinstance(payload, dict):
+        if not isinstance(payload, dict):
+            return "an acknowledgement is not signed"
+        if signature is None and unsigned_refusal(payload):
+            if payload.get("message_id") != envelope["id"]:
+                return "an acknowledgement does not answer the message sent"
+            continue  # the partner could not authenticate the message: proves nothing, changes nothing
+        if not isinstance(signature, dict):
             return "an acknowledgement is not signed"
         public = partner_keys.get(signature.get("kid"))  # type: ignore[arg-type]
         if public is None:
@@ -139,6 +145,12 @@ def _check_acks(acks: Any, envelopes: list[dict[str, Any]], me: str, partner_id:
         if payload["status"] in ("rejected", "retry") and not isinstance(payload.get("code"), str):
             return "a negative acknowledgement gives no reason"
     return None
+
+
+def unsigned_refusal(payload: dict[str, Any]) -> bool:
+    """An unsigned answer the sender reads: the partner could not authenticate the message. It is
+    never final: the message stays pending (and goes to dead letter if this lasts)."""
+    return payload.get("status") == "rejected" and payload.get("code") in UNSIGNED_ANSWERS
 
 
 def _record(node: Any, partner_id: str, at: datetime, kid: str, current_kid: str, grace: Any, rows: list[Any], envelopes: list[dict[str, Any]],
@@ -169,7 +181,7 @@ def _record(node: Any, partner_id: str, at: datetime, kid: str, current_kid: str
         if status in ("accepted", "buffered", "duplicate"):
             change.update(b_state="delivered", b_finished=at)
             result.delivered += 1
-        elif status == "rejected" and code in AUTH_FAILURES:
+        elif status == "rejected" and (code in AUTH_FAILURES or ack.get("signature") is None):
             change.update(b_signed_at=row.signed_at, b_signature=row.signature, b_outcome=row.outcome, b_code=row.outcome_code, b_ack=row.ack, b_error=f"{code}: {reason}")
             auth_failures.append(f"{code}: {reason}")
             unknown_key = unknown_key or code == R + "unknown_key"

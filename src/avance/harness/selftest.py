@@ -8,7 +8,9 @@
    other), queue another third (its partners keep them for it), restart it, queue the rest.
 4. Inject, at every receiver in turn, tampered copies (a delivered message with its payload
    changed), replays (a delivered message sent again as is) and messages from an unknown node;
-   each must come back as a negative ack, signed by the receiver, with the expected reason.
+   each must come back as a negative ack with the expected reason: signed by the receiver for the
+   replay (its signature verified), unsigned for the tampered and unknown-sender ones (a node
+   signs no answer to a message it could not authenticate).
 5. Wait until every outbox is empty, then count at each receiver: every message id applied once
    (inbox), and every office code applied once (the revision counter of the reference data).
 
@@ -146,7 +148,8 @@ def _delivered_envelope(sender: NodeProc, recipient: NodeProc) -> dict[str, Any]
 
 
 def _inject(cluster: Cluster, count: int, console: Any) -> dict[str, Any]:
-    """Attacks at every receiver in turn; counts the ones refused with a genuine signed negative ack."""
+    """Attacks at every receiver in turn; counts the ones refused as they should be: a genuine signed
+    negative ack for a replay, an unsigned one for what does not authenticate."""
     console.print(f"injecting {count} tampered, {count} replayed and {count} unknown-sender messages ...", markup=False)
     result: dict[str, Any] = {"tampered": 0, "replayed": 0, "unknown": 0, "problems": []}
     keys = {n.node_id: load_public_key(b64u(parse_public_key(n.public_key))) for n in cluster.nodes}
@@ -165,12 +168,18 @@ def _inject(cluster: Cluster, count: int, console: Any) -> dict[str, Any]:
             rogue_kid,
             rogue,
         )
-        for kind, envelope, expected in (("tampered", tampered, R + "bad_signature"), ("replayed", genuine, R + "replay"), ("unknown", unknown, R + "unknown_sender")):
+        for kind, envelope, expected, signed in (
+            ("tampered", tampered, R + "bad_signature", False),
+            ("replayed", genuine, R + "replay", True),
+            ("unknown", unknown, R + "unknown_sender", False),
+        ):
             ack = _post_one(recipient, envelope)
             if ack is None:
                 result["problems"].append(f"{recipient.node_id} gave no acknowledgement for a {kind} message")
-            elif not verify(ack, keys[recipient.node_id]) or ack.get("sender") != recipient.node_id:
+            elif ack.get("sender") != recipient.node_id or (signed and not verify(ack, keys[recipient.node_id])):
                 result["problems"].append(f"{recipient.node_id}'s answer to a {kind} message is not signed by it")
+            elif not signed and "signature" in ack:
+                result["problems"].append(f"{recipient.node_id} signed its answer to a {kind} message it could not authenticate")
             elif ack["payload"].get("status") == "rejected" and ack["payload"].get("code") == expected:
                 result[kind] += 1
             else:

@@ -21,6 +21,7 @@ from avance.movements.matching import views as matching_views
 from avance.movements.matching.model import policy_from
 from avance.movements.schemas import (
     GuaranteeBalances,
+    PendingNotifications,
     MirrorControl,
     NoticePage,
     NoticeSent,
@@ -181,6 +182,19 @@ def guarantees(node: NodeDep, caller: Reader, principal: Annotated[str | None, Q
             for b in balances
         ]
     }
+
+
+@transit_router.get(
+    "/pending",
+    response_model=PendingNotifications,
+    summary="Notifications held for movements this node does not know yet (officer, analyst)",
+    description="A passage, arrival or discharge notified by a partner before the transit declaration reached this node is held, "
+    "not recorded; it is applied (or refused) when the declaration arrives. all=true also lists those since settled.",
+)
+def pending_notifications(node: NodeDep, caller: Reader, lang: Lang, all_: Annotated[bool, Query(alias="all")] = False) -> dict[str, Any]:
+    with node.engine.connect() as conn:
+        rows = transit.pending_notifications(conn, state=None if all_ else "pending")
+    return {"items": [transit_views.pending_view(r, lang) for r in rows]}
 
 
 @transit_router.get("/{mrn}", response_model=TransitDetail, summary="A movement with its events and alert (officer, analyst)")

@@ -6,7 +6,6 @@ Errors end in one line on stderr and exit code 2. Tables show amounts in the ope
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -15,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from avance.kit.cli import H, headed_table, lang, money, number, open_store, out, parse_date
+from avance.kit.cli import H, headed_table, lang, money, number, open_store, out, parse_date, print_json, print_views
 from avance.kit.i18n import t
 from avance.kit.money import is_currency
 from avance.revenue.context import reference_context
@@ -57,10 +56,6 @@ MatchingLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H
 TransitLimit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help=H("transit.limit"))]
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, default=str))
-
-
 def _shown(text: str | None, unit: str | None = None) -> str:
     """A decimal of a view (plain text, as in the JSON) in the operator's language: an amount with
     its currency's minor units when ``unit`` is a currency; anything else as it is."""
@@ -92,7 +87,7 @@ def matching_list(
     language = lang()
     if as_json:
         for row in rows:
-            _print_json(matching_views.summary(row, language))
+            print_json(matching_views.summary(row, language))
         return
     if not rows:
         out.print(t("matching.none", language), markup=False)
@@ -125,7 +120,7 @@ def matching_show(notice_id: Annotated[int, typer.Argument(min=1, help=H("matchi
     with node.engine.connect() as conn:
         view = matching_views.notice_view(matching_service.get_notice(conn, notice_id), language, matching_model.policy_from(node.settings))
     if as_json:
-        _print_json(view)
+        print_json(view)
         return
     out.print(
         t(
@@ -226,12 +221,7 @@ def transit_list(
         rows, total = transit_service.search(conn, status=status.value if status else None, role=role.value if role else None, principal_id=principal, page_size=limit)
     language = lang()
     views = [transit_views.summary(r, language) for r in rows]
-    if as_json:
-        for view in views:
-            _print_json(view)
-        return
-    if not views:
-        out.print(t("transit.none", language), markup=False)
+    if print_views(views, as_json=as_json, none="transit.none"):
         return
     out.print(_transit_table(views))
     out.print(t("movements.shown", language, shown=len(views), total=total), markup=False)
@@ -248,7 +238,7 @@ def transit_show(mrn: Annotated[str, typer.Argument(help=H("transit.mrn"))], as_
         row, events, alert = transit_service.get(conn, mrn.strip().upper())
     view = transit_views.detail(row, events, alert, language)
     if as_json:
-        _print_json(view)
+        print_json(view)
         return
     out.print(_transit_table([view]))
     table = headed_table("event", "office", "country", "at", "node")
@@ -274,13 +264,34 @@ def transit_overdue(as_json: TransitJson = False) -> None:
     views = [transit_views.summary(r, language) for r in rows]
     if as_json:
         for view in views:
-            _print_json(view | {"alert_raised_now": view["mrn"] in raised})
+            print_json(view | {"alert_raised_now": view["mrn"] in raised})
         return
     if not views:
         out.print(t("transit.none_overdue", language), markup=False)
         return
     out.print(_transit_table(views))
     out.print(t("transit.alerts_raised", language, count=len(raised), total=len(views)), markup=False)
+
+
+@transit_app.command("pending", help=H("transit.pending"))
+def transit_pending(
+    everything: Annotated[bool, typer.Option("--all", help=H("transit.pending_all"))] = False,
+    as_json: TransitJson = False,
+) -> None:
+    # loads when the command runs: start-up time
+    from avance.movements.transit import service as transit_service, views as transit_views
+
+    node = open_store()
+    language = lang()
+    with node.engine.connect() as conn:
+        rows = transit_service.pending_notifications(conn, state=None if everything else "pending")
+    views = [transit_views.pending_view(r, language) for r in rows]
+    if print_views(views, as_json=as_json, none="transit.pending.none"):
+        return
+    table = Table(*(t(f"transit.pending.col.{c}", language) for c in ("mrn", "kind", "office", "sender", "received_at", "state", "code")))
+    for v in views:
+        table.add_row(v["mrn"], v["kind_label"], v["office_code"], v["sender"], v["received_at"], v["state_label"], v["code"] or "")
+    out.print(table)
 
 
 @transit_app.command("guarantees", help=H("transit.guarantees"))
@@ -296,7 +307,7 @@ def transit_guarantees(
         balances = transit_service.guarantee_balances(conn, principal_id=principal)
     if as_json:
         for b in balances:
-            _print_json(b.to_dict())
+            print_json(b.to_dict())
         return
     if not balances:
         out.print(t("transit.no_guarantee_held", lang()), markup=False)

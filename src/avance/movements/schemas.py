@@ -82,6 +82,9 @@ class NoticeView(NoticeSummary):
     decided_at: TimeText | None
     notice: dict[str, Any] = Field(description="The export declaration notice (ExportDeclarationNotice).")
     deadline: DateText | None = Field(None, description="A pending notice received: the day it becomes non retrouvée.")
+    bill_declarations: list[int] = Field(
+        default_factory=list, description="A notice received: the import declarations of its bill of lading it was compared with, together."
+    )
 
 
 class MirrorControl(BaseModel):
@@ -184,3 +187,27 @@ class GuaranteeBalance(BaseModel):
 
 class GuaranteeBalances(BaseModel):
     items: list[GuaranteeBalance]
+
+
+class PendingNotification(BaseModel):
+    """A passage, arrival or discharge notification received for a movement this node does not know
+    yet: held (not a fact) until the transit declaration arrives, then applied or refused."""
+
+    id: int
+    mrn: str
+    kind: str
+    kind_label: str
+    office_code: str
+    country: str
+    sender: str = Field(description="Node id of the partner that sent it.")
+    message_id: str | None
+    received_at: str
+    state: str = Field(description="pending (held), applied or rejected (once the movement arrived).")
+    state_label: str
+    settled_at: str | None
+    code: str | None = Field(description="Why it was refused (catalog key).")
+    notification: dict[str, Any]
+
+
+class PendingNotifications(BaseModel):
+    items: list[PendingNotification]

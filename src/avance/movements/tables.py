@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, UniqueConstraint
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, UniqueConstraint
 
 from avance.store.metadata import metadata
 from avance.store.types import ExactDecimal, JSONDoc, UTCDateTime
@@ -36,6 +36,16 @@ export_notices = Table(
     Index("ix_export_notices_ucr", "ucr"),
     Index("ix_export_notices_declaration", "declaration_id"),
     Index("ix_export_notices_outcome", "direction", "outcome", "export_date"),
+)
+
+export_notice_declarations = Table(
+    "export_notice_declarations",
+    metadata,
+    Column("notice_id", Integer, ForeignKey("export_notices.id", ondelete="CASCADE"), nullable=False),
+    Column("declaration_id", Integer, ForeignKey("declarations.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("notice_id", "declaration_id", name="pk_export_notice_declarations"),
+    Index("ix_export_notice_declarations_declaration", "declaration_id"),
+    comment="The import declarations of its bill of lading a received notice was compared with, together",
 )
 
 transit_movements = Table(
@@ -96,4 +106,23 @@ transit_alerts = Table(
     Column("raised_at", UTCDateTime, nullable=False),
     Column("data", JSONDoc, nullable=False),
     UniqueConstraint("mrn", "kind", name="uq_transit_alerts_mrn_kind"),
+)
+
+transit_pending_notifications = Table(
+    "transit_pending_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mrn", String(18), nullable=False, comment="The movement this node does not know yet"),
+    Column("kind", String(16), nullable=False, comment="passage, arrival or discharge"),
+    Column("office_code", String(35), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("sender", String(64), nullable=False, comment="Node id of the partner that sent it"),
+    Column("message_id", String(36), nullable=True),
+    Column("payload", JSONDoc, nullable=False, comment="The notification as received"),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("state", String(10), nullable=False, comment="pending; applied or rejected once the movement is known"),
+    Column("settled_at", UTCDateTime, nullable=True),
+    Column("code", String(80), nullable=True, comment="Why it was rejected (catalog key)"),
+    Index("ix_transit_pending_notifications_mrn", "mrn", "state"),
+    comment="Notifications for a movement not known yet: held, not facts, until its transit declaration arrives",
 )

@@ -2,8 +2,11 @@
 
 The exporting node sends each export declaration bound for a partner country as an
 ``export-declaration-notice``. The importing node stores it and matches it with its own import
-declaration: first by transport document reference or UCR, then it compares the consignee with the
-importer, the HS6 subheading, the origin, the quantities and the values (the export value converted
+declarations: every import declaration citing the notice's bill of lading (transport document
+reference) or UCR, not rejected, released ones included, is compared TOGETHER with the notice
+(``combine``: their items of the same HS6 and origin summed), so that splitting a shipment between an
+honest declaration and an undervalued one does not hide the gap. It compares the consignee with the
+importers, the HS6 subheading, the origin, the quantities and the values (the export value converted
 to the national currency with the node's own rates). The outcome is:
 
 - ``conforme``: everything agrees within the tolerances;
@@ -11,8 +14,8 @@ to the national currency with the node's own rates). The outcome is:
   revenue gap: the duties and taxes the import would owe on the exported value, minus those declared;
 - ``non_retrouvee``: no import declaration appeared within the deadline.
 
-A non-conforming outcome is a risk signal: a large value gap raises the declaration's lane to red,
-any other gap to yellow (never lower).
+A non-conforming outcome is a risk signal: a large value gap raises the lane of every open
+declaration of the bill to red, any other gap to yellow (never lower).
 
 This module holds what can be decided without the store: the policy, the comparison, the risk
 signal, and the outcome as it travels in a ``match-result`` and comes back from a stored one. It
@@ -22,8 +25,8 @@ reads no table, so that the rules can be tested, and reasoned about, on their ow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -97,7 +100,7 @@ class ImportItem:
 
 @dataclass(frozen=True)
 class ImportFacts:
-    """The import declaration as matching sees it."""
+    """The import declaration as matching sees it (or the declarations of one bill, combined)."""
 
     declaration_id: int
     reference: str
@@ -105,6 +108,56 @@ class ImportFacts:
     registration_date: date
     currency: str
     items: tuple[ImportItem, ...]
+    importer_ids: tuple[str, ...] = ()
+    """Every importer of the combined declarations (empty: ``importer_id`` alone)."""
+    declaration_ids: tuple[int, ...] = ()
+    """The declarations combined (empty: ``declaration_id`` alone)."""
+
+
+def primary_first(facts: Sequence[ImportFacts], consignee: str | None) -> list[ImportFacts]:
+    """The declarations of a bill, the one that speaks for the bill first: the consignee's, then the
+    oldest."""
+    return sorted(facts, key=lambda f: (consignee is not None and f.importer_id != consignee, f.declaration_id))
+
+
+def combine(facts: Sequence[ImportFacts]) -> ImportFacts:
+    """The import declarations of one bill of lading as one import: items of the same HS6 and
+    origin summed (net mass, values, duties; the supplementary quantity when every part gives it in
+    the same unit), numbered in order of first appearance. The first declaration names the whole
+    (its id, reference and importer: put the consignee's first, see ``primary_first``); the rates
+    are those of the earliest registration. Pure."""
+    if len(facts) == 1:
+        return facts[0]
+    merged: dict[tuple[str, str], ImportItem] = {}
+    for part in facts:
+        for item in part.items:
+            key = (item.hs_code[:6], item.origin_country)
+            known = merged.get(key)
+            if known is None:
+                merged[key] = replace(item, sequence=len(merged) + 1)
+                continue
+            same_unit = known.supplementary_quantity is not None and item.supplementary_quantity is not None and known.supplementary_unit == item.supplementary_unit
+            merged[key] = replace(
+                known,
+                net_mass=known.net_mass + item.net_mass,
+                supplementary_quantity=known.supplementary_quantity + item.supplementary_quantity if same_unit else None,  # type: ignore[operator]
+                fob_value=known.fob_value + item.fob_value,
+                customs_value=known.customs_value + item.customs_value,
+                duty_total=known.duty_total + item.duty_total,
+                duties_due=known.duties_due or item.duties_due,
+                preference_claimed=known.preference_claimed and item.preference_claimed,
+            )
+    first = facts[0]
+    return ImportFacts(
+        first.declaration_id,
+        first.reference,
+        first.importer_id,
+        min(f.registration_date for f in facts),
+        first.currency,
+        tuple(merged.values()),
+        importer_ids=tuple(dict.fromkeys(f.importer_id for f in facts)),
+        declaration_ids=tuple(f.declaration_id for f in facts),
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +177,8 @@ class MatchOutcome:
     notes: tuple[str, ...] = ()
     export_reference: str | None = None
     exporting_country: str | None = None
+    declaration_ids: tuple[int, ...] = ()
+    """Every import declaration compared (the bill's); ``declaration_id`` speaks for them."""
 
     @property
     def gap_kinds(self) -> frozenset[str]:
@@ -173,7 +228,8 @@ def _pair(export_items: Iterable[Any], import_items: Iterable[ImportItem]) -> tu
 
 
 def compare(notice: ExportDeclarationNotice, facts: ImportFacts, ctx: ReferenceContext, policy: MatchingPolicy) -> MatchOutcome:
-    """Compare an export declaration with the import declaration found for it (pure).
+    """Compare an export declaration with the import found for it: one declaration, or the
+    declarations of its bill combined (``combine``) (pure).
 
     Values: each export item's statistical value (FOB at the exporting border) is converted to the
     national currency at the node's rate of the import's registration date and compared with the
@@ -187,9 +243,11 @@ def compare(notice: ExportDeclarationNotice, facts: ImportFacts, ctx: ReferenceC
     notes: list[str] = []
 
     consignee = notice.consignee.id
+    if len(facts.declaration_ids) > 1:
+        notes.append("matching.note.bill_declarations")
     if consignee is None:
         notes.append("matching.note.no_consignee_id")
-    elif consignee != facts.importer_id:
+    elif consignee not in (facts.importer_ids or (facts.importer_id,)):
         gaps.append(Gap(kind="consignee", exported=consignee, declared=facts.importer_id))
 
     rate: Decimal | None
@@ -270,6 +328,7 @@ def compare(notice: ExportDeclarationNotice, facts: ImportFacts, ctx: ReferenceC
         currency=currency,
         gaps=tuple(gaps),
         declaration_id=facts.declaration_id,
+        declaration_ids=facts.declaration_ids or (facts.declaration_id,),
         import_reference=facts.reference,
         registration_date=on,
         exported_value=exported_total,

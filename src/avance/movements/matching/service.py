@@ -1,11 +1,14 @@
 """Mirror control over the store: receiving and sending export notices, matching, the daily sweep.
 
-The importing node stores each ``export-declaration-notice`` and matches it with its own import
-declaration, whichever comes first: the notice (``on_export_notice``) or the declaration
-(``match_declaration``, run after each lodging by ``MirrorControlAtLodging``). Each outcome is
-stored on the notice, may raise the declaration's lane (through ``declarations.service.raise_lane``,
-never by writing its tables), and is sent back to the exporting node as a ``match-result``, all in
-the caller's transaction. Notices still unmatched after the deadline become *non retrouvée*
+The importing node stores each ``export-declaration-notice`` (only from the node of the exporting
+country) and compares it with ALL its import declarations citing the notice's bill of lading or
+UCR, together (not rejected; released ones included, for post-clearance audit), whichever comes
+first: the notice (``on_export_notice``) or a declaration (``match_declaration``, run after each
+lodging by ``MirrorControlAtLodging``: a declaration lodged later on a bill already compared has the
+bill compared again). Each outcome is stored on the notice with the declarations compared
+(``export_notice_declarations``), raises the lane of every open declaration of the bill when it
+should (through ``declarations.service.raise_lane``, never by writing its tables), and is sent back
+to the exporting node as a ``match-result``, all in the caller's transaction. Notices still unmatched after the deadline become *non retrouvée*
 (``sweep``). The exporting node sends its notices (``send_notice``) and records the results
 (``on_match_result``).
 
@@ -27,10 +30,12 @@ from avance.declarations.lifecycle import EventKind
 from avance.declarations.tables import declarations, goods_items
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.kit.validation import parse
-from avance.movements.context import partner_for_country, send, utcnow
+from avance.movements.context import check_speaks_for, partner_for_country, send, utcnow
 from avance.movements.matching.model import (
     RECEIVED,
     SENT,
+    combine,
+    primary_first,
     ImportFacts,
     ImportItem,
     MatchingPolicy,
@@ -48,7 +53,7 @@ from avance.movements.matching.model import (
 )
 from avance.movements.matching.views import declaration_view
 from avance.movements.payloads import ExportDeclarationNotice, MatchResult
-from avance.movements.tables import export_notices
+from avance.movements.tables import export_notice_declarations, export_notices
 from avance.revenue.context import ReferenceContext
 
 MIRROR_ACTOR = "mirror-control"
@@ -62,7 +67,7 @@ def mirror_signal(conn: Connection, declaration_id: int) -> MirrorSignal | None:
     """The latest mirror-control outcome of import declaration ``declaration_id``, if it was matched."""
     row = conn.execute(
         select(export_notices)
-        .where(export_notices.c.direction == RECEIVED, export_notices.c.declaration_id == declaration_id)
+        .where(export_notices.c.direction == RECEIVED, export_notices.c.id.in_(_notices_of(declaration_id)))
         .order_by(export_notices.c.decided_at.desc(), export_notices.c.id.desc())
     ).mappings().first()
     if row is None or row["result"] is None:
@@ -105,10 +110,17 @@ def import_facts(conn: Connection, declaration_id: int) -> ImportFacts | None:
     return ImportFacts(declaration_id, import_reference(row), row["importer_id"], row["registration_date"], row["currency"], items)
 
 
-def _decide(conn: Connection, ctx: ReferenceContext, notice_row: Any, facts: ImportFacts | None, policy: MatchingPolicy, now: datetime) -> MatchOutcome:
-    """Store the outcome for a received notice, raise the lane when needed, tell the exporter."""
+def _notices_of(declaration_id: int) -> Any:
+    """The received notices compared with declaration ``declaration_id`` (a subquery)."""
+    return select(export_notice_declarations.c.notice_id).where(export_notice_declarations.c.declaration_id == declaration_id)
+
+
+def _decide(conn: Connection, ctx: ReferenceContext, notice_row: Any, declaration_ids: Sequence[int], policy: MatchingPolicy, now: datetime) -> MatchOutcome:
+    """Store the outcome for a received notice compared with the declarations of its bill, raise
+    the lane of each open one when needed, tell the exporter."""
     notice = ExportDeclarationNotice.model_validate(notice_row["document"])
-    outcome = compare(notice, facts, ctx, policy) if facts is not None else not_found_outcome(notice, ctx.currency)
+    facts = primary_first([f for f in (import_facts(conn, i) for i in declaration_ids) if f is not None], notice.consignee.id)
+    outcome = compare(notice, combine(facts), ctx, policy) if facts else not_found_outcome(notice, ctx.currency)
     result = result_payload(outcome, ctx.country, now, policy)
     conn.execute(
         update(export_notices)
@@ -124,9 +136,14 @@ def _decide(conn: Connection, ctx: ReferenceContext, notice_row: Any, facts: Imp
             decided_at=now,
         )
     )
+    conn.execute(export_notice_declarations.delete().where(export_notice_declarations.c.notice_id == notice_row["id"]))
+    if outcome.declaration_ids:
+        conn.execute(insert(export_notice_declarations), [{"notice_id": notice_row["id"], "declaration_id": i} for i in outcome.declaration_ids])
     lane = suggested_lane(outcome, policy)
-    if lane is not None and outcome.declaration_id is not None:
-        declarations_service.raise_lane(conn, outcome.declaration_id, lane, mirror_reasons(outcome), actor=MIRROR_ACTOR, source="mirror_control", now=now)
+    if lane is not None:
+        reasons = mirror_reasons(outcome)
+        for declaration_id in outcome.declaration_ids:  # released or rejected ones are left as they are
+            declarations_service.raise_lane(conn, declaration_id, lane, reasons, actor=MIRROR_ACTOR, source="mirror_control", now=now)
     send(
         conn,
         to=notice_row["partner"],
@@ -138,23 +155,26 @@ def _decide(conn: Connection, ctx: ReferenceContext, notice_row: Any, facts: Imp
     return outcome
 
 
-def _candidates(conn: Connection, notice: ExportDeclarationNotice, notice_id: int) -> list[Any]:
-    """Import declarations carrying the notice's transport document or UCR, not rejected, not matched to another notice."""
+def _bill_keys(transport_document_reference: str | None, ucr: str | None, tdr_column: Any, ucr_column: Any) -> list[Any]:
     keys = []
-    if notice.transport_document_reference:
-        keys.append(declarations.c.transport_document_reference == notice.transport_document_reference)
-    if notice.ucr:
-        keys.append(declarations.c.document["ucr"].as_string() == notice.ucr)
-    taken = select(export_notices.c.declaration_id).where(
-        export_notices.c.direction == RECEIVED, export_notices.c.declaration_id.is_not(None), export_notices.c.id != notice_id
+    if transport_document_reference:
+        keys.append(tdr_column == transport_document_reference)
+    if ucr:
+        keys.append(ucr_column == ucr)
+    return keys
+
+
+def bill_declarations(conn: Connection, notice: ExportDeclarationNotice) -> list[int]:
+    """The import declarations citing the notice's transport document or UCR, not rejected
+    (released ones included), by id."""
+    keys = _bill_keys(notice.transport_document_reference, notice.ucr, declarations.c.transport_document_reference, declarations.c.document["ucr"].as_string())
+    if not keys:
+        return []
+    return list(
+        conn.execute(
+            select(declarations.c.id).where(or_(*keys), declarations.c.status != EventKind.REJECTED.value).order_by(declarations.c.id)
+        ).scalars()
     )
-    rows = conn.execute(
-        select(declarations.c.id, declarations.c.importer_id)
-        .where(or_(*keys), declarations.c.status != EventKind.REJECTED.value, declarations.c.id.not_in(taken))
-        .order_by(declarations.c.id)
-    ).all()
-    consignee = notice.consignee.id
-    return sorted(rows, key=lambda r: (r.importer_id != consignee, r.id))
 
 
 def on_export_notice(conn: Connection, ctx: ReferenceContext, *, sender: str, message_id: str | None, payload: dict[str, Any], policy: MatchingPolicy | None = None, now: datetime | None = None) -> int:
@@ -166,6 +186,7 @@ def on_export_notice(conn: Connection, ctx: ReferenceContext, *, sender: str, me
     policy = policy or policy_from()
     now = now or utcnow()
     notice = parse(ExportDeclarationNotice, payload)
+    check_speaks_for(conn, sender=sender, country=notice.exporting_country, message_type="export-declaration-notice")
     if notice.destination_country != ctx.country:
         raise ValidationFailed([Issue("/destination_country", "matching.wrong_destination", {"country": notice.destination_country, "node": ctx.country})])
     values = {
@@ -192,24 +213,23 @@ def on_export_notice(conn: Connection, ctx: ReferenceContext, *, sender: str, me
                 direction=RECEIVED, export_reference=notice.export_declaration_reference, exporting_country=notice.exporting_country, outcome="pending", **values
             ).returning(export_notices.c.id)
         ).scalar_one()
-        declaration_id = None
     else:
-        notice_id, declaration_id = existing.id, existing.declaration_id
+        notice_id = existing.id
         conn.execute(update(export_notices).where(export_notices.c.id == notice_id).values(**values))
-    if declaration_id is None:
-        found = _candidates(conn, notice, notice_id)
-        declaration_id = found[0].id if found else None
-    if declaration_id is not None:
+    found = bill_declarations(conn, notice)
+    if found:
         row = conn.execute(select(export_notices).where(export_notices.c.id == notice_id)).mappings().one()
-        _decide(conn, ctx, row, import_facts(conn, declaration_id), policy, now)
+        _decide(conn, ctx, row, found, policy, now)
     return notice_id
 
 
 def match_declaration(conn: Connection, ctx: ReferenceContext, declaration_id: int, *, policy: MatchingPolicy | None = None, now: datetime | None = None) -> MatchOutcome | None:
-    """Match a newly lodged import declaration with a pending (or *non retrouvée*) export notice.
+    """Mirror control of a newly lodged import declaration: the export notice citing its bill of
+    lading or UCR (pending, *non retrouvée*, or already compared with other declarations of the
+    bill) is compared again with every declaration of the bill, this one included.
 
-    Call it in the lodging transaction. Returns the outcome, or None when no notice carries the
-    declaration's transport document or UCR. A non-conforming outcome raises the lane.
+    Call it in the lodging transaction. Returns the outcome, or None when no notice cites the
+    declaration's bill (or it was already compared). A non-conforming outcome raises the lanes.
     """
     policy = policy or policy_from()
     now = now or utcnow()
@@ -222,49 +242,41 @@ def match_declaration(conn: Connection, ctx: ReferenceContext, declaration_id: i
         raise NotFound("not_found.declaration", id=declaration_id)
     if row.status == EventKind.REJECTED.value:
         return None
-    already = conn.execute(select(export_notices.c.id).where(export_notices.c.direction == RECEIVED, export_notices.c.declaration_id == declaration_id)).first()
-    if already is not None:
+    if conn.execute(_notices_of(declaration_id)).first() is not None:
         return None
-    keys = []
-    if row.transport_document_reference:
-        keys.append(export_notices.c.transport_document_reference == row.transport_document_reference)
-    ucr = (row.document or {}).get("ucr")
-    if ucr:
-        keys.append(export_notices.c.ucr == ucr)
+    keys = _bill_keys(row.transport_document_reference, (row.document or {}).get("ucr"), export_notices.c.transport_document_reference, export_notices.c.ucr)
     if not keys:
         return None
-    notices = conn.execute(
-        select(export_notices)
-        .where(
-            export_notices.c.direction == RECEIVED,
-            export_notices.c.declaration_id.is_(None),
-            export_notices.c.outcome.in_(("pending", "non_retrouvee")),
-            or_(*keys),
-        )
-        .order_by(export_notices.c.id)
-    ).mappings().all()
+    notices = conn.execute(select(export_notices).where(export_notices.c.direction == RECEIVED, or_(*keys)).order_by(export_notices.c.id)).mappings().all()
     if not notices:
         return None
     notice_row = sorted(notices, key=lambda n: (n["consignee_id"] is not None and n["consignee_id"] != row.importer_id, n["id"]))[0]
-    return _decide(conn, ctx, notice_row, import_facts(conn, declaration_id), policy, now)
+    notice = ExportDeclarationNotice.model_validate(notice_row["document"])
+    return _decide(conn, ctx, notice_row, bill_declarations(conn, notice), policy, now)
 
 
 def match_lodged(conn: Connection, ctx: ReferenceContext, declaration_ids: Iterable[int | None], *, policy: MatchingPolicy | None = None) -> None:
     """Mirror control of newly stored import declarations, in the lodging transaction.
 
-    One query tells whether any partner's export notice awaits an import; only then is each
-    declaration matched (a non-conforming match raises its lane before the transaction ends)."""
-    waiting = conn.execute(
-        select(export_notices.c.id)
-        .where(export_notices.c.direction == RECEIVED, export_notices.c.declaration_id.is_(None), export_notices.c.outcome.in_(("pending", "non_retrouvee")))
-        .limit(1)
-    ).first()
-    if waiting is None:
+    One query tells whether any partner's export notice cites their bills; only then is each
+    declaration matched (a non-conforming match raises the lanes before the transaction ends)."""
+    ids = [i for i in declaration_ids if i is not None]
+    if not ids:
+        return
+    cited = conn.execute(select(declarations.c.transport_document_reference, declarations.c.document["ucr"].as_string()).where(declarations.c.id.in_(ids))).all()
+    keys = [
+        column.in_(values)
+        for column, values in (
+            (export_notices.c.transport_document_reference, {r[0] for r in cited if r[0]}),
+            (export_notices.c.ucr, {r[1] for r in cited if r[1]}),
+        )
+        if values
+    ]
+    if not keys or conn.execute(select(export_notices.c.id).where(export_notices.c.direction == RECEIVED, or_(*keys)).limit(1)).first() is None:
         return
     policy = policy or policy_from()
-    for declaration_id in declaration_ids:
-        if declaration_id is not None:
-            match_declaration(conn, ctx, declaration_id, policy=policy)
+    for declaration_id in ids:
+        match_declaration(conn, ctx, declaration_id, policy=policy)
 
 
 @dataclass(frozen=True)
@@ -292,11 +304,12 @@ def rematch(conn: Connection, ctx: ReferenceContext, declaration_id: int, *, pol
     policy = policy or policy_from()
     now = now or utcnow()
     row = conn.execute(
-        select(export_notices).where(export_notices.c.direction == RECEIVED, export_notices.c.declaration_id == declaration_id)
+        select(export_notices).where(export_notices.c.direction == RECEIVED, export_notices.c.id.in_(_notices_of(declaration_id))).order_by(export_notices.c.id)
     ).mappings().first()
     if row is None:
         return match_declaration(conn, ctx, declaration_id, policy=policy, now=now)
-    return _decide(conn, ctx, row, import_facts(conn, declaration_id), policy, now)
+    notice = ExportDeclarationNotice.model_validate(row["document"])
+    return _decide(conn, ctx, row, bill_declarations(conn, notice), policy, now)
 
 
 def sweep(conn: Connection, ctx: ReferenceContext, *, today: date, days: int | None = None, policy: MatchingPolicy | None = None, now: datetime | None = None) -> list[int]:
@@ -314,7 +327,7 @@ def sweep(conn: Connection, ctx: ReferenceContext, *, today: date, days: int | N
         .order_by(export_notices.c.id)
     ).mappings().all()
     for row in rows:
-        _decide(conn, ctx, row, None, policy, now)
+        _decide(conn, ctx, row, (), policy, now)
     return [row["id"] for row in rows]
 
 
@@ -383,8 +396,9 @@ def send_notice(conn: Connection, ctx: ReferenceContext, notice: ExportDeclarati
 def on_match_result(conn: Connection, *, sender: str, payload: dict[str, Any]) -> int:
     """A match result arrived from the importing node: record it on the notice this node sent."""
     result = parse(MatchResult, payload)
+    check_speaks_for(conn, sender=sender, country=result.importing_country, message_type="match-result")
     row = conn.execute(
-        select(export_notices.c.id, export_notices.c.partner).where(
+        select(export_notices.c.id, export_notices.c.partner, export_notices.c.destination_country).where(
             export_notices.c.direction == SENT,
             export_notices.c.exporting_country == result.exporting_country,
             export_notices.c.export_reference == result.export_declaration_reference,
@@ -392,7 +406,7 @@ def on_match_result(conn: Connection, *, sender: str, payload: dict[str, Any]) -
     ).first()
     if row is None:
         raise NotFound("matching.unknown_notice", reference=result.export_declaration_reference)
-    if row.partner != sender:
+    if row.partner != sender or row.destination_country != result.importing_country:
         raise Forbidden("matching.wrong_partner", reference=result.export_declaration_reference, node=sender)
     currency = result.revenue_gap.currency if result.revenue_gap else (result.exported_value.currency if result.exported_value else None)
     conn.execute(
@@ -418,17 +432,28 @@ def get_notice(conn: Connection, notice_id: int) -> Any:
     row = conn.execute(select(export_notices).where(export_notices.c.id == notice_id)).mappings().first()
     if row is None:
         raise NotFound("matching.not_found", id=notice_id)
-    return row
+    return dict(row) | {"bill_declarations": bill_of(conn, notice_id)}
 
 
 def for_declaration(conn: Connection, declaration_id: int) -> list[Any]:
-    """The export notices matched to import declaration ``declaration_id`` (normally one)."""
+    """The export notices compared with import declaration ``declaration_id`` (normally one), each
+    with the declarations of its bill it was compared with (``bill_declarations``)."""
     if conn.execute(select(declarations.c.id).where(declarations.c.id == declaration_id)).first() is None:
         raise NotFound("not_found.declaration", id=declaration_id)
+    rows = list(
+        conn.execute(
+            select(export_notices).where(export_notices.c.direction == RECEIVED, export_notices.c.id.in_(_notices_of(declaration_id))).order_by(export_notices.c.id)
+        ).mappings()
+    )
+    return [dict(r) | {"bill_declarations": bill_of(conn, r["id"])} for r in rows]
+
+
+def bill_of(conn: Connection, notice_id: int) -> list[int]:
+    """The declarations received notice ``notice_id`` was compared with, together, by id."""
     return list(
         conn.execute(
-            select(export_notices).where(export_notices.c.direction == RECEIVED, export_notices.c.declaration_id == declaration_id).order_by(export_notices.c.id)
-        ).mappings()
+            select(export_notice_declarations.c.declaration_id).where(export_notice_declarations.c.notice_id == notice_id).order_by(export_notice_declarations.c.declaration_id)
+        ).scalars()
     )
 
 

@@ -52,6 +52,7 @@ def notice_view(row: Any, lang: str, policy: MatchingPolicy | None = None) -> di
         "notes": [t(n, lang) for n in result.get("notes", [])],
         "decided_at": row["decided_at"].isoformat() if row["decided_at"] else None,
         "notice": row["document"],
+        "bill_declarations": list(row.get("bill_declarations") or ([row["declaration_id"]] if row["declaration_id"] is not None else [])),
     }
     if row["direction"] == RECEIVED and row["outcome"] == "pending":
         view["deadline"] = (row["export_date"] + timedelta(days=policy.deadline_days)).isoformat()

@@ -34,8 +34,6 @@ OPEN = ("registered", "in_transit")
 ROLES = ("departure", "en_route", "destination")
 STATUS_OF_EVENT = {"registered": "registered", "passage": "in_transit", "arrival": "arrived", "discharge": "discharged"}
 """The status each kind of event brings a movement to."""
-FUTURE_SKEW = timedelta(minutes=10)
-"""How far in the future an officer's timestamp may lie (clocks differ)."""
 
 # --- the movement reference number ---------------------------------------------------------
 
@@ -96,11 +94,11 @@ def check_role(row: Any, *expected: str) -> None:
         raise Conflict(key, mrn=row["mrn"])
 
 
-def officer_time(at: datetime | None, now: datetime, registered_at: datetime, pointer: str) -> datetime:
-    """The time an officer gives (default: now): not more than ``FUTURE_SKEW`` ahead, not before
-    the movement's registration."""
+def officer_time(at: datetime | None, now: datetime, registered_at: datetime, pointer: str, skew: timedelta) -> datetime:
+    """The time an officer gives (default: now): not more than ``skew`` ahead (the node's one
+    clock-skew allowance, ``ReferenceContext.clock_skew``), not before the movement's registration."""
     at = at or now
-    if at > now + FUTURE_SKEW:
+    if at > now + skew:
         raise ValidationFailed([Issue(pointer, "transit.in_future", {"at": at.isoformat()})])
     if at < registered_at:
         raise ValidationFailed([Issue(pointer, "transit.before_registration", {"at": at.isoformat(), "registered": registered_at.isoformat()})])

@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 
 from avance.auth.access import Action, require
 from avance.auth.model import Principal
-from avance.kit.errors import Conflict, Issue, NotFound, ValidationFailed
+from avance.kit.errors import AvanceError, Conflict, Issue, NotFound, ValidationFailed
 from avance.kit.validation import parse
-from avance.movements.context import own_node_id, partner_for_country, send, utcnow
+from avance.movements.context import check_speaks_for, own_node_id, partner_for_country, send, settle_held, utcnow
 from avance.movements.payloads import (
     ArrivalNotification,
     Discharge,
@@ -37,7 +37,7 @@ from avance.movements.payloads import (
     PassageNotification,
     TransitDeclaration,
 )
-from avance.movements.tables import transit_alerts, transit_events, transit_movements
+from avance.movements.tables import transit_alerts, transit_events, transit_movements, transit_pending_notifications
 from avance.movements.transit.model import (
     OPEN,
     STATUS_OF_EVENT,
@@ -257,7 +257,7 @@ def record_passage(conn: Connection, ctx: ReferenceContext, mrn: str, request: P
     if office is None:
         raise ValidationFailed([Issue("/office_code", "transit.office_not_on_itinerary", {"code": request.office_code, "mrn": mrn})])
     check_passage(row["status"])
-    at = officer_time(request.passed_at, now, row["registered_at"], "/passed_at")
+    at = officer_time(request.passed_at, now, row["registered_at"], "/passed_at", ctx.clock_skew)
     notification = PassageNotification(mrn=mrn, office=office, passed_at=at, seals_intact=request.seals_intact, remarks=request.remarks)
     if not _add_event(conn, mrn=mrn, kind="passage", office=office, at=at, now=now, source_node=None, message_id=None, actor=principal.name, data=_data(notification)):
         raise Conflict("transit.conflict.already_passed", office=office.office_code)
@@ -280,7 +280,7 @@ def record_arrival(conn: Connection, ctx: ReferenceContext, mrn: str, request: A
     if known is None or known.country != ctx.country:
         raise ValidationFailed([Issue("/office_code", "transit.office_not_ours", {"code": code, "country": ctx.country})])
     check_arrival(row["status"])
-    at = officer_time(request.arrived_at, now, row["registered_at"], "/arrived_at")
+    at = officer_time(request.arrived_at, now, row["registered_at"], "/arrived_at", ctx.clock_skew)
     office = OfficeRef(office_code=known.code, country=known.country)
     notification = ArrivalNotification(mrn=mrn, office=office, arrived_at=at, seals_intact=request.seals_intact, remarks=request.remarks)
     _add_event(conn, mrn=mrn, kind="arrival", office=office, at=at, now=now, source_node=None, message_id=None, actor=principal.name, data=_data(notification))
@@ -325,6 +325,7 @@ def on_transit_declaration(conn: Connection, ctx: ReferenceContext, *, sender: s
     """A transit declaration arrived from the office of departure: this node is en route or at destination."""
     now = now or utcnow()
     declaration = parse(TransitDeclaration, payload)
+    check_speaks_for(conn, sender=sender, country=declaration.departure_office.country, message_type="transit-declaration")
     if not mrn_ok(declaration.mrn):
         raise ValidationFailed([Issue("/mrn", "transit.mrn_check_digit", {"mrn": declaration.mrn})])
     if declaration.destination_office.country == ctx.country:
@@ -374,7 +375,8 @@ def on_transit_declaration(conn: Connection, ctx: ReferenceContext, *, sender: s
         actor=None,
         data={},
     )
-    _refresh(conn, declaration.mrn)  # notifications may have come first
+    _apply_pending(conn, declaration.mrn, now)  # notifications may have come first
+    _refresh(conn, declaration.mrn)
     return role
 
 
@@ -388,11 +390,14 @@ _NOTIFICATIONS: dict[str, tuple[type[Message], str, str]] = {
 def on_notification(conn: Connection, ctx: ReferenceContext, message_type: str, *, sender: str, message_id: str | None, payload: dict[str, Any], now: datetime | None = None) -> str | None:
     """A passage, arrival or discharge notification arrived from a partner node.
 
-    Returns the movement's status, or None when the movement is not known here yet (a
-    notification may overtake the transit declaration: it is kept and counted once it arrives).
+    Accepted only from the administration of the office it reports (``check_speaks_for``). Returns
+    the movement's status, or None when the movement is not known here yet: a notification may
+    overtake the transit declaration. It is then HELD, not recorded as a fact
+    (``transit_pending_notifications``), and applied, or refused, when the declaration arrives
+    and shows whether it is consistent (``_apply_pending``).
     """
     now = now or utcnow()
-    model, kind, at_field = _NOTIFICATIONS[message_type]
+    model, kind, _ = _NOTIFICATIONS[message_type]
     message: Any = parse(model, payload)
     mrn = message.mrn
     row = conn.execute(select(transit_movements).where(transit_movements.c.mrn == mrn)).mappings().first()
@@ -400,13 +405,41 @@ def on_notification(conn: Connection, ctx: ReferenceContext, message_type: str, 
         raise NotFound("transit.not_found", mrn=mrn)  # this node would be the office of departure
     if message.office.country == ctx.country:
         raise ValidationFailed([Issue("/office/country", "transit.own_office", {"code": message.office.office_code})])
-    if row is not None:
-        if kind == "passage" and message.office.office_code not in {o["office_code"] for o in row["itinerary"]}:
-            raise ValidationFailed([Issue("/office/office_code", "transit.office_not_on_itinerary", {"code": message.office.office_code, "mrn": mrn})])
-        if kind in ("arrival", "discharge") and message.office.country != row["destination_country"]:
-            raise ValidationFailed([Issue("/office/country", "transit.not_destination", {"country": message.office.country, "mrn": mrn})])
-        if kind == "discharge" and message.guarantee_reference != row["guarantee_reference"]:
-            raise ValidationFailed([Issue("/guarantee_reference", "transit.guarantee_mismatch", {"reference": message.guarantee_reference})])
+    check_speaks_for(conn, sender=sender, country=message.office.country, message_type=message_type)
+    if row is None:
+        conn.execute(
+            insert(transit_pending_notifications).values(
+                mrn=mrn,
+                kind=kind,
+                office_code=message.office.office_code,
+                country=message.office.country,
+                sender=sender,
+                message_id=message_id,
+                payload=message.to_payload(),
+                received_at=now,
+                state="pending",
+            )
+        )
+        return None
+    _check_consistent(row, kind, message)
+    _record_notification(conn, mrn, kind, message, sender=sender, message_id=message_id, now=now)
+    return _refresh(conn, mrn)
+
+
+def _check_consistent(row: Any, kind: str, message: Any) -> None:
+    """A partner's notification agrees with the movement: a passage at an office of its itinerary,
+    arrival and discharge in its destination country, discharge of its guarantee."""
+    mrn = row["mrn"]
+    if kind == "passage" and message.office.office_code not in {o["office_code"] for o in row["itinerary"]}:
+        raise ValidationFailed([Issue("/office/office_code", "transit.office_not_on_itinerary", {"code": message.office.office_code, "mrn": mrn})])
+    if kind in ("arrival", "discharge") and message.office.country != row["destination_country"]:
+        raise ValidationFailed([Issue("/office/country", "transit.not_destination", {"country": message.office.country, "mrn": mrn})])
+    if kind == "discharge" and message.guarantee_reference != row["guarantee_reference"]:
+        raise ValidationFailed([Issue("/guarantee_reference", "transit.guarantee_mismatch", {"reference": message.guarantee_reference})])
+
+
+def _record_notification(conn: Connection, mrn: str, kind: str, message: Any, *, sender: str, message_id: str | None, now: datetime) -> None:
+    at_field = {"passage": "passed_at", "arrival": "arrived_at", "discharge": "discharged_at"}[kind]
     _add_event(
         conn,
         mrn=mrn,
@@ -419,7 +452,56 @@ def on_notification(conn: Connection, ctx: ReferenceContext, message_type: str, 
         actor=None,
         data=_data(message),
     )
-    return _refresh(conn, mrn)
+
+
+def _apply_pending(conn: Connection, mrn: str, now: datetime) -> None:
+    """The movement ``mrn`` is now known: each notification held for it, in the order received, is
+    applied if the movement agrees with it, refused otherwise; its sender gets a deferred-ack."""
+    held = conn.execute(
+        select(transit_pending_notifications)
+        .where(transit_pending_notifications.c.mrn == mrn, transit_pending_notifications.c.state == "pending")
+        .order_by(transit_pending_notifications.c.id)
+    ).mappings().all()
+    if not held:
+        return
+    row = conn.execute(select(transit_movements).where(transit_movements.c.mrn == mrn)).mappings().one()
+    types = {kind: message_type for message_type, (_, kind, _) in _NOTIFICATIONS.items()}
+    for pending in held:
+        model = _NOTIFICATIONS[types[pending["kind"]]][0]
+        message: Any = model.model_validate(pending["payload"])
+        code: str | None = None
+        reason: dict[str, str] | None = None
+        try:
+            _check_consistent(row, pending["kind"], message)
+        except AvanceError as exc:
+            code, reason = _why(exc)
+        else:
+            _record_notification(conn, mrn, pending["kind"], message, sender=pending["sender"], message_id=pending["message_id"], now=now)
+        conn.execute(
+            update(transit_pending_notifications)
+            .where(transit_pending_notifications.c.id == pending["id"])
+            .values(state="applied" if code is None else "rejected", settled_at=now, code=code)
+        )
+        settle_held(conn, sender=pending["sender"], message_id=pending["message_id"], code=code, reason=reason)
+
+
+def _why(exc: AvanceError) -> tuple[str, dict[str, str]]:
+    """The catalog key and words of a refusal: a validation's first issue, or the error itself."""
+    if isinstance(exc, ValidationFailed) and exc.issues:
+        issue = exc.issues[0]
+        return issue.code, {"fr": f"{issue.pointer}: {issue.message('fr')}", "en": f"{issue.pointer}: {issue.message('en')}"}
+    return exc.code, {"fr": exc.message("fr"), "en": exc.message("en")}
+
+
+def pending_notifications(conn: Connection, *, state: str | None = "pending", mrn: str | None = None) -> list[dict[str, Any]]:
+    """Notifications received for movements this node does not know (``state`` pending), or once
+    held and since applied or refused (``state`` None: all), oldest first."""
+    query = select(transit_pending_notifications).order_by(transit_pending_notifications.c.id)
+    if state is not None:
+        query = query.where(transit_pending_notifications.c.state == state)
+    if mrn is not None:
+        query = query.where(transit_pending_notifications.c.mrn == mrn)
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 # --- overdue movements and guarantees ---------------------------------------------------------------

@@ -69,3 +69,23 @@ def detail(row: Any, events: list[Any], alert: Any, lang: str, now: datetime | N
         }
     )
     return view
+
+
+def pending_view(row: Any, lang: str) -> dict[str, Any]:
+    """A notification held for a movement this node does not know (or once held, and settled)."""
+    return {
+        "id": row["id"],
+        "mrn": row["mrn"],
+        "kind": row["kind"],
+        "kind_label": t(f"transit.event.{row['kind']}", lang),
+        "office_code": row["office_code"],
+        "country": row["country"],
+        "sender": row["sender"],
+        "message_id": row["message_id"],
+        "received_at": row["received_at"].isoformat(),
+        "state": row["state"],
+        "state_label": t(f"transit.pending.state.{row['state']}", lang),
+        "settled_at": row["settled_at"].isoformat() if row["settled_at"] else None,
+        "code": row["code"],
+        "notification": row["payload"],
+    }
