@@ -76,6 +76,20 @@ class ItemFacts:
     duty_total: Decimal
 
 
+SPLIT_CONSIGNMENT = "split_consignment"
+"""Signal: the declaration clears one part of its transport document (``split_consignment``)."""
+CONSIGNEE_DIFFERS = "consignee_differs"
+"""Signal: the cited bill is made out to order or to a bank, and the importer is not its named consignee."""
+SIGNALS = (SPLIT_CONSIGNMENT, CONSIGNEE_DIFFERS)
+"""Every signal lodging may give the assessor; each has its reason ``reason.signal.<signal>``."""
+
+
+def signal_reasons(subject: "AssessmentInput") -> list[Reason]:
+    """One plain-words reason per signal present, in a fixed order (both assessors add them)."""
+    bill = subject.declaration.transport_document_reference or ""
+    return [Reason(f"reason.signal.{signal}", {"bill": bill}) for signal in SIGNALS if signal in subject.signals]
+
+
 @dataclass(frozen=True, slots=True)
 class AssessmentInput:
     declaration: GoodsDeclaration
@@ -85,6 +99,26 @@ class AssessmentInput:
     items: tuple[ItemFacts, ...]
     duty_total: Decimal
     customs_value: Decimal
+    signals: frozenset[str] = frozenset()  # among SIGNALS: what lodging found beyond the figures
+
+
+@dataclass(frozen=True, slots=True)
+class DrawRecord:
+    """The random draw behind a lane, as the lane event records it (the node's secret never).
+
+    ``value`` is the number in [0, 1) (every digit: ``repr`` of the float), ``secret`` the id of
+    the node secret it was drawn with. ``red_below`` and ``yellow_below``, when given, are the
+    random bands the draw alone decided with: below ``red_below`` the lane is red, below
+    ``yellow_below`` at least yellow (``avance selection check-draws`` checks both)."""
+
+    value: str
+    secret: str
+    red_below: str | None = None
+    yellow_below: str | None = None
+
+    def to_record(self) -> dict[str, str]:
+        fields = {"value": self.value, "secret": self.secret, "red_below": self.red_below, "yellow_below": self.yellow_below}
+        return {name: value for name, value in fields.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +127,7 @@ class Assessment:
     score: Decimal  # 0 to 1: higher means riskier
     reasons: tuple[Reason, ...]
     assessor: str
+    draw: DrawRecord | None = None  # the random draw behind the lane, when the assessor drew one
 
 
 class Assessor(Protocol):

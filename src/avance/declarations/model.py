@@ -20,6 +20,7 @@ from avance.kit.documents import (
     IdentifiedParty,
     Identifier,
     Mass,
+    NetMass,
     Party,
     Quantity,
     Strict,
@@ -58,7 +59,7 @@ class GoodsItem(Strict):
     duty_regime: DutyRegime = Field(
         "general", description="'community' claims the bloc preference. WCO: DutyTaxFee/DutyRegimeCode"
     )
-    net_mass: Mass = Field(description="kg. WCO: GoodsMeasure/NetNetWeightMeasure")
+    net_mass: NetMass = Field(description="kg, above zero. WCO: GoodsMeasure/NetNetWeightMeasure")
     gross_mass: Mass = Field(description="kg. WCO: GoodsMeasure/GrossMassMeasure")
     supplementary_quantity: Quantity | None = Field(None, description="WCO: GoodsMeasure/TariffQuantity")
     supplementary_unit: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,3}$")] | None = Field(
@@ -102,6 +103,15 @@ class GoodsDeclaration(Strict):
     )
     ucr: Annotated[str, StringConstraints(min_length=1, max_length=35)] | None = Field(
         None, description="Unique consignment reference. WCO: UCR/ID"
+    )
+    split_consignment: bool = Field(
+        False,
+        description=(
+            "True when this declaration clears one part of the consignment of its transport document, the other parts"
+            " being declared separately (partial clearance): the same bill may then be declared again for the same goods,"
+            " and each part is shown to the risk assessment. No WCO DM 3.6 element: a national extension of"
+            " GoodsShipment/Consignment, as the partial declarations of ASYCUDA."
+        ),
     )
     incoterm: Incoterm = Field(description="Incoterms 2020. WCO: TradeTerms/ConditionCode")
     invoice_currency: CurrencyCode = Field(description="WCO: InvoiceAmount/currencyID")

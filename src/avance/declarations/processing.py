@@ -5,6 +5,7 @@ so that the API, the bulk importer and the demo run exactly the same code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,7 +20,8 @@ from avance.reference.rates import NoExchangeRate
 from avance.revenue.calculator import DutyBreakdown, DutyItemInput, NoTariffLine, combine, compute_duties
 from avance.revenue.context import ReferenceContext, check_office
 from avance.revenue.customs_value import included_charges, item_values
-from avance.declarations.assessment import Assessment, AssessmentInput, Assessor, ItemFacts
+from avance.declarations.assessment import CONSIGNEE_DIFFERS, SPLIT_CONSIGNMENT, Assessment, AssessmentInput, Assessor, ItemFacts
+from avance.manifests.model import BillFacts, Claim
 from avance.declarations.extensions import AfterLodging, Annex
 
 
@@ -38,8 +40,8 @@ class Lookups(Protocol):
 
     def lrn_taken(self, declarant_id: str, lrn: str) -> bool: ...
 
-    def manifest_bills(self, manifest_reference: str) -> frozenset[str] | None:
-        """Transport documents on the manifest, or None when no such manifest was lodged."""
+    def manifest_bills(self, manifest_reference: str) -> Mapping[str, BillFacts] | None:
+        """Transport documents on the manifest with their consignee, or None when no such manifest was lodged."""
         ...
 
 
@@ -48,12 +50,12 @@ class MemoryLookups:
     """Lookups over sets held in memory (bulk import preloads them; tests fill them)."""
 
     lrns: set[tuple[str, str]] = field(default_factory=set)
-    manifests: dict[str, frozenset[str]] = field(default_factory=dict)
+    manifests: dict[str, Mapping[str, BillFacts]] = field(default_factory=dict)
 
     def lrn_taken(self, declarant_id: str, lrn: str) -> bool:
         return (declarant_id, lrn) in self.lrns
 
-    def manifest_bills(self, manifest_reference: str) -> frozenset[str] | None:
+    def manifest_bills(self, manifest_reference: str) -> Mapping[str, BillFacts] | None:
         return self.manifests.get(manifest_reference)
 
 
@@ -162,9 +164,62 @@ def check(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, lookup
             issues.append(
                 Issue("/transport_document_reference", "manifest.bill_unknown", {"bill": d.transport_document_reference, "reference": d.manifest_reference})
             )
+        elif d.transport_document_reference is not None:
+            bill = bills[d.transport_document_reference]
+            if consignee_mismatch(bill, d):
+                issues.append(Issue("/importer/id", "consignment.consignee_mismatch", {"bill": d.transport_document_reference}))
     if lookups.lrn_taken(d.declarant.id, d.lrn):
         issues.append(Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id}))
     return issues
+
+
+def _cited_bill(d: GoodsDeclaration, lookups: Lookups) -> BillFacts | None:
+    if d.manifest_reference is None or d.transport_document_reference is None:
+        return None
+    bills = lookups.manifest_bills(d.manifest_reference)
+    return None if bills is None else bills.get(d.transport_document_reference)
+
+
+def consignee_mismatch(bill: BillFacts, d: GoodsDeclaration) -> bool:
+    """The bill names a consignee (by identification) who is not the declared importer, and the
+    bill is not made out to order or to a bank: refused."""
+    return bill.consignee_id is not None and bill.consignee_id != d.importer.id and not bill.to_order
+
+
+def signals(d: GoodsDeclaration, bill: BillFacts | None) -> frozenset[str]:
+    """What the assessor is told beyond the declaration's figures:
+
+    - ``split_consignment``: the declarant says this clears one part of its transport document;
+    - ``consignee_differs``: the cited bill is made out to order or to a bank, and the importer is
+      not its named consignee (the bill was endorsed over: whoever holds it takes the goods).
+    """
+    found = set()
+    if d.split_consignment and d.transport_document_reference is not None:
+        found.add(SPLIT_CONSIGNMENT)
+    if bill is not None and bill.to_order and bill.consignee_id != d.importer.id:
+        found.add(CONSIGNEE_DIFFERS)
+    return frozenset(found)
+
+
+def consignment_claim(d: GoodsDeclaration) -> Claim | None:
+    """What ``d`` declares against its transport document (None without one): its packages (the
+    declared total, else the sum of its items' packages), its gross mass (the sum of its items'),
+    and what tells whether another declaration declares the same goods (HS headings, containers)."""
+    if d.transport_document_reference is None:
+        return None
+    packages = d.total_package_quantity
+    if packages is None:
+        packages = sum(p.quantity for item in d.goods_items for p in item.packages)
+    containers = {c.id for c in d.containers} | {c for item in d.goods_items for c in item.container_ids}
+    return Claim(
+        transport_document_reference=d.transport_document_reference,
+        manifest_reference=d.manifest_reference,
+        packages=packages,
+        gross_mass=sum((item.gross_mass for item in d.goods_items), Decimal(0)),
+        hs_headings=frozenset(item.hs_code[:4] for item in d.goods_items),
+        container_ids=frozenset(containers),
+        split=d.split_consignment,
+    )
 
 
 def process(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, lookups: Lookups) -> ProcessedDeclaration:
@@ -199,6 +254,7 @@ def process(ctx: NodeContext, d: GoodsDeclaration, registration_date: date, look
         items=tuple(ItemFacts(r.customs_value, r.duties.total if r.duties_due else Decimal(0)) for r in items),
         duty_total=duties.total,
         customs_value=customs_value,
+        signals=signals(d, _cited_bill(d, lookups)),
     )
     assessment = ctx.assessor.assess(subject)
     return ProcessedDeclaration(d, registration_date, ctx.currency, tuple(items), customs_value, duties, assessment)

@@ -601,6 +601,7 @@ class DemoGenerator:
         broker_pick = _Weighted(list(range(len(self._declarants))), [d.size for d in self._declarants])
         usual_share = float(self._catalog["fraud"]["usual_declarant_share"])
         counters: dict[tuple[int, int], int] = {}
+        documents: set[str] = set()  # one declaration per transport document: a consignment is declared once
         draws = sorted(rng.choices(range(len(cum)), cum_weights=cum, k=n))
         days = self._calendar
         for draw in draws:
@@ -614,7 +615,7 @@ class DemoGenerator:
                 if u < threshold:
                     kind = name
                     break
-            yield self._declaration(rng, on, importer, j, kind, counters)
+            yield self._declaration(rng, on, importer, j, kind, counters, documents)
 
     # -- population ---------------------------------------------------------------------------
 
@@ -946,6 +947,7 @@ class DemoGenerator:
         j: int,
         kind: str | None,
         counters: dict[tuple[int, int], int],
+        documents: set[str],
     ) -> GeneratedDeclaration:
         goods = self._goods
         primary = (importer.eligible[kind] if kind else importer.pairs).pick(rng)  # type: ignore[union-attr]
@@ -1077,6 +1079,8 @@ class DemoGenerator:
             airline = self._catalog["airlines"][_below(rng, len(self._catalog["airlines"]))]
             means = {"identification": f"{airline['code']}{100 + _below(rng, 900)}", "nationality": airline["country"]}
             document = _awb(rng, airline["prefix"])
+            while document in documents:
+                document = _awb(rng, airline["prefix"])
             days_lo, days_hi = self._catalog["arrival_days"]["air"]
         elif office_kind == "road":
             if mode == "road":
@@ -1088,6 +1092,8 @@ class DemoGenerator:
             plate = f"{_LETTERS[_below(rng, 26)]}{_LETTERS[_below(rng, 26)]}{_below(rng, 10**4):04d}{_LETTERS[_below(rng, 26)]}{_LETTERS[_below(rng, 26)]}"
             means = {"identification": plate, "nationality": nationality}
             document = f"LV{nationality}{year}{_below(rng, 10**6):06d}"
+            while document in documents:
+                document = f"LV{nationality}{year}{_below(rng, 10**6):06d}"
             days_lo, days_hi = self._catalog["arrival_days"]["sea" if routed_by_sea else "road"]
         else:
             if vessel_kind == "container" and line is not None:
@@ -1097,7 +1103,10 @@ class DemoGenerator:
                 vessel = pool[_below(rng, len(pool))]
             means = {"identification": vessel.imo, "name": vessel.name, "nationality": vessel.flag}
             document = f"{vessel.scac}{_below(rng, 10**9):09d}"
+            while document in documents:
+                document = f"{vessel.scac}{_below(rng, 10**9):09d}"
             days_lo, days_hi = self._catalog["arrival_days"]["sea"]
+        documents.add(document)
         arrival = datetime(on.year, on.month, on.day, _below(rng, 24), 15 * _below(rng, 4), tzinfo=_UTC)
         arrival += timedelta(days=days_lo + _below(rng, days_hi - days_lo + 1))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from avance.auth.access import Action
@@ -28,6 +28,35 @@ class ManifestLodged(BaseModel):
     location: str
 
 
+class Discrepancy(BaseModel):
+    """A bill whose declarations, lodged before its cargo report, cleared more than it carries."""
+
+    transport_document_reference: str
+    packages_on_bill: int
+    packages_declared: int
+    gross_mass_on_bill: str = Field(description="kg, as reported by the carrier")
+    gross_mass_declared: str = Field(description="kg, the sum of the declarations' goods items")
+    declarations: int = Field(description="How many open declarations wrote the bill off")
+    recorded_at: TimeText
+
+
+class ListedDiscrepancy(BaseModel):
+    manifest_id: int
+    manifest_reference: str
+    transport_document_reference: str
+    packages_on_bill: int
+    packages_declared: int
+    gross_mass_on_bill: str
+    gross_mass_declared: str
+    declaration_ids: list[int]
+    recorded_at: TimeText
+
+
+class DiscrepancyPage(BaseModel):
+    items: list[ListedDiscrepancy]
+    total: int
+
+
 class ManifestView(BaseModel):
     """A cargo report as lodged, with what the node indexed of it."""
 
@@ -38,6 +67,9 @@ class ManifestView(BaseModel):
     estimated_arrival: TimeText
     lodged_at: TimeText
     manifest: dict[str, Any] = Field(description="The cargo report as lodged (CargoReport).")
+    discrepancies: list[Discrepancy] | None = Field(
+        None, description="Bills its earlier declarations cleared beyond what it carries (customs staff only)."
+    )
 
 
 @router.post(
@@ -55,7 +87,23 @@ def lodge(body: CargoReport, node: NodeDep, caller: Annotated[Principal, Allowed
     return ManifestLodged(id=manifest_id, reference=body.reference, bills_of_lading=len(body.bills_of_lading), location=f"/manifests/{manifest_id}")
 
 
-@router.get("/{manifest_id}", response_model=ManifestView, summary="A cargo report as lodged")
+@router.get(
+    "/discrepancies",
+    response_model=DiscrepancyPage,
+    summary="Bills declared beyond what their cargo report carries, newest first (customs staff)",
+)
+def list_discrepancies(
+    node: NodeDep,
+    caller: Annotated[Principal, Allowed(Action.READ_RISK)],
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DiscrepancyPage:
+    with node.engine.connect() as conn:
+        items, total = service.discrepancies(conn, caller, limit=page_size, offset=(page - 1) * page_size)
+    return DiscrepancyPage(items=[ListedDiscrepancy(**i) for i in items], total=total)
+
+
+@router.get("/{manifest_id}", response_model=ManifestView, response_model_exclude_none=True, summary="A cargo report as lodged")
 def get_manifest(
     manifest_id: Annotated[int, Path(ge=1, le=2_147_483_647)], node: NodeDep, caller: Annotated[Principal, Allowed(Action.READ_DOCUMENTS)]
 ) -> dict[str, Any]:

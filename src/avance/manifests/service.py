@@ -1,22 +1,34 @@
-"""Cargo reports (manifests): check, store, read."""
+"""Cargo reports (manifests): check, store, read; and the write-off of each bill of lading by
+the declarations that clear it (one consignment, declared once).
+
+What declarations declare against a transport document is kept here (``consignment_lines``),
+with the declaration id as a plain number: manifests do not know declarations, the declarations
+service calls ``plan_write_offs`` and ``record_write_offs`` in its lodging transaction, and
+``give_back`` when a declaration is rejected. Every change to a document's lines first locks its
+``consignments`` row (created by an upsert, so that two concurrent lodgings lock the same row).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from avance.auth.access import Action, require
 from avance.auth.model import Principal, Role
 from avance.reference.containers import container_check_digit_ok
 from avance.revenue.context import ReferenceContext, check_office
-from avance.kit.errors import Forbidden, Issue, NotFound, ValidationFailed
-from avance.manifests.model import CargoReport
+from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
+from avance.manifests.model import Balance, BillFacts, CargoReport, Claim
 from avance.reference import check_locode, is_country
-from avance.manifests.tables import bills_of_lading, manifests
+from avance.manifests.tables import bills_of_lading, consignment_discrepancies, consignment_lines, consignments, manifests
 
 
 def check(ctx: ReferenceContext, m: CargoReport, today: date) -> list[Issue]:
@@ -55,13 +67,18 @@ def check(ctx: ReferenceContext, m: CargoReport, today: date) -> list[Issue]:
     return issues
 
 
-def bills_of(conn: Connection, manifest_reference: str) -> frozenset[str] | None:
-    """The transport documents of cargo report ``manifest_reference``, or None when none was lodged."""
+def bills_of(conn: Connection, manifest_reference: str) -> dict[str, BillFacts] | None:
+    """The transport documents of cargo report ``manifest_reference`` with what lodging needs to
+    know of each (its consignee), or None when no such report was lodged."""
     manifest = conn.execute(select(manifests.c.id).where(manifests.c.reference == manifest_reference)).first()
     if manifest is None:
         return None
-    rows = conn.execute(select(bills_of_lading.c.transport_document_reference).where(bills_of_lading.c.manifest_id == manifest.id))
-    return frozenset(r[0] for r in rows)
+    rows = conn.execute(
+        select(bills_of_lading.c.transport_document_reference, bills_of_lading.c.consignee_id, bills_of_lading.c.consignee_name).where(
+            bills_of_lading.c.manifest_id == manifest.id
+        )
+    )
+    return {r.transport_document_reference: BillFacts(r.consignee_id, r.consignee_name) for r in rows}
 
 
 def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> tuple[int, bool]:
@@ -118,6 +135,7 @@ def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Pr
             )
     except IntegrityError:
         raise ValidationFailed([Issue("/reference", "manifest.duplicate", {"reference": m.reference})]) from None
+    _write_off_earlier(conn, int(manifest_id), now)
     return int(manifest_id), False
 
 
@@ -136,4 +154,272 @@ def get(conn: Connection, manifest_id: int, principal: Principal) -> dict[str, A
         "estimated_arrival": row["estimated_arrival"].isoformat(),
         "lodged_at": row["lodged_at"].isoformat(),
         "manifest": row["document"],
+        "discrepancies": None if principal.role is Role.DECLARANT else [
+            _discrepancy(d) | {"declarations": len(d["declaration_ids"])}
+            for d in conn.execute(
+                select(consignment_discrepancies).where(consignment_discrepancies.c.manifest_id == manifest_id).order_by(consignment_discrepancies.c.id)
+            ).mappings()
+        ],
     }
+
+
+# --- the write-off of bills of lading --------------------------------------------------------
+
+
+def _figure(value: Decimal) -> str:
+    """A mass as plain digits (1000, never 1E+3)."""
+    return format(value.normalize(), "f")
+
+
+def _lock(conn: Connection, references: Iterable[str]) -> None:
+    """Lock the consignment rows of ``references`` until the transaction ends, creating those
+    that do not exist yet. Rows are locked in order, so that two lodgings never wait on each
+    other in a circle. SQLite serialises writers already (BEGIN IMMEDIATE): there the upsert suffices."""
+    ordered = sorted(set(references))
+    if not ordered:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(consignments).on_conflict_do_nothing(index_elements=["transport_document_reference"]),
+        [{"transport_document_reference": r} for r in ordered],
+    )
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            select(consignments.c.transport_document_reference)
+            .where(consignments.c.transport_document_reference.in_(ordered))
+            .order_by(consignments.c.transport_document_reference)
+            .with_for_update()
+        ).all()
+
+
+@dataclass(frozen=True, slots=True)
+class _Bill:
+    id: int
+    packages: int
+    gross_mass: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOff:
+    """A claim found acceptable: the bill it writes off, if its cargo report was lodged."""
+
+    claim: Claim
+    bill_id: int | None
+
+
+def _written_off(conn: Connection, bill_ids: Iterable[int]) -> dict[int, tuple[int, Decimal]]:
+    """Packages and gross mass written off each bill by declarations not rejected."""
+    totals: dict[int, tuple[int, Decimal]] = {}
+    ids = list(set(bill_ids))
+    if not ids:
+        return totals
+    rows = conn.execute(
+        select(consignment_lines.c.bill_id, consignment_lines.c.packages, consignment_lines.c.gross_mass).where(
+            consignment_lines.c.bill_id.in_(ids), consignment_lines.c.given_back_at.is_(None)
+        )
+    )
+    for bill_id, packages, mass in rows:  # summed here: SQLite keeps exact decimals as text
+        done_packages, done_mass = totals.get(bill_id, (0, Decimal(0)))
+        totals[bill_id] = (done_packages + packages, done_mass + mass)
+    return totals
+
+
+def plan_write_offs(conn: Connection, claims: Sequence[Claim | None]) -> list[WriteOff | Conflict | None]:
+    """Lock the transport documents of ``claims`` and judge each claim, in order, against what
+    is already declared and against the claims before it: the write-off to record once its
+    declaration is stored, or the refusal (None for a declaration that cites no document).
+
+    - The same goods declared again on the same document while an earlier declaration is open
+      (not rejected; released ones count) are refused (``consignment.already_declared``), unless
+      the new declaration says it is a part of a split consignment.
+    - A claim citing a lodged cargo report writes off its bill: what exceeds the packages or the
+      gross mass left is refused (``consignment.exceeds_balance``, with the figures).
+
+    Refusals are 409: the declaration is well formed, but the bill's state does not allow it
+    (it may pass once an earlier declaration is rejected). They name the document only, never
+    the earlier declaration, its declarant or its lane.
+    """
+    wanted = [c for c in claims if c is not None]
+    _lock(conn, (c.transport_document_reference for c in wanted))
+    if not wanted:
+        return [None] * len(claims)
+    references = {c.transport_document_reference for c in wanted}
+    declared: dict[str, list[tuple[frozenset[str], frozenset[str]]]] = {r: [] for r in references}
+    rows = conn.execute(
+        select(consignment_lines.c.transport_document_reference, consignment_lines.c.hs_headings, consignment_lines.c.container_ids).where(
+            consignment_lines.c.transport_document_reference.in_(references), consignment_lines.c.given_back_at.is_(None)
+        )
+    )
+    for reference, headings, containers in rows:
+        declared[reference].append((frozenset(headings), frozenset(containers)))
+    bills: dict[tuple[str, str], _Bill] = {}
+    cited = {(c.manifest_reference, c.transport_document_reference) for c in wanted if c.manifest_reference is not None}
+    if cited:
+        rows = conn.execute(
+            select(manifests.c.reference, bills_of_lading.c.transport_document_reference, bills_of_lading.c.id, bills_of_lading.c.package_quantity, bills_of_lading.c.gross_mass)
+            .join(manifests, manifests.c.id == bills_of_lading.c.manifest_id)
+            .where(manifests.c.reference.in_({m for m, _ in cited}), bills_of_lading.c.transport_document_reference.in_(references))
+        )
+        bills = {(r.reference, r.transport_document_reference): _Bill(r.id, r.package_quantity, r.gross_mass) for r in rows}
+    written = _written_off(conn, (b.id for b in bills.values()))
+    outcomes: list[WriteOff | Conflict | None] = []
+    for claim in claims:
+        if claim is None:
+            outcomes.append(None)
+            continue
+        reference = claim.transport_document_reference
+        if not claim.split and any(claim.same_goods(headings, containers) for headings, containers in declared[reference]):
+            outcomes.append(Conflict("consignment.already_declared", bill=reference))
+            continue
+        bill = bills.get((claim.manifest_reference, reference)) if claim.manifest_reference is not None else None
+        if bill is not None:
+            packages, mass = written.get(bill.id, (0, Decimal(0)))
+            if packages + claim.packages > bill.packages or mass + claim.gross_mass > bill.gross_mass:
+                outcomes.append(
+                    Conflict(
+                        "consignment.exceeds_balance",
+                        bill=reference,
+                        packages_on_bill=bill.packages,
+                        packages_written_off=packages,
+                        packages_declared=claim.packages,
+                        mass_on_bill=_figure(bill.gross_mass),
+                        mass_written_off=_figure(mass),
+                        mass_declared=_figure(claim.gross_mass),
+                    )
+                )
+                continue
+            written[bill.id] = (packages + claim.packages, mass + claim.gross_mass)
+        declared[reference].append((claim.hs_headings, claim.container_ids))
+        outcomes.append(WriteOff(claim, bill.id if bill is not None else None))
+    return outcomes
+
+
+def record_write_offs(conn: Connection, stored: Sequence[tuple[WriteOff, int, datetime]]) -> None:
+    """Record what each stored declaration (``WriteOff``, declaration id, lodging time) declared
+    against its document, in the transaction that planned it (its documents are still locked)."""
+    if not stored:
+        return
+    conn.execute(
+        insert(consignment_lines),
+        [
+            {
+                "transport_document_reference": w.claim.transport_document_reference,
+                "declaration_id": declaration_id,
+                "bill_id": w.bill_id,
+                "packages": w.claim.packages,
+                "gross_mass": w.claim.gross_mass,
+                "hs_headings": sorted(w.claim.hs_headings),
+                "container_ids": sorted(w.claim.container_ids),
+                "split": w.claim.split,
+                "declared_at": at,
+            }
+            for w, declaration_id, at in stored
+        ],
+    )
+
+
+def give_back(conn: Connection, declaration_id: int, at: datetime) -> None:
+    """A rejected declaration no longer writes off its bill nor holds its goods declared."""
+    references = conn.execute(
+        select(consignment_lines.c.transport_document_reference).where(
+            consignment_lines.c.declaration_id == declaration_id, consignment_lines.c.given_back_at.is_(None)
+        )
+    ).scalars().all()
+    if not references:
+        return
+    _lock(conn, references)
+    conn.execute(
+        update(consignment_lines)
+        .where(consignment_lines.c.declaration_id == declaration_id, consignment_lines.c.given_back_at.is_(None))
+        .values(given_back_at=at)
+    )
+
+
+def _write_off_earlier(conn: Connection, manifest_id: int, at: datetime) -> None:
+    """A cargo report lodged after declarations of its bills: each bill is written off by the
+    declarations that named it before it was reported (open ones only). What they declared
+    beyond the bill's packages or gross mass is kept as a discrepancy for officers; the
+    cargo report itself is never refused for it."""
+    bills = conn.execute(
+        select(bills_of_lading.c.id, bills_of_lading.c.transport_document_reference, bills_of_lading.c.package_quantity, bills_of_lading.c.gross_mass)
+        .where(bills_of_lading.c.manifest_id == manifest_id)
+        .order_by(bills_of_lading.c.transport_document_reference)
+    ).all()
+    references = [b.transport_document_reference for b in bills]
+    _lock(conn, references)
+    waiting: dict[str, list[tuple[int, int, int, Decimal]]] = {}
+    rows = conn.execute(
+        select(consignment_lines.c.id, consignment_lines.c.transport_document_reference, consignment_lines.c.declaration_id, consignment_lines.c.packages, consignment_lines.c.gross_mass)
+        .where(
+            consignment_lines.c.transport_document_reference.in_(references),
+            consignment_lines.c.bill_id.is_(None),
+            consignment_lines.c.given_back_at.is_(None),
+        )
+        .order_by(consignment_lines.c.id)
+    )
+    for line_id, reference, declaration_id, packages, mass in rows:
+        waiting.setdefault(reference, []).append((line_id, declaration_id, packages, mass))
+    for bill in bills:
+        lines = waiting.get(bill.transport_document_reference)
+        if not lines:
+            continue
+        conn.execute(update(consignment_lines).where(consignment_lines.c.id.in_([line[0] for line in lines])).values(bill_id=bill.id))
+        packages = sum(line[2] for line in lines)
+        mass = sum((line[3] for line in lines), Decimal(0))
+        if packages > bill.package_quantity or mass > bill.gross_mass:
+            conn.execute(
+                insert(consignment_discrepancies).values(
+                    manifest_id=manifest_id,
+                    bill_id=bill.id,
+                    transport_document_reference=bill.transport_document_reference,
+                    packages_on_bill=bill.package_quantity,
+                    packages_declared=packages,
+                    gross_mass_on_bill=bill.gross_mass,
+                    gross_mass_declared=mass,
+                    declaration_ids=[line[1] for line in lines],
+                    recorded_at=at,
+                )
+            )
+
+
+def balance(conn: Connection, manifest_reference: str, transport_document_reference: str) -> Balance | None:
+    """The write-off balance of a bill on a lodged cargo report, or None when there is no such bill."""
+    bill = conn.execute(
+        select(bills_of_lading.c.id, bills_of_lading.c.package_quantity, bills_of_lading.c.gross_mass)
+        .join(manifests, manifests.c.id == bills_of_lading.c.manifest_id)
+        .where(manifests.c.reference == manifest_reference, bills_of_lading.c.transport_document_reference == transport_document_reference)
+    ).first()
+    if bill is None:
+        return None
+    packages, mass = _written_off(conn, [bill.id]).get(bill.id, (0, Decimal(0)))
+    return Balance(bill.package_quantity, bill.gross_mass, packages, mass)
+
+
+def _discrepancy(r: Any) -> dict[str, Any]:
+    """What a discrepancy row says of its bill: reported by the carrier, declared, and when."""
+    return {
+        "transport_document_reference": r["transport_document_reference"],
+        "packages_on_bill": r["packages_on_bill"],
+        "packages_declared": r["packages_declared"],
+        "gross_mass_on_bill": _figure(r["gross_mass_on_bill"]),
+        "gross_mass_declared": _figure(r["gross_mass_declared"]),
+        "recorded_at": r["recorded_at"].isoformat(),
+    }
+
+
+def discrepancies(conn: Connection, principal: Principal, *, limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Bills whose declarations cleared more than the carrier reported, newest first (officers)."""
+    require(principal, Action.READ_RISK)
+    total = conn.execute(select(func.count()).select_from(consignment_discrepancies)).scalar_one()
+    rows = conn.execute(
+        select(consignment_discrepancies, manifests.c.reference.label("manifest_reference"))
+        .join(manifests, manifests.c.id == consignment_discrepancies.c.manifest_id)
+        .order_by(consignment_discrepancies.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).mappings()
+    items = [
+        {"manifest_id": r["manifest_id"], "manifest_reference": r["manifest_reference"]} | _discrepancy(r) | {"declaration_ids": list(r["declaration_ids"])}
+        for r in rows
+    ]
+    return items, int(total)

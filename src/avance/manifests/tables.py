@@ -1,8 +1,9 @@
-"""Cargo reports (manifests) and their bills of lading."""
+"""Cargo reports (manifests) and their bills of lading; what declarations wrote off each bill."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -50,4 +51,47 @@ bills_of_lading = Table(
     Column("container_ids", JSONDoc, nullable=False),
     UniqueConstraint("manifest_id", "transport_document_reference", name="uq_bills_of_lading_manifest_tdr"),
     Index("ix_bills_of_lading_tdr", "transport_document_reference"),
+)
+
+consignments = Table(
+    "consignments",
+    metadata,
+    # One row per transport document ever declared or reported: the row lodgings lock
+    # (SELECT ... FOR UPDATE), created for both of two concurrent lodgings by an upsert.
+    Column("transport_document_reference", String(35), primary_key=True),
+)
+
+consignment_lines = Table(
+    "consignment_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("transport_document_reference", String(35), ForeignKey("consignments.transport_document_reference"), nullable=False),
+    Column("declaration_id", Integer, nullable=False, comment="The declaration (a plain number: manifests do not know declarations)"),
+    Column("bill_id", Integer, ForeignKey("bills_of_lading.id", ondelete="SET NULL"), nullable=True, comment="The bill written off; null until a cargo report lists it"),
+    Column("packages", Integer, nullable=False),
+    Column("gross_mass", ExactDecimal, nullable=False),
+    Column("hs_headings", JSONDoc, nullable=False, comment="HS headings (4 digits) of the declared goods"),
+    Column("container_ids", JSONDoc, nullable=False),
+    Column("split", Boolean, nullable=False, comment="Declared as one part of a split consignment"),
+    Column("declared_at", UTCDateTime, nullable=False),
+    Column("given_back_at", UTCDateTime, nullable=True, comment="The declaration was rejected: no longer written off"),
+    Index("ix_consignment_lines_tdr", "transport_document_reference"),
+    Index("ix_consignment_lines_declaration", "declaration_id"),
+    Index("ix_consignment_lines_bill", "bill_id"),
+)
+
+consignment_discrepancies = Table(
+    "consignment_discrepancies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("bill_id", Integer, ForeignKey("bills_of_lading.id", ondelete="CASCADE"), nullable=False),
+    Column("transport_document_reference", String(35), nullable=False),
+    Column("packages_on_bill", Integer, nullable=False),
+    Column("packages_declared", Integer, nullable=False),
+    Column("gross_mass_on_bill", ExactDecimal, nullable=False),
+    Column("gross_mass_declared", ExactDecimal, nullable=False),
+    Column("declaration_ids", JSONDoc, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_consignment_discrepancies_manifest", "manifest_id"),
 )

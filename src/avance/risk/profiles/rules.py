@@ -12,7 +12,6 @@ shape and how they judge a declaration, so a YAML file (``rules.yaml``) describe
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -25,7 +24,8 @@ from pydantic_core import PydanticCustomError
 
 from avance.kit.datafiles import load_yaml_model
 from avance.declarations.model import GoodsDeclaration, GoodsItem
-from avance.declarations.assessment import Assessment, AssessmentInput, ItemFacts, Lane, Reason
+from avance.declarations.assessment import SIGNALS, Assessment, AssessmentInput, DrawRecord, ItemFacts, Lane, Reason, signal_reasons
+from avance.risk.policy.draw import SEPARATOR, Draw
 
 
 
@@ -54,6 +54,7 @@ Currencies = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}
 HsPrefixes = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[0-9]{2,10}$")]], _Listed]
 HsCodes = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[0-9]{6,10}$")]], _Listed]
 Units = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,3}$")]], _Listed]
+Signals = Annotated[list[Literal[SIGNALS]], Field(min_length=1, max_length=len(SIGNALS))]  # type: ignore[valid-type]
 
 
 def _rule_error(code: str, field: str, message: str) -> PydanticCustomError:
@@ -111,6 +112,11 @@ class Conditions(_Model):
     invoice_currency: Currencies | None = None
     customs_value_above: Threshold | None = None
     duty_total_above: Threshold | None = None
+    signal: Signals | None = Field(
+        None,
+        description="What lodging found beyond the figures, any of: split_consignment (one part of a split consignment),"
+        " consignee_differs (a bill to order or to a bank, endorsed to an importer who is not its consignee).",
+    )
     # Item conditions: all on one same item
     hs_prefix: HsPrefixes | None = None
     not_hs_prefix: HsPrefixes | None = None
@@ -188,6 +194,9 @@ class Conditions(_Model):
         if self.duty_total_above is not None:
             duty = self.duty_total_above
             checks.append(lambda d, s: s.duty_total > duty)
+        if self.signal is not None:
+            wanted_signals = frozenset(self.signal)
+            checks.append(lambda d, s: not wanted_signals.isdisjoint(s.signals))
         return checks
 
     def _compile_items(self) -> list[ItemCheck]:
@@ -330,21 +339,24 @@ def rule_reason(rule: Rule) -> Reason:
     )
 
 
-def _uniform(*parts: str) -> float:
-    """A reproducible number in [0, 1) from the declaration's identity."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 @dataclass
 class RuleAssessor:
-    """Assigns lanes from selectivity profiles plus a minimum random selection."""
+    """Assigns lanes from selectivity profiles plus a minimum random selection.
+
+    The random selection draws with ``draw``, keyed with the node's secret (``avance.risk.policy.draw``):
+    a rule set with random rates needs one, there is no unkeyed draw to fall back on."""
 
     rules: RuleSet
     name: str = "rules"
+    draw: Draw | None = None
 
     def __post_init__(self) -> None:
         self._rules = [rule for rule in self.rules.rules if rule.active]
+        selection = self.rules.random_selection
+        if self.draw is None and (selection.red > 0 or selection.yellow > 0):
+            raise ValueError("a rule set with a random selection needs the node's draw (its selection secret)")
+        self._red_below = float(selection.red)
+        self._yellow_below = float(selection.red + selection.yellow)
 
     def assess(self, subject: AssessmentInput) -> Assessment:
         d = subject.declaration
@@ -357,15 +369,18 @@ class RuleAssessor:
                 if rule.lane is not None:
                     lanes.append(rule.lane)
                 reasons.append(rule_reason(rule))
-        draw = Decimal(repr(_uniform(d.declarant.id, d.lrn)))
-        selection = self.rules.random_selection
-        if draw < selection.red:
-            lanes.append(Lane.RED)
-            reasons.append(Reason("reason.random", {"lane": Lane.RED.value}))
-        elif draw < selection.red + selection.yellow:
-            lanes.append(Lane.YELLOW)
-            reasons.append(Reason("reason.random", {"lane": Lane.YELLOW.value}))
+        drawn: DrawRecord | None = None
+        if self.draw is not None:
+            u = self.draw.uniform(SEPARATOR.join((d.declarant.id, d.lrn)))
+            drawn = DrawRecord(repr(u), self.draw.secret_id, repr(self._red_below), repr(self._yellow_below))
+            if u < self._red_below:
+                lanes.append(Lane.RED)
+                reasons.append(Reason("reason.random", {"lane": Lane.RED.value}))
+            elif u < self._yellow_below:
+                lanes.append(Lane.YELLOW)
+                reasons.append(Reason("reason.random", {"lane": Lane.YELLOW.value}))
         lane = Lane.strictest(lanes)
         if not reasons:
             reasons.append(Reason("reason.no_hit", {"lane": lane.value}))
-        return Assessment(lane=lane, score=min(score, Decimal(1)), reasons=tuple(reasons), assessor=f"{self.name}:{self.rules.name}")
+        reasons.extend(signal_reasons(subject))  # what lodging found, said in plain words
+        return Assessment(lane=lane, score=min(score, Decimal(1)), reasons=tuple(reasons), assessor=f"{self.name}:{self.rules.name}", draw=drawn)
