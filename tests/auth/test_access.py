@@ -43,6 +43,7 @@ ONE_ROUTE_PER_ACTION: dict[Action, tuple[str, str, str, Any]] = {
     Action.READ_MOVEMENTS: ("GET", "/transits", "/transits", None),
     Action.READ_PARTNERS: ("GET", "/exchange/partners", "/exchange/partners", None),
     Action.RUN_EXCHANGE: ("GET", "/exchange/status", "/exchange/status", None),
+    Action.READ_DEBTS: ("GET", "/debts", "/debts", None),
 }
 
 

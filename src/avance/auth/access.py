@@ -21,6 +21,7 @@ class Action(str, Enum):
     READ_DOCUMENTS = "read_documents"  # declarations and cargo reports (a declarant: its own)
     READ_RISK = "read_risk"  # lanes' reasons, scores, profiles, valuation references
     RECORD_CONTROL = "record_control"  # arrival, control results, payment, release, rejection
+    READ_DEBTS = "read_debts"  # what post-clearance audits found owed by importers
     EDIT_RISK = "edit_risk"  # selectivity profiles, valuation bounds
     RUN_RISK_ENGINE = "run_risk_engine"  # the installed model and policy; reload them
     SEND_MOVEMENTS = "send_movements"  # export notices and matching to partners, transit movements
@@ -34,6 +35,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_DOCUMENTS: _ALL,
     Action.READ_RISK: _STAFF,
     Action.RECORD_CONTROL: frozenset({Role.OFFICER, Role.ADMIN}),
+    Action.READ_DEBTS: _STAFF,
     Action.EDIT_RISK: frozenset({Role.ANALYST, Role.ADMIN}),
     Action.RUN_RISK_ENGINE: frozenset({Role.ANALYST, Role.ADMIN}),
     Action.SEND_MOVEMENTS: frozenset({Role.OFFICER, Role.ADMIN}),

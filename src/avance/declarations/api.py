@@ -16,10 +16,10 @@ from avance.auth.access import Action, may
 from avance.auth.api import Allowed
 from avance.auth.model import Principal
 from avance.declarations import service
-from avance.declarations.lifecycle import FRAUD_KINDS, EventKind
+from avance.declarations.lifecycle import FRAUD_KINDS, EventKind, Lifecycle, TimeRules
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.schemas import DeclarationDetail, DeclarationPage, LifecycleView, Lodged
-from avance.declarations.views import detail_view, summary_view
+from avance.declarations.views import detail_view, money_view, summary_view
 from avance.kit.http import Lang, NodeDep, problems
 from avance.kit.i18n import t
 from avance.store.engine import write
@@ -34,7 +34,11 @@ Officer = Annotated[Principal, Allowed(Action.RECORD_CONTROL)]
 
 class Arrival(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    arrived_at: AwareDatetime | None = Field(None, description="When the goods arrived (default: now).")
+    arrived_at: AwareDatetime | None = Field(
+        None,
+        description="When the goods arrived (default: now): not later than now (give or take the node's clock-skew allowance), "
+        "not more than the node's arrival_past_days before the lodging.",
+    )
 
 
 class InspectionResult(BaseModel):
@@ -47,8 +51,11 @@ class InspectionResult(BaseModel):
 
 class Payment(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
-    receipt: Annotated[str, Field(min_length=1, max_length=35)]
+    amount: Annotated[
+        Decimal,
+        Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False, description="Paid now: all or part of what is still due, more than 0, never more."),
+    ]
+    receipt: Annotated[str, Field(min_length=1, max_length=35, description="The receipt number: used once on this node.")]
 
 
 class Rejection(BaseModel):
@@ -61,13 +68,14 @@ def sees_risk(caller: Principal) -> bool:
     return may(caller, Action.READ_RISK)
 
 
-def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
+def _life(declaration_id: int, life: Lifecycle, lang: str) -> LifecycleView:
     return LifecycleView(
         id=declaration_id,
         status=life.status.value,
         status_label=t(f"status.{life.status.value}", lang),
         lane=life.lane,
         events=[k.value for k in sorted(life.at, key=lambda k: life.at[k])],
+        **money_view(life),
     )
 
 
@@ -77,8 +85,13 @@ def _life(declaration_id: int, life: Any, lang: str) -> LifecycleView:
     response_model=Lodged,
     summary="Lodge a goods declaration (pre-arrival allowed)",
     description="201 when stored. Sending the same document again (a retry after a lost answer) "
-    "returns the declaration stored the first time with 200; the same LRN with another document is refused (422).",
-    responses={200: {"description": "The same document was already lodged: nothing new was stored.", "model": Lodged}},
+    "returns the declaration stored the first time with 200; the same LRN with another document is refused (422). "
+    "409 when its consignment is already declared by an open declaration (`consignment.already_declared`) or "
+    "exceeds what is left of its bill of lading (`consignment.exceeds_balance`).",
+    responses={
+        200: {"description": "The same document was already lodged: nothing new was stored.", "model": Lodged},
+        **problems(409),
+    },
 )
 def lodge(body: GoodsDeclaration, node: NodeDep, caller: Lodger, lang: Lang, response: Response) -> Lodged:
     with write(node.engine) as conn:
@@ -107,7 +120,7 @@ def list_declarations(
     node: NodeDep,
     caller: Reader,
     lang: Lang,
-    status_: Annotated[Literal[tuple(k.value for k in EventKind)] | None, Query(alias="status")] = None,  # type: ignore[valid-type]
+    status_: Annotated[Literal[tuple(k.value for k in EventKind if k is not EventKind.SUPPLEMENT)] | None, Query(alias="status")] = None,  # type: ignore[valid-type]
     lane: Literal["green", "blue", "yellow", "red"] | None = None,
     office_code: Annotated[str | None, Query(max_length=35)] = None,
     importer_id: Annotated[str | None, Query(max_length=35)] = None,
@@ -139,38 +152,47 @@ def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Reader
         return view
 
 
-@router.post("/{declaration_id}/arrival", response_model=LifecycleView, responses=problems(409), summary="Record the goods' arrival (officer)")
+@router.post("/{declaration_id}/arrival", response_model=LifecycleView, responses=problems(409, 422), summary="Record the goods' arrival (officer)")
 def arrival(declaration_id: DeclarationId, node: NodeDep, caller: Officer, lang: Lang, body: Arrival | None = None) -> LifecycleView:
     with write(node.engine) as conn:
-        life = service.record_arrival(conn, declaration_id, caller, arrived_at=body.arrived_at if body else None)
+        life = service.record_arrival(conn, declaration_id, caller, arrived_at=body.arrived_at if body else None, rules=TimeRules.of(node.context))
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/inspection-result", response_model=LifecycleView, responses=problems(409), summary="Record a control's findings (officer)")
+@router.post("/{declaration_id}/inspection-result", response_model=LifecycleView, responses=problems(409, 422), summary="Record a control's findings (officer)")
 def inspection_result(declaration_id: DeclarationId, body: InspectionResult, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
         life = service.record_inspection(
-            conn, declaration_id, caller, fraud_found=body.fraud_found, fraud_kinds=body.fraud_kinds, extra_duty=body.extra_duty, findings=body.findings
+            conn, declaration_id, caller, fraud_found=body.fraud_found, fraud_kinds=body.fraud_kinds, extra_duty=body.extra_duty, findings=body.findings,
+            rules=TimeRules.of(node.context),
         )
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/payment", response_model=LifecycleView, responses=problems(409), summary="Record the payment of duties and taxes (officer)")
+@router.post(
+    "/{declaration_id}/payment",
+    response_model=LifecycleView,
+    responses=problems(409, 422),
+    summary="Record a payment of duties and taxes, whole or in part (officer)",
+    description="Payments in parts are summed; a payment beyond what is still due (with the supplementary assessments) "
+    "is refused (409 payments.overpaid), and so is a receipt number already used on this node (409 payments.receipt_used). "
+    "After release, payments go against the importer's debts (GET /debts).",
+)
 def payment(declaration_id: DeclarationId, body: Payment, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
-        life = service.record_payment(conn, declaration_id, caller, amount=body.amount, receipt=body.receipt)
+        life = service.record_payment(conn, declaration_id, caller, amount=body.amount, receipt=body.receipt, rules=TimeRules.of(node.context))
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/release", response_model=LifecycleView, responses=problems(409), summary="Release the goods (officer)")
+@router.post("/{declaration_id}/release", response_model=LifecycleView, responses=problems(409, 422), summary="Release the goods (officer)")
 def release(declaration_id: DeclarationId, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
-        life = service.record_release(conn, declaration_id, caller)
+        life = service.record_release(conn, declaration_id, caller, rules=TimeRules.of(node.context))
     return _life(declaration_id, life, lang)
 
 
-@router.post("/{declaration_id}/rejection", response_model=LifecycleView, responses=problems(409), summary="Reject (invalidate) a lodged declaration (officer)")
+@router.post("/{declaration_id}/rejection", response_model=LifecycleView, responses=problems(409, 422), summary="Reject (invalidate) a lodged declaration (officer)")
 def rejection(declaration_id: DeclarationId, body: Rejection, node: NodeDep, caller: Officer, lang: Lang) -> LifecycleView:
     with write(node.engine) as conn:
-        life = service.record_rejection(conn, declaration_id, caller, reason=body.reason)
+        life = service.record_rejection(conn, declaration_id, caller, reason=body.reason, rules=TimeRules.of(node.context))
     return _life(declaration_id, life, lang)

@@ -78,7 +78,7 @@ class GoodsItemView(BaseModel):
 
 
 class EventView(BaseModel):
-    kind: str = Field(description="lodged, assessed, lane_assigned, arrived, inspected, paid, released, rejected...")
+    kind: str = Field(description="lodged, assessed, lane_assigned, arrived, inspected, supplement, paid, released, rejected...")
     label: str
     at: TimeText
     actor: str | None
@@ -102,7 +102,9 @@ class DeclarationDetail(DeclarationSummary):
     invoice_currency: str
     invoice_amount: DecimalText | None
     duties: Duties
-    amount_due: DecimalText | None
+    amount_due: DecimalText | None = Field(description="Duties and taxes assessed at lodging plus every supplementary assessment since.")
+    amount_paid: DecimalText | None = Field(description="Sum of the payments recorded (in parts, if need be).")
+    amount_outstanding: DecimalText | None = Field(description="What is still to be paid; the goods are not released until it is 0.")
     reasons: list[Reason] | None = Field(None, description="Why this lane; not shown to declarants.")
     assessor: str | None = Field(None, description="What assigned the lane; not shown to declarants.")
     items: list[GoodsItemView]
@@ -131,3 +133,46 @@ class LifecycleView(BaseModel):
     status_label: str
     lane: str | None
     events: list[str]
+    currency: str | None = Field(description="ISO 4217 national currency of the amounts.")
+    amount_due: DecimalText | None = Field(description="Assessed at lodging plus every supplementary assessment.")
+    amount_paid: DecimalText | None
+    amount_outstanding: DecimalText | None = Field(description="Still to be paid.")
+
+
+class DebtPayment(BaseModel):
+    receipt: str | None
+    amount: DecimalText = Field(description="The part of the payment set against this debt.")
+    at: TimeText
+    recorded_by: str | None
+
+
+class DebtView(BaseModel):
+    """What a post-clearance audit found owed by an importer after release, and what was paid
+    against it (payments cover the oldest debt first)."""
+
+    id: int
+    declaration_id: int
+    lrn: str
+    location: str
+    importer_id: str
+    importer_name: str
+    office_code: str
+    currency: str
+    amount: DecimalText
+    paid: DecimalText
+    outstanding: DecimalText
+    status: str = Field(description="open or settled.")
+    status_label: str
+    reason: str | None
+    source: str = Field(description="What assessed it: inspection (post-clearance audit), mirror_control...")
+    assessed_by: str | None
+    assessed_at: TimeText
+    settled_at: TimeText | None
+    payments: list[DebtPayment]
+
+
+class DebtPage(BaseModel):
+    items: list[DebtView]
+    page: int
+    page_size: int
+    total: int

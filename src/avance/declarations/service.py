@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
 from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
@@ -23,26 +23,35 @@ from avance.store.engine import unstorable_text
 from avance.auth.access import Action, require
 from avance.auth.model import Principal, Role
 from avance.declarations.lifecycle import (
+    DEFAULT_TIME_RULES,
+    Debt,
     Event,
     EventKind,
     Lifecycle,
+    ReleaseBlocked,
+    TimeRules,
+    audit_times,
     check_arrival,
     check_inspection,
     check_payment,
     check_rejection,
+    check_supplement,
+    check_time,
     derive,
     is_closed,
     release_blockers,
+    release_time,
     releases_automatically,
 )
 from avance.declarations.model import GoodsDeclaration
 from avance.manifests import service as manifests_service
 from avance.declarations.extensions import Lodged
-from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, process
+from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, consignment_claim, process
+from avance.manifests.model import BillFacts
 from avance.declarations.assessment import Assessment, AssessmentInput, Lane, Reason
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
-from avance.declarations.tables import declaration_events, declarations, goods_items
+from avance.declarations.tables import debts, declaration_events, declarations, goods_items
 
 
 def utcnow() -> datetime:
@@ -61,7 +70,7 @@ class StoreLookups:
         ).first()
         return row is not None
 
-    def manifest_bills(self, manifest_reference: str) -> frozenset[str] | None:
+    def manifest_bills(self, manifest_reference: str) -> dict[str, BillFacts] | None:
         return manifests_service.bills_of(self.conn, manifest_reference)
 
 
@@ -154,10 +163,13 @@ def _rows(p: ProcessedDeclaration, lodged_at: datetime, lodged_by: int | None) -
 
 def _lodging_events(p: ProcessedDeclaration, at: datetime, actor: str | None) -> list[dict[str, Any]]:
     a = p.assessment
+    lane: dict[str, Any] = {"lane": a.lane.value, "score": str(a.score)}
+    if a.draw is not None:  # the random draw behind the lane, for the auditor's check
+        lane["draw"] = a.draw.to_record()
     return [
         {"kind": EventKind.LODGED.value, "at": at, "actor": actor, "data": {"lrn": p.declaration.lrn}},
         {"kind": EventKind.ASSESSED.value, "at": at, "actor": "system", "data": {"duty_total": str(p.duty_total), "currency": p.currency}},
-        {"kind": EventKind.LANE_ASSIGNED.value, "at": at, "actor": a.assessor, "data": {"lane": a.lane.value, "score": str(a.score)}},
+        {"kind": EventKind.LANE_ASSIGNED.value, "at": at, "actor": a.assessor, "data": lane},
     ]
 
 
@@ -194,12 +206,28 @@ class Lodging:
     replayed: bool  # the very same document was lodged before: nothing new was stored
 
 
+def same_document(stored: Any, d: GoodsDeclaration) -> bool:
+    """Whether ``stored`` (a declaration's document as lodged) is the document ``d``.
+
+    A document stored by an earlier release lacks the fields added since (``split_consignment``);
+    read again with today's model, it gains their defaults, so that resending it stays a retry."""
+    sent = orjson.loads(d.model_dump_json())
+    if stored == sent:
+        return True
+    if not isinstance(stored, dict) or set(stored) >= set(sent):
+        return False
+    try:
+        return orjson.loads(GoodsDeclaration.model_validate(stored).model_dump_json()) == sent
+    except ValueError:  # a document earlier rules accepted and today's refuse: not the one sent
+        return False
+
+
 def _earlier_identical(conn: Connection, d: GoodsDeclaration) -> int | None:
     """The id of this declarant's declaration with this LRN, if its document is the same one."""
     row = conn.execute(
         select(declarations.c.id, declarations.c.document).where(declarations.c.declarant_id == d.declarant.id, declarations.c.lrn == d.lrn)
     ).first()
-    if row is not None and row.document == orjson.loads(d.model_dump_json()):
+    if row is not None and same_document(row.document, d):
         return int(row.id)
     return None
 
@@ -217,7 +245,8 @@ def lodge(
 
     Sending the same document again (a retry after a dropped connection) is not an error: the
     declaration lodged the first time is returned. The same LRN with a different document is a
-    duplicate.
+    duplicate. The same goods of a transport document declared again, or beyond its bill's
+    write-off balance, are refused (409, ``manifests.service.plan_write_offs``).
     """
     authorize_lodging(principal, d)
     earlier = _earlier_identical(conn, d)
@@ -225,35 +254,43 @@ def lodge(
         return Lodging(earlier, replayed=True)
     now = now or utcnow()
     processed = process(ctx, d, registration_date or now.astimezone(timezone.utc).date(), StoreLookups(conn))
+    (write_off,) = manifests_service.plan_write_offs(conn, [consignment_claim(d)])  # after the rules (a reused LRN is a 422); locks the bill until commit
+    if isinstance(write_off, Conflict):
+        raise write_off
     try:
         with conn.begin_nested():
             lodging = Lodging(_store(conn, [processed], [now], principal.user_id, principal.name)[0], replayed=False)
     except IntegrityError:  # a concurrent lodging took the same LRN between check and insert
         raise ValidationFailed([Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]) from None
+    if write_off is not None:
+        manifests_service.record_write_offs(conn, [(write_off, lodging.id, now)])
     _after_lodging(conn, ctx, [Lodged(lodging.id, d, processed.assessment, now)])
     return lodging
 
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """Per input, in order: the stored id, or the issues that rejected it."""
+    """Per input, in order: the stored id, or the issues that rejected it; ``replayed`` marks the
+    documents that were already stored exactly as sent (a re-run import: nothing new stored)."""
 
     ids: list[int | None]
     issues: list[list[Issue] | None]
+    replayed: list[bool] = dataclasses.field(default_factory=list)
 
 
 def prepare_batch(
     ctx: NodeContext,
     batch: Sequence[tuple[GoodsDeclaration, date]],
     principal: Principal,
-    manifests: dict[str, frozenset[str]],
+    manifests: dict[str, dict[str, BillFacts]],
     *,
     selection: str = "stream",
 ) -> list[ProcessedDeclaration | list[Issue]]:
     """Validate, value, tax and assess many declarations (CPU only, no database).
 
     ``manifests`` holds the bills of the cargo reports the batch cites. A repeat of an LRN inside
-    the batch is a duplicate; duplicates of stored declarations are found by ``store_batch``.
+    the batch is a duplicate; duplicates of stored declarations are found by ``store_batch``, and
+    so are the write-offs of bills and the same consignment declared twice (they need the store).
     ``selection="batch"`` lets the assessor place the accepted declarations in lanes together
     (each office's budget applied to the batch) instead of one by one against a running quota.
     """
@@ -290,8 +327,8 @@ class _Deferred:
         return Assessment(lane=Lane.GREEN, score=Decimal(0), reasons=(), assessor=self.name)
 
 
-def cited_manifests(conn: Connection, references: Iterable[str]) -> dict[str, frozenset[str]]:
-    """The bills of lading of each lodged cargo report among ``references``."""
+def cited_manifests(conn: Connection, references: Iterable[str]) -> dict[str, dict[str, BillFacts]]:
+    """The bills of lading of each lodged cargo report among ``references``, with their consignee."""
     lookups = StoreLookups(conn)
     found = {}
     for reference in set(references):
@@ -315,25 +352,43 @@ def store_batch(
     """Store the accepted declarations of a prepared batch in bulk, inside a write transaction.
 
     LRNs already stored are rejected as duplicates here, where the write lock (SQLite) or the
-    unique constraint (PostgreSQL) makes the check hold against concurrent importers. The steps
-    that follow a lodging run on the stored ones, in the same transaction.
+    unique constraint (PostgreSQL) makes the check hold against concurrent importers; the very
+    document already stored (an import run again) is not a duplicate but ``replayed``, like a
+    resent document in ``lodge``. The same goods of a transport document declared a second time,
+    and what exceeds a bill's write-off balance, are rejected here too (``manifests.service.
+    plan_write_offs``, under the bills' row locks), against the store and the batch's earlier
+    declarations. The steps that follow a lodging run on the stored ones, in the same transaction.
     """
     ids: list[int | None] = [None] * len(prepared)
     issues: list[list[Issue] | None] = [p if isinstance(p, list) else None for p in prepared]
+    replayed = [False] * len(prepared)
     candidates = [(i, p) for i, p in enumerate(prepared) if not isinstance(p, list)]
     keys = [(p.declaration.declarant.id, p.declaration.lrn) for _, p in candidates]
-    taken: set[tuple[str, str]] = set()
+    taken: dict[tuple[str, str], tuple[int, Any]] = {}
     if keys:
         rows = conn.execute(
-            select(declarations.c.declarant_id, declarations.c.lrn).where(tuple_(declarations.c.declarant_id, declarations.c.lrn).in_(keys))
+            select(declarations.c.declarant_id, declarations.c.lrn, declarations.c.id, declarations.c.document).where(
+                tuple_(declarations.c.declarant_id, declarations.c.lrn).in_(keys)
+            )
         )
-        taken = {(r[0], r[1]) for r in rows}
+        taken = {(r.declarant_id, r.lrn): (int(r.id), r.document) for r in rows}
     accepted = []
     for i, p in candidates:
-        if (p.declaration.declarant.id, p.declaration.lrn) in taken:
-            issues[i] = _duplicate(p.declaration)
-        else:
+        earlier = taken.get((p.declaration.declarant.id, p.declaration.lrn))
+        if earlier is None:
             accepted.append((i, p))
+        elif same_document(earlier[1], p.declaration):  # the same document again: already stored
+            ids[i], replayed[i] = earlier[0], True
+        else:
+            issues[i] = _duplicate(p.declaration)
+    write_offs = {}  # one consignment, declared once: judged here, in the transaction, against the store and the batch
+    planned = manifests_service.plan_write_offs(conn, [consignment_claim(p.declaration) for _, p in accepted])  # locks the bills
+    for (i, _), plan in zip(accepted, planned):
+        if isinstance(plan, Conflict):
+            issues[i] = [Issue("/transport_document_reference", plan.code, plan.params)]
+        elif plan is not None:
+            write_offs[i] = plan
+    accepted = [(i, p) for i, p in accepted if issues[i] is None]
     if accepted:
         try:
             with conn.begin_nested():
@@ -351,9 +406,10 @@ def store_batch(
                     if not unstorable_text(exc):
                         raise
                     issues[i] = [Issue("", "error.unstorable_text", {})]
+    manifests_service.record_write_offs(conn, [(w, ids[i], lodged_at[i]) for i, w in write_offs.items() if ids[i] is not None])  # type: ignore[misc]
     lodged = [Lodged(ids[i], p.declaration, p.assessment, lodged_at[i]) for i, p in accepted if ids[i] is not None]
     _after_lodging(conn, ctx, lodged)  # type: ignore[arg-type]
-    return BatchOutcome(ids, issues)
+    return BatchOutcome(ids, issues, replayed)
 
 
 def lodge_batch(
@@ -399,7 +455,7 @@ def _events(conn: Connection, declaration_id: int) -> list[Event]:
     rows = conn.execute(
         select(declaration_events).where(declaration_events.c.declaration_id == declaration_id).order_by(declaration_events.c.id)
     ).mappings()
-    return [Event(EventKind(r["kind"]), r["at"], r["actor"], r["data"]) for r in rows]
+    return [Event(EventKind(r["kind"]), r["at"], r["actor"], r["data"], r["id"]) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -476,14 +532,24 @@ def search(conn: Connection, principal: Principal, filters: Filters, *, page: in
 # --- what happens to the goods -------------------------------------------------------------
 
 
-def _append(conn: Connection, declaration_id: int, kind: EventKind, at: datetime, actor: str | None, data: dict[str, Any]) -> None:
-    conn.execute(insert(declaration_events).values(declaration_id=declaration_id, kind=kind.value, at=at, actor=actor, data=data))
+def _append(conn: Connection, declaration_id: int, kind: EventKind, at: datetime, actor: str | None, data: dict[str, Any], *, receipt: str | None = None) -> int:
+    result = conn.execute(
+        insert(declaration_events).values(declaration_id=declaration_id, kind=kind.value, at=at, actor=actor, data=data, receipt=receipt)
+    )
+    return int(result.inserted_primary_key[0])
 
 
 def _refresh_status(conn: Connection, declaration_id: int) -> Lifecycle:
     life = derive(_events(conn, declaration_id))
     conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(status=life.status.value))
     return life
+
+
+def _refresh_debts(conn: Connection, life: Lifecycle) -> None:
+    """What was paid against each debt (derived from the events; kept in ``debts`` for filtering)."""
+    for debt in life.debts:
+        if debt.supplement.event_id is not None:
+            conn.execute(update(debts).where(debts.c.event_id == debt.supplement.event_id).values(paid=debt.paid, settled_at=debt.settled_at))
 
 
 def _locked(conn: Connection, declaration_id: int, principal: Principal) -> DeclarationRecord:
@@ -511,7 +577,8 @@ def raise_lane(
     The one way another capability (mirror control, for one) changes a lane: ``reasons`` are added
     to the declaration's reasons and a ``lane_assigned`` event records ``source`` and the previous
     lane. Returns the new lane, or None when nothing changed (already as strict, released, or
-    rejected: released goods go to post-clearance audit).
+    rejected: released goods go to post-clearance audit). Goods already paid for wait for the
+    control the new lane requires, and for what it finds due (``assess_supplement``).
     """
     query = select(declarations.c.lane, declarations.c.reasons).where(declarations.c.id == declaration_id)
     if conn.dialect.name == "postgresql":
@@ -519,40 +586,111 @@ def raise_lane(
     row = conn.execute(query).first()
     if row is None:
         raise NotFound("not_found.declaration", id=declaration_id)
-    if is_closed(derive(_events(conn, declaration_id))):
+    life = derive(_events(conn, declaration_id))
+    if is_closed(life):
         return None
     current = Lane(row.lane)
     if lane.severity <= current.severity:
         return None
+    now = now or utcnow()
+    check_time(life, EventKind.LANE_ASSIGNED, now, now=now)
     records = [r.to_record() for r in reasons]
     conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(lane=lane.value, reasons=list(row.reasons) + records))
     _append(
         conn,
         declaration_id,
         EventKind.LANE_ASSIGNED,
-        now or utcnow(),
+        now,
         actor,
         {"lane": lane.value, "previous": current.value, "source": source, "reasons": [r["code"] for r in records]},
     )
     return lane
 
 
-def _auto_release(conn: Connection, record_id: int, life: Lifecycle, duty_total: Decimal, at: datetime) -> Lifecycle:
-    if releases_automatically(life, duty_total):
-        _append(conn, record_id, EventKind.RELEASED, at, "system", {"automatic": True, "lane": life.lane})
+def assess_supplement(
+    conn: Connection,
+    declaration_id: int,
+    amount: Decimal,
+    reason: str | None,
+    *,
+    actor: str | None,
+    source: str,
+    now: datetime | None = None,
+    rules: TimeRules = DEFAULT_TIME_RULES,
+) -> Lifecycle:
+    """A supplementary assessment: ``amount`` (national currency) more is due, for ``reason``.
+
+    The one way to raise what a declaration owes: the control's findings (``source="inspection"``),
+    mirror control and any later capability call it. A ``supplement`` event records amount,
+    currency, reason, source and actor; the goods are not released until it is paid. Assessed
+    after release (a post-clearance audit on the blue lane), it is a debt of the importer: a row
+    of ``debts`` (listed by ``search_debts``), paid through ``record_payment`` like the rest.
+    """
+    now = now or utcnow()
+    query = select(declarations).where(declarations.c.id == declaration_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFound("not_found.declaration", id=declaration_id)
+    life = derive(_events(conn, declaration_id))
+    check_supplement(life, amount)
+    check_time(life, EventKind.SUPPLEMENT, now, now=now, rules=rules)
+    debt = life.reached(EventKind.RELEASED)
+    data = {"amount": decimal_text(amount), "currency": row["currency"], "reason": reason, "source": source, "debt": debt}
+    event_id = _append(conn, declaration_id, EventKind.SUPPLEMENT, now, actor, data)
+    if debt:
+        conn.execute(
+            insert(debts).values(
+                declaration_id=declaration_id,
+                event_id=event_id,
+                importer_id=row["importer_id"],
+                importer_name=row["importer_name"],
+                office_code=row["office_code"],
+                currency=row["currency"],
+                amount=amount,
+                paid=Decimal(0),
+                reason=reason,
+                source=source,
+                assessed_by=actor,
+                assessed_at=now,
+            )
+        )
+    life = _refresh_status(conn, declaration_id)
+    _refresh_debts(conn, life)
+    return life
+
+
+def _auto_release(conn: Connection, record_id: int, life: Lifecycle, now: datetime) -> Lifecycle:
+    if releases_automatically(life):
+        _append(conn, record_id, EventKind.RELEASED, release_time(life, now), "system", {"automatic": True, "lane": life.lane})
         life = _refresh_status(conn, record_id)
     return life
 
 
-def record_arrival(conn: Connection, declaration_id: int, principal: Principal, *, arrived_at: datetime | None = None, now: datetime | None = None) -> Lifecycle:
-    """The goods have arrived; green and blue lanes already paid for are released at once."""
+def record_arrival(
+    conn: Connection,
+    declaration_id: int,
+    principal: Principal,
+    *,
+    arrived_at: datetime | None = None,
+    now: datetime | None = None,
+    rules: TimeRules = DEFAULT_TIME_RULES,
+) -> Lifecycle:
+    """The goods have arrived; green and blue lanes already paid for are released at once.
+
+    ``arrived_at`` (default now) may lie up to ``rules.clock_skew`` ahead of now, and up to
+    ``rules.arrival_past_days`` days before the lodging (declarations may be lodged after arrival).
+    """
     require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
     check_arrival(record.lifecycle)
-    _append(conn, declaration_id, EventKind.ARRIVED, arrived_at or now, principal.name, {})
+    at = arrived_at or now
+    check_time(record.lifecycle, EventKind.ARRIVED, at, now=now, rules=rules, pointer="/arrived_at")
+    _append(conn, declaration_id, EventKind.ARRIVED, at, principal.name, {})
     life = _refresh_status(conn, declaration_id)
-    return _auto_release(conn, declaration_id, life, record.row["duty_total"], now)
+    return _auto_release(conn, declaration_id, life, now)
 
 
 def record_inspection(
@@ -565,8 +703,10 @@ def record_inspection(
     extra_duty: Decimal,
     findings: str | None,
     now: datetime | None = None,
+    rules: TimeRules = DEFAULT_TIME_RULES,
 ) -> Lifecycle:
-    """The control's findings: these are the labels the risk engine learns from."""
+    """The control's findings: these are the labels the risk engine learns from. Extra duty found
+    is a supplementary assessment (``assess_supplement``): a debt when the goods were released."""
     require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
@@ -576,39 +716,149 @@ def record_inspection(
         raise ValidationFailed([Issue("/fraud_kinds", "inspection.kinds_required", {})])
     if not fraud_found and (kinds or extra_duty > 0):
         raise ValidationFailed([Issue("/fraud_found", "inspection.inconsistent", {})])
+    check_time(record.lifecycle, EventKind.INSPECTED, now, now=now, rules=rules)
     data = {"fraud_found": fraud_found, "fraud_kinds": kinds, "extra_duty": str(extra_duty), "findings": findings}
     _append(conn, declaration_id, EventKind.INSPECTED, now, principal.name, data)
+    if extra_duty > 0:
+        return assess_supplement(conn, declaration_id, extra_duty, findings or ", ".join(kinds), actor=principal.name, source="inspection", now=now, rules=rules)
     return _refresh_status(conn, declaration_id)
 
 
-def record_payment(conn: Connection, declaration_id: int, principal: Principal, *, amount: Decimal, receipt: str, now: datetime | None = None) -> Lifecycle:
-    """Duties and taxes paid (with what an inspection raised); may release green/blue goods."""
+def _receipt_taken(conn: Connection, receipt: str) -> bool:
+    return conn.execute(select(declaration_events.c.id).where(declaration_events.c.receipt == receipt)).first() is not None
+
+
+def record_payment(
+    conn: Connection,
+    declaration_id: int,
+    principal: Principal,
+    *,
+    amount: Decimal,
+    receipt: str,
+    now: datetime | None = None,
+    rules: TimeRules = DEFAULT_TIME_RULES,
+) -> Lifecycle:
+    """A payment of duties and taxes, whole or in part, never more than what is still due (with
+    the supplements); after release, against the importer's debts. ``receipt`` is used once per
+    node. The payment that settles everything may release green/blue goods."""
     require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
+    if not amount > 0:
+        raise ValidationFailed([Issue("/amount", "payments.amount_positive", {})])
     record = _locked(conn, declaration_id, principal)
-    check_payment(record.lifecycle, record.row["duty_total"], amount)
-    _append(conn, declaration_id, EventKind.PAID, now, principal.name, {"amount": str(amount), "currency": record.row["currency"], "receipt": receipt})
+    check_payment(record.lifecycle, amount)
+    check_time(record.lifecycle, EventKind.PAID, now, now=now, rules=rules)
+    if _receipt_taken(conn, receipt):
+        raise Conflict("payments.receipt_used", receipt=receipt)
+    data = {"amount": decimal_text(amount), "currency": record.row["currency"], "receipt": receipt}
+    try:
+        with conn.begin_nested():
+            _append(conn, declaration_id, EventKind.PAID, now, principal.name, data, receipt=receipt)
+    except IntegrityError:  # a concurrent payment took the receipt between check and insert
+        raise Conflict("payments.receipt_used", receipt=receipt) from None
     life = _refresh_status(conn, declaration_id)
-    return _auto_release(conn, declaration_id, life, record.row["duty_total"], now)
+    _refresh_debts(conn, life)
+    return _auto_release(conn, declaration_id, life, now)
 
 
-def record_release(conn: Connection, declaration_id: int, principal: Principal, *, now: datetime | None = None) -> Lifecycle:
-    """Release (bon à enlever) once arrived, controlled as the lane requires, and paid."""
+def record_release(
+    conn: Connection, declaration_id: int, principal: Principal, *, now: datetime | None = None, rules: TimeRules = DEFAULT_TIME_RULES
+) -> Lifecycle:
+    """Release (bon à enlever) once arrived, controlled as the lane requires, and everything due
+    paid; the refusal says what is missing, the amount still due among it."""
     require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
-    blockers = release_blockers(record.lifecycle, record.row["duty_total"])
+    blockers = release_blockers(record.lifecycle)
     if blockers:
-        raise Conflict("conflict.release_blocked", reasons=blockers)
+        raise ReleaseBlocked(blockers)
+    check_time(record.lifecycle, EventKind.RELEASED, now, now=now, rules=rules)
     _append(conn, declaration_id, EventKind.RELEASED, now, principal.name, {"automatic": False})
     return _refresh_status(conn, declaration_id)
 
 
-def record_rejection(conn: Connection, declaration_id: int, principal: Principal, *, reason: str, now: datetime | None = None) -> Lifecycle:
+def record_rejection(
+    conn: Connection, declaration_id: int, principal: Principal, *, reason: str, now: datetime | None = None, rules: TimeRules = DEFAULT_TIME_RULES
+) -> Lifecycle:
     """An officer invalidates a lodged declaration (e.g. documents refused); nothing follows it."""
     require(principal, Action.RECORD_CONTROL)
     now = now or utcnow()
     record = _locked(conn, declaration_id, principal)
     check_rejection(record.lifecycle)
+    check_time(record.lifecycle, EventKind.REJECTED, now, now=now, rules=rules)
     _append(conn, declaration_id, EventKind.REJECTED, now, principal.name, {"reason": reason})
+    manifests_service.give_back(conn, declaration_id, now)  # its bill's write-off and consignment are free again
     return _refresh_status(conn, declaration_id)
+
+
+# --- debts and stored times ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DebtFilters:
+    importer_id: str | None = None
+    office_code: str | None = None
+    status: str | None = None  # "open" or "settled"
+
+
+def search_debts(conn: Connection, principal: Principal, filters: DebtFilters, *, page: int, page_size: int) -> tuple[list[tuple[Any, Debt | None]], int]:
+    """What post-clearance audits found owed, newest first, one page at a time, with the total
+    count; each row with its debt as derived from the declaration's events (payments set against
+    it). Officers, analysts and administrators only."""
+    require(principal, Action.READ_DEBTS)
+    conditions = []
+    if filters.importer_id is not None:
+        conditions.append(debts.c.importer_id == filters.importer_id)
+    if filters.office_code is not None:
+        conditions.append(debts.c.office_code == filters.office_code)
+    if filters.status == "open":
+        conditions.append(debts.c.settled_at.is_(None))
+    elif filters.status == "settled":
+        conditions.append(debts.c.settled_at.is_not(None))
+    where = and_(True, *conditions)
+    total = conn.execute(select(func.count()).select_from(debts).where(where)).scalar_one()
+    rows = list(
+        conn.execute(
+            select(debts, declarations.c.lrn)
+            .join(declarations, declarations.c.id == debts.c.declaration_id)
+            .where(where)
+            .order_by(debts.c.id.desc())
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        ).mappings()
+    )
+    lives = {i: derive(_events(conn, i)) for i in {r["declaration_id"] for r in rows}}
+    found = []
+    for r in rows:
+        debt = next((d for d in lives[r["declaration_id"]].debts if d.supplement.event_id == r["event_id"]), None)
+        found.append((r, debt))
+    return found, total
+
+
+@dataclass(frozen=True)
+class TimeProblem:
+    declaration_id: int
+    lrn: str
+    event: Event
+    issue: Issue
+
+
+def stored_time_problems(conn: Connection, *, now: datetime | None = None, rules: TimeRules = DEFAULT_TIME_RULES) -> Iterator[TimeProblem]:
+    """Stored events whose time cannot be (written before the time rules held), declaration by
+    declaration. Read-only: nothing is rewritten. The events are streamed, not loaded at once."""
+    now = now or utcnow()
+    query = (
+        select(declaration_events, declarations.c.lrn)
+        .join(declarations, declarations.c.id == declaration_events.c.declaration_id)
+        .order_by(declaration_events.c.declaration_id, declaration_events.c.id)
+    )
+    current: tuple[int, str] | None = None
+    batch: list[Event] = []
+    for r in conn.execution_options(yield_per=2000).execute(query).mappings():
+        if current is None or r["declaration_id"] != current[0]:
+            if current is not None:
+                yield from (TimeProblem(current[0], current[1], event, issue) for event, issue in audit_times(batch, now=now, rules=rules))
+            current, batch = (r["declaration_id"], r["lrn"]), []
+        batch.append(Event(EventKind(r["kind"]), r["at"], r["actor"], r["data"], r["id"]))
+    if current is not None:
+        yield from (TimeProblem(current[0], current[1], event, issue) for event, issue in audit_times(batch, now=now, rules=rules))

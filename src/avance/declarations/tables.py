@@ -1,4 +1,5 @@
-"""Goods declarations, their items and their timestamped events."""
+"""Goods declarations, their items, their timestamped events, and what post-clearance audits
+found owed (debts)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,30 @@ declaration_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(70), nullable=True),
     Column("data", JSONDoc, nullable=False),
+    Column("receipt", String(35), nullable=True, comment="A payment's receipt number: used once per node"),
     Index("ix_declaration_events_declaration", "declaration_id", "id"),
     Index("ix_declaration_events_kind_at", "kind", "at"),
+    Index("uq_declaration_events_receipt", "receipt", unique=True),
+)
+
+debts = Table(
+    "debts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("declaration_id", Integer, ForeignKey("declarations.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Integer, ForeignKey("declaration_events.id", ondelete="CASCADE"), nullable=False, comment="The supplement event that assessed it"),
+    Column("importer_id", String(35), nullable=False),
+    Column("importer_name", String(70), nullable=False),
+    Column("office_code", String(35), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("paid", ExactDecimal, nullable=False, comment="Derived from the paid events; kept for filtering"),
+    Column("reason", Text, nullable=True),
+    Column("source", String(32), nullable=False),
+    Column("assessed_by", String(70), nullable=True),
+    Column("assessed_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime, nullable=True, comment="Derived from the paid events: when nothing was left owed"),
+    UniqueConstraint("event_id", name="uq_debts_event"),
+    Index("ix_debts_importer", "importer_id", "settled_at"),
+    Index("ix_debts_office", "office_code", "settled_at"),
 )

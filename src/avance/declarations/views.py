@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from avance.declarations.lifecycle import EventKind, amount_due, release_blockers
+from avance.declarations.lifecycle import Debt, EventKind, Lifecycle, release_blockers
 from avance.kit.i18n import t
 
 
@@ -78,7 +78,9 @@ def detail_view(record: Any, lang: str, *, risk: bool = True) -> dict[str, Any]:
             "invoice_currency": row["invoice_currency"],
             "invoice_amount": _money(row["invoice_amount"]),
             "duties": breakdown_view(row["duties"], lang),
-            "amount_due": _money(amount_due(life, row["duty_total"])),
+            "amount_due": _money(life.due),
+            "amount_paid": _money(life.paid),
+            "amount_outstanding": _money(life.outstanding),
             "reasons": reasons_view(row["reasons"], lang),
             "assessor": row["assessor"],
             "items": [
@@ -105,7 +107,7 @@ def detail_view(record: Any, lang: str, *, risk: bool = True) -> dict[str, Any]:
                 }
                 for e in record.events
             ],
-            "release_blockers": [t(key, lang) for key in release_blockers(life, row["duty_total"])]
+            "release_blockers": [b.message(lang) for b in release_blockers(life)]
             if not life.reached(EventKind.RELEASED)
             else [],
             "hours_arrival_to_release": life.hours_between(EventKind.ARRIVED, EventKind.RELEASED),
@@ -120,3 +122,39 @@ def detail_view(record: Any, lang: str, *, risk: bool = True) -> dict[str, Any]:
                 event["data"] = {"lane": event["data"].get("lane")}
                 event["actor"] = None
     return view
+
+
+def money_view(life: Lifecycle) -> dict[str, Any]:
+    """What is due on a declaration, what was paid and what is still to pay (exact decimal text)."""
+    return {"currency": life.currency, "amount_due": _money(life.due), "amount_paid": _money(life.paid), "amount_outstanding": _money(life.outstanding)}
+
+
+def debt_view(row: Any, debt: Debt | None, lang: str) -> dict[str, Any]:
+    """A debt of an importer: who assessed what and when, what was paid against it (receipts)."""
+    paid = debt.paid if debt is not None else row["paid"]
+    settled_at = debt.settled_at if debt is not None else row["settled_at"]
+    status = "settled" if settled_at is not None else "open"
+    return {
+        "id": row["id"],
+        "declaration_id": row["declaration_id"],
+        "lrn": row["lrn"],
+        "location": f"/declarations/{row['declaration_id']}",
+        "importer_id": row["importer_id"],
+        "importer_name": row["importer_name"],
+        "office_code": row["office_code"],
+        "currency": row["currency"],
+        "amount": _money(row["amount"]),
+        "paid": _money(paid),
+        "outstanding": _money(row["amount"] - paid),
+        "status": status,
+        "status_label": t(f"debts.status.{status}", lang),
+        "reason": row["reason"],
+        "source": row["source"],
+        "assessed_by": row["assessed_by"],
+        "assessed_at": row["assessed_at"].isoformat(),
+        "settled_at": settled_at.isoformat() if settled_at is not None else None,
+        "payments": [
+            {"receipt": p.receipt, "amount": _money(part), "at": p.at.isoformat(), "recorded_by": p.actor}
+            for p, part in (debt.payments if debt is not None else ())
+        ],
+    }

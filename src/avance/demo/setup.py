@@ -137,7 +137,9 @@ def _lodging_time(rng: random.Random, day: date) -> datetime:
 
 
 def _replay(node: Node, officer: Principal, declaration_id: int, generated: GeneratedDeclaration, lodged: datetime, now: datetime, rng: random.Random) -> None:
-    """Arrival, control, payment and release as they would have happened, up to now."""
+    """Arrival, control, payment and release as they would have happened, up to now, in the
+    order and at times the lifecycle accepts: a supplement found at control is paid (sometimes
+    in a second payment) before release; nothing is paid when nothing is due."""
     d = generated.payload
     eta = datetime.fromisoformat(d["estimated_arrival"])
     arrived = eta + timedelta(hours=rng.randrange(0, 48))
@@ -148,7 +150,8 @@ def _replay(node: Node, officer: Principal, declaration_id: int, generated: Gene
         paid = False
         paid_at = lodged + timedelta(hours=rng.randrange(2, 72))
         if lane in ("green", "blue") and rng.random() < 0.85 and paid_at < min(arrived, now):  # most pay before the ship docks
-            service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
+            if duty_total > 0:  # nothing to pay: nothing recorded
+                service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
             paid = True
         if arrived >= now:
             return
@@ -173,13 +176,21 @@ def _replay(node: Node, officer: Principal, declaration_id: int, generated: Gene
             paid_at = inspected + timedelta(hours=rng.randrange(2, 72))
             if paid_at >= now:
                 return
-            service.record_payment(conn, declaration_id, officer, amount=duty_total + extra, receipt=f"Q{declaration_id:08d}", now=paid_at)
+            if extra > 0 and duty_total > 0 and declaration_id % 3 == 0:
+                # the duties assessed at lodging first; the supplement found at control a day later
+                service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
+                paid_at += timedelta(hours=24)
+                if paid_at >= now:
+                    return
+                service.record_payment(conn, declaration_id, officer, amount=extra, receipt=f"Q{declaration_id:08d}-2", now=paid_at)
+            elif duty_total + extra > 0:
+                service.record_payment(conn, declaration_id, officer, amount=duty_total + extra, receipt=f"Q{declaration_id:08d}", now=paid_at)
             released = paid_at + timedelta(hours=rng.randrange(1, 24))
             if released < now:
                 service.record_release(conn, declaration_id, officer, now=released)
         elif not paid and rng.random() < 0.9:
             paid_at = arrived + timedelta(hours=rng.randrange(1, 96))
-            if paid_at < now:
+            if paid_at < now and duty_total > 0:
                 service.record_payment(conn, declaration_id, officer, amount=duty_total, receipt=f"Q{declaration_id:08d}", now=paid_at)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from avance import __version__
 from avance.bootstrap import Node, open_node
 from avance.declarations.api import router as declarations_router
+from avance.declarations.debts_api import router as debts_router
 from avance.exchange.api import router as exchange_router
 from avance.exchange.worker import start
 from avance.kit.http import MAX_BODY, NodeDep, _lang, document_problems, install_error_handlers, problem
@@ -28,7 +29,7 @@ from avance.risk.engine.api import router as engine_router
 from avance.risk.profiles.api import router as profiles_router
 from avance.risk.valuation.api import router as valuation_router
 
-ROUTERS = (declarations_router, manifests_router, engine_router, profiles_router, valuation_router, exchange_router, movements_router)
+ROUTERS = (declarations_router, debts_router, manifests_router, engine_router, profiles_router, valuation_router, exchange_router, movements_router)
 
 DESCRIPTION = """
 Avance receives cargo reports and goods declarations **before the goods arrive**, validates
