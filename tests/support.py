@@ -5,6 +5,8 @@ real HTTP, the command line in and out of process, and the risk engine's test da
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import copy
 import io
 import os
@@ -37,12 +39,16 @@ from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.entrypoints.http import create_app
 from avance.__main__ import main
-from avance.exchange import keys, partners
+from avance.exchange import inbox as exchange_inbox_api, keys, partners
+from avance.exchange import sender as exchange_sender
+from avance.exchange.envelope import build as build_envelope, now as exchange_now, sign as sign_envelope
 from avance.exchange.tables import exchange_outbox
 from avance.kit.settings import Settings
 from avance.reference.rates import Rate
 from avance.reference.service import store_rates
 from avance.risk.learning.frame import frame_from_records
+from avance.risk.policy import service as selection_secrets
+from avance.store import node_settings
 from avance.store.engine import make_engine, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +57,18 @@ ROOT = Path(__file__).resolve().parents[1]
 TODAY = datetime.now(timezone.utc).date()
 
 
+def bill_of(lrn: str) -> str:
+    """The bill of lading of the sample declaration with LRN ``lrn``: each LRN its own consignment,
+    as a consignment is declared once; the default LRN keeps GRIM0123456, the first bill of
+    ``manifest()`` (and of ``notice()``)."""
+    if lrn == "2026-DKR-000001":
+        return "GRIM0123456"
+    return f"GRIM{int.from_bytes(hashlib.sha256(lrn.encode()).digest()[:8], 'big') % 10**9:09d}"
+
+
 def declaration(lrn: str = "2026-DKR-000001", declarant: str = "SN0012345A7", **overrides: Any) -> dict[str, Any]:
-    """A valid import declaration for Dakar port: one used car from France, invoiced in EUR, FOB."""
+    """A valid import declaration for Dakar port: one used car from France, invoiced in EUR, FOB,
+    on its own bill of lading (``bill_of(lrn)``)."""
     eta = datetime.combine(TODAY + timedelta(days=10), datetime.min.time(), tzinfo=timezone.utc)
     doc: dict[str, Any] = {
         "type_code": "IM",
@@ -65,7 +81,7 @@ def declaration(lrn: str = "2026-DKR-000001", declarant: str = "SN0012345A7", **
         "transport_mode_code": 1,
         "transport_means": {"identification": "9321483", "name": "GRANDE DAKAR", "nationality": "IT"},
         "estimated_arrival": eta.isoformat(),
-        "transport_document_reference": "GRIM0123456",
+        "transport_document_reference": bill_of(lrn),
         "incoterm": "FOB",
         "invoice_currency": "EUR",
         "invoice_amount": "12000.00",
@@ -181,11 +197,17 @@ def mutated(draw: st.DrawFn, base: dict[str, Any], values: st.SearchStrategy[Any
 DEMO_RATES = [Rate("USD", date(2020, 1, 1), Decimal("600.00")), Rate("CNY", date(2020, 1, 1), Decimal("85.00"))]
 
 
+TEST_SELECTION_SECRET = {"current": "1", "secrets": [{"id": "1", "key": base64.b64encode(b"avance test selection secret 32b").decode(), "created_at": "2026-01-01T00:00:00+00:00"}]}
+"""The selection secret of the test nodes: a real node draws a fresh random one at ``avance init``;
+a fixed one keeps every test's lanes the same from run to run (layout: ``avance.risk.policy.service``)."""
+
+
 def make_node(url: str, tmp_path: Path, country: str = "SN") -> Node:
     engine = make_engine(url)
     init_node(engine, country)
     with engine.begin() as conn:
         store_rates(conn, DEMO_RATES)
+        node_settings.put(conn, selection_secrets.SECRETS_KEY, json.dumps(TEST_SELECTION_SECRET))
     return Node(Settings(data_dir=tmp_path, database_url=url, country=country), engine)
 
 
@@ -375,6 +397,7 @@ def queued(node: Any, type: str | None = None) -> list[Any]:
 def xof_declaration(lrn: str = "2026-DKR-M0001", value: str = "10000000", **overrides: Any) -> dict[str, Any]:
     """An import declaration valued in XOF, CIF: customs value and FOB value are both ``value``."""
     doc = declaration(lrn=lrn, invoice_currency="XOF", invoice_amount=value, incoterm="CIF", freight_amount="0", insurance_amount="0")
+    doc["transport_document_reference"] = "GRIM0123456"  # the bill of notice(): mirror control matches on it
     doc["goods_items"][0]["invoice_amount"] = value
     doc.update(overrides)
     return doc
@@ -415,3 +438,57 @@ def notice(reference: str = "CI-EX-2026-000123", value: str = "10000000", curren
         doc["totals"]["net_mass"] = item_overrides["net_mass"]
     doc.update(overrides)
     return doc
+
+
+# --- several nodes that know each other's real keys (in process, no HTTP) ---------------------------
+
+
+def wired_nodes(root: Path, countries: Sequence[str]) -> list[Node]:
+    """Initialised nodes on SQLite under ``root``, each registered at the others with its real key,
+    so that what one signs the others' inboxes verify."""
+    made = []
+    for country in countries:
+        folder = root / country
+        folder.mkdir(parents=True, exist_ok=True)
+        n = make_node(f"sqlite:///{(folder / 'avance.db').as_posix()}", folder, country=country)
+        with write(n.engine) as conn:
+            keys.init(conn, folder, PARTNERS[country])
+        made.append(n)
+    for n in made:
+        for other in made:
+            if other is n:
+                continue
+            with other.engine.connect() as conn:
+                public = keys.public_key_base64(keys.current_key(conn))
+            with write(n.engine) as conn:
+                partners.add(conn, node_id=PARTNERS[other.context.country], country=other.context.country, endpoint="http://127.0.0.1:9", public_key=public)
+    return made
+
+
+def hand_over(source: Node, target: Node, only: str | None = None, record: bool = True) -> list[dict[str, Any]]:
+    """One delivery attempt from ``source`` to ``target`` without HTTP: the source signs its pending
+    messages (``only`` those of that type or that message id, if given) as its sender does, the target's inbox answers,
+    the source records the answers as its sender does (unless ``record`` is false: the answer was
+    lost on the way). The answers' payloads, in order."""
+    to = PARTNERS[target.context.country]
+    with source.engine.connect() as conn:
+        query = select(exchange_outbox).where(exchange_outbox.c.recipient == to, exchange_outbox.c.state == "pending").order_by(exchange_outbox.c.id)
+        rows = conn.execute(query if only is None else query.where((exchange_outbox.c.type == only) | (exchange_outbox.c.message_id == only))).all()
+        me = keys.node_id(conn)
+        kid = keys.current_key(conn).kid
+        partner_keys = {k.kid: k.public_key for k in partners.get(conn, to).keys}
+    if not rows:
+        return []
+    at = exchange_now()
+    private = keys.private_key(source.settings.data_dir, kid)
+    envelopes = [
+        sign_envelope(build_envelope(sender=me, recipient=to, type=r.type, payload=r.payload, message_id=r.message_id, movement=r.movement, sequence=r.sequence,
+                   correlation=r.correlation, created_at=at), kid, private)
+        for r in rows
+    ]
+    acks = exchange_inbox_api.receive(target.engine, target.settings.data_dir, target.settings.exchange_window_seconds, envelopes, target.handlers)
+    problem = exchange_sender._check_acks(acks, envelopes, me, to, partner_keys)
+    assert problem is None, problem
+    if record:
+        exchange_sender._record(source, to, at, kid, kid, None, rows, envelopes, acks)
+    return [a["payload"] for a in acks]

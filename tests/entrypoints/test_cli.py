@@ -112,7 +112,8 @@ def test_an_asycuda_extract_is_imported_with_every_rejected_row_reported(tmp_pat
     assert by_line["6"] == {"import.bad_row"}  # office 99X is not in the mapping
     assert by_line["7"] == {"hs.unknown", "mass.gross_below_net"}
     again = run(["import", "declarations", str(EXAMPLES / "asycuda-extract-sn.csv"), "--mapping", str(EXAMPLES / "mappings" / "asycuda-sn.yaml"), "--rejects", str(rejects)], tmp_path)
-    assert "0 declaration(s) stored, 5 rejected" in again.stdout  # the same LRNs again are duplicates
+    assert "0 declaration(s) stored, 2 rejected" in again.stdout  # the file run again: nothing new, the same two bad rows
+    assert "3 declaration(s) were already stored" in again.stdout
 
 
 def test_json_lines_import_takes_api_documents(tmp_path):

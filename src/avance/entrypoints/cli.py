@@ -21,6 +21,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from avance.auth.cli import users_app
+from avance.declarations.cli import debts_app, declarations_app
 from avance.exchange.cli import exchange_app, partners_app
 from avance.kit.cli import H, err, fail, fail_error, lang, number, open_store, out, settings_from
 from avance.kit.errors import AvanceError
@@ -30,6 +31,7 @@ from avance.reference.rates import RateFileError
 from avance.revenue.cli import duty
 from avance.revenue.profiles import load_profile
 from avance.risk.learning.cli import model_app
+from avance.risk.policy.cli import selection_app
 from avance.risk.profiles.cli import profiles_app
 from avance.risk.valuation.cli import valuation_app
 from avance.store.engine import make_engine
@@ -139,6 +141,8 @@ def import_declarations(
             rate=number(report.rate, 0),
         )
     )
+    if report.already_stored:
+        out.print(t("import.already_stored", lang(), count=number(report.already_stored)))
     if report.rejected:
         out.print(t("import.rejects_written", lang(), path=report.rejects_path))
 
@@ -148,10 +152,13 @@ for name, group in (
     ("model", model_app),
     ("profiles", profiles_app),
     ("valuation", valuation_app),
+    ("selection", selection_app),
     ("exchange", exchange_app),
     ("partners", partners_app),
     ("transit", transit_app),
     ("matching", matching_app),
+    ("declarations", declarations_app),
+    ("debts", debts_app),
 ):
     app.add_typer(group, name=name)
 

@@ -10,6 +10,7 @@ import csv
 import gc
 import os
 import re
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -17,7 +18,7 @@ from multiprocessing import get_context
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 from rich.console import Console
@@ -50,10 +51,11 @@ class ImportReport:
     rejected: int
     seconds: float
     rejects_path: Path | None
+    already_stored: int = 0  # the very documents were stored by an earlier run: nothing new
 
     @property
     def rate(self) -> float:
-        return (self.accepted + self.rejected) / self.seconds if self.seconds > 0 else 0.0
+        return (self.accepted + self.rejected + self.already_stored) / self.seconds if self.seconds > 0 else 0.0
 
 
 def _detect_format(path: Path, fmt: str | None, mapping: Mapping | None) -> str:
@@ -196,12 +198,22 @@ Work = tuple[dict[str, Any] | None, str | None, str | None, list[Issue] | None]
 """What a worker needs of a unit: the document or its raw JSON line, its registration date, and the
 issues found while reading."""
 
-Result = tuple[int | None, list[Issue] | None, str | None]
-"""The stored id, or the issues; and the LRN when it could be read."""
+Result = tuple[int | None, list[Issue] | None, str | None, bool]
+"""The stored id, or the issues; the LRN when it could be read; whether the very document was
+already stored (an import run again)."""
 
 
-def lodge_units(node: Node, principal: Principal, work: list[Work], today: date, selection: str = "stream") -> list[Result]:
-    """Parse, check, assess and store one batch; the CPU work happens outside the transaction."""
+class ImportAbandoned(Exception):
+    """The process that ran the import is gone: a worker stores nothing more (its transaction rolls back)."""
+
+
+def lodge_units(
+    node: Node, principal: Principal, work: list[Work], today: date, selection: str = "stream", *, wanted: Callable[[], bool] | None = None
+) -> list[Result]:
+    """Parse, check, assess and store one batch; the CPU work happens outside the transaction.
+
+    ``wanted`` is asked inside the write transaction, just before it commits: when it says no
+    (the import's process was killed), nothing of the batch is stored."""
     results: list[Result | None] = [None] * len(work)
     parsed: list[tuple[int, GoodsDeclaration, date]] = []
     for position, (document, raw, registration, issues) in enumerate(work):
@@ -210,19 +222,19 @@ def lodge_units(node: Node, principal: Principal, work: list[Work], today: date,
         lrn = document.get("lrn") if isinstance(document, dict) else None
         lrn = str(lrn) if lrn is not None else None
         if issues:
-            results[position] = (None, issues, lrn)
+            results[position] = (None, issues, lrn, False)
             continue
         registered, issues = _registration(Unit([], document, registration), today)
         if issues:
-            results[position] = (None, issues, lrn)
+            results[position] = (None, issues, lrn, False)
             continue
         try:
             parsed.append((position, parse(GoodsDeclaration, document), registered))  # type: ignore[arg-type]
         except ValidationFailed as exc:
-            results[position] = (None, exc.issues, lrn)
+            results[position] = (None, exc.issues, lrn, False)
     if parsed:
         references = [d.manifest_reference for _, d, _ in parsed if d.manifest_reference]
-        manifests: dict[str, frozenset[str]] = {}
+        manifests: dict[str, Any] = {}  # cargo report → its bills (service.cited_manifests)
         if references:
             with node.engine.connect() as conn:
                 manifests = service.cited_manifests(conn, references)
@@ -231,17 +243,21 @@ def lodge_units(node: Node, principal: Principal, work: list[Work], today: date,
         now = datetime.now(timezone.utc)
         with write(node.engine) as conn:
             outcome = service.store_batch(conn, node.context, prepared, principal, [now] * len(prepared))
-        for (position, d, _), stored, issues in zip(parsed, outcome.ids, outcome.issues):
-            results[position] = (stored, issues, d.lrn)
+            if wanted is not None and not wanted():
+                raise ImportAbandoned
+        for (position, d, _), stored, issues, replayed in zip(parsed, outcome.ids, outcome.issues, outcome.replayed):
+            results[position] = (stored, issues, d.lrn, replayed)
     return results  # type: ignore[return-value]
 
 
-_WORKER: tuple[Node, Principal] | None = None
+_WORKER: tuple[Node, Principal, int] | None = None
 
 
-def _start_worker(settings: Any, principal: Principal) -> None:
+def _start_worker(settings: Any, principal: Principal, parent: int) -> None:
+    """Set up a worker process of the import run by process ``parent``."""
     global _WORKER
-    _WORKER = (open_node(settings), principal)
+    _WORKER = (open_node(settings), principal, parent)
+    threading.Thread(target=_exit_with, args=(parent,), name="avance-import-parent-watch", daemon=True).start()
     # A worker allocates many short-lived objects that reference counting frees; the cyclic
     # collector's frequent passes over the long-lived ones (modules, schemas, the node's
     # reference data) cost about a third of its time. Freeze those and collect less often.
@@ -249,10 +265,29 @@ def _start_worker(settings: Any, principal: Principal) -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+def _exit_with(parent: int) -> None:
+    """End this worker soon after process ``parent`` is gone: a worker waiting for its next batch
+    would otherwise wait forever (it holds its own end of the queue). A batch being stored is
+    either committed whole or not at all."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(3)
+
+
 def _work_in_worker(work: list[Work], today: date, selection: str) -> list[Result]:
     assert _WORKER is not None, "worker not started"
-    node, principal = _WORKER
-    return lodge_units(node, principal, work, today, selection)
+    node, principal, parent = _WORKER
+
+    def wanted() -> bool:  # a killed parent leaves its workers to another parent (POSIX)
+        return os.getppid() == parent
+
+    try:
+        if not wanted():
+            raise ImportAbandoned
+        return lodge_units(node, principal, work, today, selection, wanted=wanted)
+    except ImportAbandoned:  # nobody will read our results: stop now (the batch was rolled back)
+        node.engine.dispose()
+        os._exit(3)
 
 
 def _chunks(units: Iterator[Unit], size: int) -> Iterator[list[Unit]]:
@@ -291,7 +326,7 @@ def run_import(
     fmt = _detect_format(path, fmt, mapping)
     rejects_path = rejects_path or path.with_name(path.name + ".rejects.csv")
     rejects = _Rejects(rejects_path, lang)
-    accepted = rejected = 0
+    accepted = rejected = already = 0
     started = time.perf_counter()
     today = datetime.now(timezone.utc).date()
     with path.open("rb") as counted:
@@ -304,9 +339,11 @@ def run_import(
     )
 
     def settle(chunk: list[Unit], results: list[Result]) -> None:
-        nonlocal accepted, rejected
-        for unit, (stored, issues, lrn) in zip(chunk, results):
-            if stored is not None:
+        nonlocal accepted, rejected, already
+        for unit, (stored, issues, lrn, replayed) in zip(chunk, results):
+            if replayed:
+                already += 1
+            elif stored is not None:
                 accepted += 1
             else:
                 rejected += 1
@@ -319,7 +356,7 @@ def run_import(
     pool = None
     if workers > 1:
         settings = node.settings.model_copy(update={"database_url": node.engine.url.render_as_string(hide_password=False)})
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(settings, principal))
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(settings, principal, os.getpid()))
     try:
         with progress:
             task = progress.add_task(path.name, total=total_lines)
@@ -341,4 +378,4 @@ def run_import(
             pool.shutdown(cancel_futures=True)
         rejects.close()
     seconds = time.perf_counter() - started
-    return ImportReport(accepted, rejected, seconds, rejects_path if rejected else None)
+    return ImportReport(accepted, rejected, seconds, rejects_path if rejected else None, already)

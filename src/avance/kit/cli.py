@@ -16,6 +16,7 @@ from ``avance.entrypoints.cli``, so that importing them never imports the whole 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import sys
@@ -103,6 +104,25 @@ def fail_error(exc: AvanceError) -> NoReturn:
     if isinstance(exc, ValidationFailed):
         fail("; ".join(f"{i.pointer or '/'}: {i.message(lang())}" for i in exc.issues))
     fail(exc.message(lang()))
+
+
+def print_json(value: Any) -> None:
+    """One JSON value on a line of standard output (``--json``: JSON Lines, one view a line)."""
+    print(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def print_views(views: list[Any], *, as_json: bool, none: str) -> bool:
+    """What every listing command does first: JSON Lines with ``--json``, or the catalog line
+    ``none`` when there is nothing to list. True when that said it all; the caller prints its
+    table otherwise."""
+    if as_json:
+        for view in views:
+            print_json(view)
+        return True
+    if not views:
+        out.print(t(none, lang()), markup=False)
+        return True
+    return False
 
 
 def headed_table(*columns: str, **options: Any) -> Table:

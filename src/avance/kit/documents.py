@@ -31,6 +31,8 @@ Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_i
 """A non-negative money amount (its currency is given next to it)."""
 
 Mass = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3, allow_inf_nan=False)]
+NetMass = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=3, allow_inf_nan=False)]
+"""Net mass of goods: above zero, since the value per kilogram is a risk input."""
 """A non-negative mass in kilograms."""
 
 Quantity = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3, allow_inf_nan=False)]

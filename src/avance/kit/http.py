@@ -94,7 +94,8 @@ def _title_key(status: int) -> str:
         406: "http.title.not_acceptable",
         409: "error.conflict",
         413: "error.generic",
-        422: "error.validation",
+        415: "http.title.unsupported_media_type",
+        422: "http.title.validation",
     }.get(status, "error.generic" if status < 500 else "error.internal")
 
 
@@ -103,6 +104,21 @@ def _lang(request: Request) -> str:
         return language(request)
     except Exception:  # the node itself may be what failed
         return negotiate(request.headers.get("accept-language"))
+
+
+def _not_json(request: Request) -> str | None:
+    """The media type of a body that FastAPI does not read as JSON (it reads ``application/json``,
+    ``application/*+json`` and a body without a type), or None."""
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        return None
+    try:
+        main, subtype, _ = mimeparse.parse_mime_type(content_type)
+    except mimeparse.MimeTypeParseException:
+        return content_type[:100]
+    if main == "application" and (subtype == "json" or subtype.endswith("+json")):
+        return None
+    return f"{main}/{subtype}"
 
 
 def _issue_dicts(issues: list[Issue], lang: str) -> list[dict[str, Any]]:
@@ -126,6 +142,10 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         lang = _lang(request)
+        received = _not_json(request)
+        if received is not None and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
+            code = "error.unsupported_media_type"
+            return problem(request, 415, code, t(code, lang, received=received), lang)
         errors = []
         for error in exc.errors():
             where = tuple(error.get("loc", ()))
@@ -214,6 +234,7 @@ ERRORS: dict[int, str] = {
     406: "None of the representations of the resource fits `Accept` or `format`.",
     409: "The request is valid but the resource's current state does not allow it.",
     413: "The body is larger than the node accepts.",
+    415: "The body is not sent as `application/json` (`Content-Type`).",
     422: "The request was rejected: `errors` lists every problem with its JSON pointer or parameter. Nothing was stored.",
     503: "The database does not answer; nothing was stored. Try again after `Retry-After` seconds.",
 }
@@ -268,7 +289,7 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
             if operation.get("parameters") or operation.get("requestBody"):
                 wanted.add(422)
             if operation.get("requestBody"):
-                wanted.add(413)
+                wanted |= {413, 415}
             for status in wanted:
                 responses.setdefault(str(status), {})
             for status, response in responses.items():
