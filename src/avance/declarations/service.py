@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
-from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
+from sqlalchemy import Connection, insert, select, tuple_, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from avance.store.engine import unstorable_text
+from avance.store.paging import newest_first
 
 from avance.auth.access import Action, require
 from avance.auth.model import Principal, Role
@@ -502,9 +503,8 @@ def search(conn: Connection, principal: Principal, filters: Filters, *, page: in
         conditions.append(declarations.c.registration_date >= filters.registered_from)
     if filters.registered_to is not None:
         conditions.append(declarations.c.registration_date <= filters.registered_to)
-    where = and_(True, *conditions)
-    total = conn.execute(select(func.count()).select_from(declarations).where(where)).scalar_one()
-    rows = conn.execute(
+    return newest_first(
+        conn,
         select(
             declarations.c.id,
             declarations.c.lrn,
@@ -520,13 +520,12 @@ def search(conn: Connection, principal: Principal, filters: Filters, *, page: in
             declarations.c.currency,
             declarations.c.customs_value,
             declarations.c.duty_total,
-        )
-        .where(where)
-        .order_by(declarations.c.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).mappings()
-    return list(rows), total
+        ),
+        declarations,
+        conditions,
+        limit=page_size,
+        offset=(page - 1) * page_size,
+    )
 
 
 # --- what happens to the goods -------------------------------------------------------------
@@ -815,18 +814,8 @@ def search_debts(conn: Connection, principal: Principal, filters: DebtFilters, *
         conditions.append(debts.c.settled_at.is_(None))
     elif filters.status == "settled":
         conditions.append(debts.c.settled_at.is_not(None))
-    where = and_(True, *conditions)
-    total = conn.execute(select(func.count()).select_from(debts).where(where)).scalar_one()
-    rows = list(
-        conn.execute(
-            select(debts, declarations.c.lrn)
-            .join(declarations, declarations.c.id == debts.c.declaration_id)
-            .where(where)
-            .order_by(debts.c.id.desc())
-            .limit(page_size)
-            .offset((page - 1) * page_size)
-        ).mappings()
-    )
+    query = select(debts, declarations.c.lrn).join(declarations, declarations.c.id == debts.c.declaration_id)
+    rows, total = newest_first(conn, query, debts, conditions, limit=page_size, offset=(page - 1) * page_size)
     lives = {i: derive(_events(conn, i)) for i in {r["declaration_id"] for r in rows}}
     found = []
     for r in rows:

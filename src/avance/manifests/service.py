@@ -17,10 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from avance.store.paging import newest_first
 from avance.auth.access import Action, require
 from avance.auth.model import Principal, Role
 from avance.reference.containers import container_check_digit_ok
@@ -410,16 +411,12 @@ def _discrepancy(r: Any) -> dict[str, Any]:
 def discrepancies(conn: Connection, principal: Principal, *, limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Bills whose declarations cleared more than the carrier reported, newest first (officers)."""
     require(principal, Action.READ_RISK)
-    total = conn.execute(select(func.count()).select_from(consignment_discrepancies)).scalar_one()
-    rows = conn.execute(
-        select(consignment_discrepancies, manifests.c.reference.label("manifest_reference"))
-        .join(manifests, manifests.c.id == consignment_discrepancies.c.manifest_id)
-        .order_by(consignment_discrepancies.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).mappings()
+    query = select(consignment_discrepancies, manifests.c.reference.label("manifest_reference")).join(
+        manifests, manifests.c.id == consignment_discrepancies.c.manifest_id
+    )
+    rows, total = newest_first(conn, query, consignment_discrepancies, limit=limit, offset=offset)
     items = [
         {"manifest_id": r["manifest_id"], "manifest_reference": r["manifest_reference"]} | _discrepancy(r) | {"declaration_ids": list(r["declaration_ids"])}
         for r in rows
     ]
-    return items, int(total)
+    return items, total

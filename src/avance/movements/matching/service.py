@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
+from avance.store.paging import newest_first
 from avance.declarations import service as declarations_service
 from avance.declarations.extensions import Lodged
 from avance.declarations.lifecycle import EventKind
@@ -463,9 +464,4 @@ def search(conn: Connection, *, outcome: str | None = None, direction: str | Non
         conditions.append(export_notices.c.outcome == outcome)
     if direction is not None:
         conditions.append(export_notices.c.direction == direction)
-    where = and_(True, *conditions)
-    total = conn.execute(select(func.count()).select_from(export_notices).where(where)).scalar_one()
-    rows = conn.execute(
-        select(export_notices).where(where).order_by(export_notices.c.id.desc()).limit(page_size).offset((page - 1) * page_size)
-    ).mappings()
-    return list(rows), total
+    return newest_first(conn, select(export_notices), export_notices, conditions, limit=page_size, offset=(page - 1) * page_size)

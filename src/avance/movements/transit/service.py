@@ -21,9 +21,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from avance.store.paging import newest_first
 from avance.auth.access import Action, require
 from avance.auth.model import Principal
 from avance.kit.errors import AvanceError, Conflict, Issue, NotFound, ValidationFailed
@@ -591,12 +592,7 @@ def search(conn: Connection, *, status: str | None = None, role: str | None = No
         conditions.append(transit_movements.c.role == role)
     if principal_id is not None:
         conditions.append(transit_movements.c.principal_id == principal_id)
-    where = and_(True, *conditions)
-    total = conn.execute(select(func.count()).select_from(transit_movements).where(where)).scalar_one()
-    rows = conn.execute(
-        select(transit_movements).where(where).order_by(transit_movements.c.id.desc()).limit(page_size).offset((page - 1) * page_size)
-    ).mappings()
-    return list(rows), total
+    return newest_first(conn, select(transit_movements), transit_movements, conditions, limit=page_size, offset=(page - 1) * page_size)
 
 
 def get(conn: Connection, mrn: str) -> tuple[Any, list[Any], Any]:
