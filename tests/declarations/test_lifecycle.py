@@ -26,15 +26,16 @@ from avance.declarations.lifecycle import (
     check_supplement,
     check_time,
     derive,
-    is_closed,
+    raised_lane,
     release_blockers,
     release_time,
     releases_automatically,
 )
+from avance.declarations.assessment import Lane
 from avance.kit.errors import Conflict, ValidationFailed
 
 T0 = datetime(2026, 6, 1, 8, tzinfo=timezone.utc)
-SEVERITY = {"green": 0, "blue": 1, "yellow": 2, "red": 3}
+LANES = [lane.value for lane in Lane]
 
 
 def lodging(lane: str, duty: str = "0") -> list[Event]:
@@ -192,9 +193,10 @@ class Desk:
 
     def raise_lane(self, lane: str, now: datetime) -> None:
         life = self.life
-        if not is_closed(life) and SEVERITY[lane] > SEVERITY[life.lane]:
+        raised = raised_lane(life, Lane(life.lane), Lane(lane))
+        if raised is not None:
             check_time(life, EventKind.LANE_ASSIGNED, now, now=now, rules=self.rules)
-            self._add(EventKind.LANE_ASSIGNED, now, {"lane": lane})
+            self._add(EventKind.LANE_ASSIGNED, now, {"lane": raised.value})
 
     def reject(self, now: datetime) -> None:
         check_rejection(self.life)
@@ -210,7 +212,7 @@ actions = st.one_of(
     st.tuples(st.just("pay"), hours, amounts),
     st.tuples(st.just("release"), hours),
     st.tuples(st.just("supplement"), hours, amounts),
-    st.tuples(st.just("raise_lane"), hours, st.sampled_from(list(SEVERITY))),
+    st.tuples(st.just("raise_lane"), hours, st.sampled_from(LANES)),
     st.tuples(st.just("reject"), hours),
 )
 
@@ -235,7 +237,7 @@ def play(lane: str, duty: Decimal, steps: list[tuple]) -> Desk:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(list(SEVERITY)), st.sampled_from(["0", "1000", "3807917"]).map(Decimal), st.lists(actions, max_size=14))
+@given(st.sampled_from(LANES), st.sampled_from(["0", "1000", "3807917"]).map(Decimal), st.lists(actions, max_size=14))
 def test_nothing_is_released_while_money_is_due_whatever_the_order_and_times(lane, duty, steps):
     desk = play(lane, duty, steps)
     for i, event in enumerate(desk.events):
@@ -250,7 +252,7 @@ def test_nothing_is_released_while_money_is_due_whatever_the_order_and_times(lan
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(list(SEVERITY)), st.sampled_from(["0", "1000"]).map(Decimal), st.lists(actions, max_size=14))
+@given(st.sampled_from(LANES), st.sampled_from(["0", "1000"]).map(Decimal), st.lists(actions, max_size=14))
 def test_no_stage_duration_is_negative_whatever_the_order_and_times(lane, duty, steps):
     desk = play(lane, duty, steps)
     life = desk.life

@@ -205,7 +205,7 @@ def test_a_declaration_without_a_matching_notice_gets_no_outcome(sn):
         assert matching_service.match_declaration(conn, sn.context, declaration_id, policy=POLICY) is None
 
 
-def test_the_lane_is_never_lowered_and_released_goods_are_left_alone(sn):
+def test_the_lane_is_never_lowered_and_released_uncontrolled_goods_go_to_post_clearance_audit(sn):
     declaration_id = lodge(sn, xof_declaration())
     with write(sn.engine) as conn:
         conn.execute(declarations.update().where(declarations.c.id == declaration_id).values(lane="yellow"))
@@ -217,8 +217,9 @@ def test_the_lane_is_never_lowered_and_released_goods_are_left_alone(sn):
     with write(sn.engine) as conn:
         conn.execute(declarations.update().where(declarations.c.id == other).values(lane="green"))
         conn.execute(declaration_events.insert().values(declaration_id=other, kind="released", at=NOW, actor="t", data={}))
+        assert service.raise_lane(conn, other, Lane.RED, [], actor="mirror-control", source="mirror_control") is Lane.BLUE
         assert service.raise_lane(conn, other, Lane.RED, [], actor="mirror-control", source="mirror_control") is None
-    assert lane_of(sn, other) == "green"
+    assert lane_of(sn, other) == "blue"  # the goods are gone: a post-clearance audit is the control left
 
 
 def test_a_corrected_notice_replaces_the_first_and_is_matched_again(sn):

@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from avance.auth.model import SYSTEM
+from avance.declarations import service as declarations_service
 from avance.declarations.tables import declaration_events, declarations
 from avance.movements.matching import model as matching_model
 from avance.movements.matching import service as matching_service
@@ -80,9 +82,12 @@ def test_a_decoy_declaration_does_not_hide_an_undervalued_one_on_the_same_bill(s
     assert last["outcome"] == "non_conforme" and last["value_gap_percent"] == "-40.0"
 
 
-def test_a_released_declaration_counts_on_its_bill_but_keeps_its_lane(sn_store):
+def test_a_released_declaration_counts_on_its_bill_and_goes_to_post_clearance_audit(sn_store):
+    """Goods released on the green lane before the partner's notice arrives: the gap is still
+    found on the bill, and the released declaration is sent to a post-clearance audit (blue), whose
+    finding the importer then owes."""
     decoy = lodge(sn_store, one_car("2026-DKR-D0011", "10000000"))
-    with write(sn_store.engine) as conn:  # released before the notice arrives: left to post-clearance audit
+    with write(sn_store.engine) as conn:  # released on the green lane before the notice arrives
         conn.execute(declarations.update().where(declarations.c.id == decoy).values(lane="green"))
         conn.execute(declaration_events.insert().values(declaration_id=decoy, kind="released", at=datetime.now(timezone.utc), actor="t", data={}))
     undervalued = lodge(sn_store, one_car("2026-DKR-D0012", "2000000"))
@@ -90,8 +95,24 @@ def test_a_released_declaration_counts_on_its_bill_but_keeps_its_lane(sn_store):
     with sn_store.engine.connect() as conn:
         row = matching_service.get_notice(conn, notice_id)
     assert row["value_gap_percent"] == Decimal("-40")
-    assert lane_of(sn_store, decoy) == "green" and lane_of(sn_store, undervalued) == "red"
+    assert lane_of(sn_store, decoy) == "blue" and lane_of(sn_store, undervalued) == "red"
     assert annex(sn_store, decoy)["outcome"] == "non_conforme"  # shown to officers for the audit
+    with write(sn_store.engine) as conn:
+        declarations_service.record_inspection(
+            conn, decoy, SYSTEM, fraud_found=True, fraud_kinds=["undervaluation"], extra_duty=Decimal("1500000"), findings="audit", now=datetime.now(timezone.utc)
+        )
+        debts, _ = declarations_service.search_debts(conn, SYSTEM, declarations_service.DebtFilters(), page=1, page_size=10)
+    assert [(row["declaration_id"], debt.outstanding) for row, debt in debts] == [(decoy, Decimal("1500000"))]
+
+
+def test_a_released_declaration_already_controlled_keeps_its_lane(sn_store):
+    decoy = lodge(sn_store, one_car("2026-DKR-D0031", "10000000"))
+    with write(sn_store.engine) as conn:  # controlled on the yellow lane and released before the notice
+        conn.execute(declarations.update().where(declarations.c.id == decoy).values(lane="yellow"))
+        conn.execute(declaration_events.insert().values(declaration_id=decoy, kind="released", at=datetime.now(timezone.utc), actor="t", data={}))
+    lodge(sn_store, one_car("2026-DKR-D0032", "2000000"))
+    receive(sn_store, two_cars())
+    assert lane_of(sn_store, decoy) == "yellow"
 
 
 def test_declarations_that_together_match_the_export_are_conforme(sn_store):

@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Iterable, Protocol
 
+from avance.declarations.assessment import Lane
 from avance.kit import formatting
 from avance.kit.errors import Conflict, Issue, ValidationFailed
 from avance.kit.i18n import t
@@ -239,9 +240,18 @@ def derive(events: Iterable[Event]) -> Lifecycle:
     )
 
 
-def is_closed(life: Lifecycle) -> bool:
-    """Released or rejected: nothing about the lodging (its lane, its assessment) changes any more."""
-    return life.reached(EventKind.RELEASED) or life.reached(EventKind.REJECTED)
+def raised_lane(life: Lifecycle, current: Lane, wanted: Lane) -> Lane | None:
+    """The lane a declaration in lane ``current`` goes to when another capability (mirror control)
+    asks for ``wanted``; None when nothing changes. A lane is never lowered and a rejected
+    declaration keeps its lane. Goods released without any control (green) go to the one control
+    still possible, a post-clearance audit (blue); goods released after a control keep theirs."""
+    if life.reached(EventKind.REJECTED):
+        return None
+    if life.reached(EventKind.RELEASED):
+        if current is not Lane.GREEN or wanted.severity <= current.severity:
+            return None
+        wanted = Lane.BLUE
+    return wanted if wanted.severity > current.severity else None
 
 
 # --- money in messages -------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from avance.declarations.lifecycle import (
     check_supplement,
     check_time,
     derive,
-    is_closed,
+    raised_lane,
     release_blockers,
     release_time,
     releases_automatically,
@@ -575,9 +575,11 @@ def raise_lane(
 
     The one way another capability (mirror control, for one) changes a lane: ``reasons`` are added
     to the declaration's reasons and a ``lane_assigned`` event records ``source`` and the previous
-    lane. Returns the new lane, or None when nothing changed (already as strict, released, or
-    rejected: released goods go to post-clearance audit). Goods already paid for wait for the
-    control the new lane requires, and for what it finds due (``assess_supplement``).
+    lane. Goods already paid for wait for the control the new lane requires, and for what it finds
+    due (``assess_supplement``). Goods released without any control (green) go to the one control
+    still possible, a post-clearance audit (blue): what it finds is a debt of the importer.
+    Returns the new lane, or None when nothing changed (already as strict, rejected, or released
+    after a control or already under audit).
     """
     query = select(declarations.c.lane, declarations.c.reasons).where(declarations.c.id == declaration_id)
     if conn.dialect.name == "postgresql":
@@ -586,11 +588,11 @@ def raise_lane(
     if row is None:
         raise NotFound("not_found.declaration", id=declaration_id)
     life = derive(_events(conn, declaration_id))
-    if is_closed(life):
-        return None
     current = Lane(row.lane)
-    if lane.severity <= current.severity:
+    raised = raised_lane(life, current, lane)
+    if raised is None:
         return None
+    lane = raised
     now = now or utcnow()
     check_time(life, EventKind.LANE_ASSIGNED, now, now=now)
     records = [r.to_record() for r in reasons]
