@@ -63,6 +63,20 @@ def test_a_partner_posts_a_batch_and_gets_one_answer_per_message_in_order_signed
     assert [(r["code"], r["revision"]) for r in data] == [("CI-NOE-ROAD", 1)]
 
 
+def test_a_node_without_an_exchange_identity_tells_partners_to_come_back_later(api):
+    """Before `avance exchange init` the inbox cannot sign answers: a partner gets 503 (try again
+    later), not a server error, and nothing is stored."""
+    ci = Partner()
+    with api.client(lang="en") as http:
+        response = http.post("/exchange/messages", json=[ci.message("CI-NOE-ROAD")])
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "exchange.not_initialised"
+    assert "avance exchange init" in response.json()["detail"]
+    with api.node.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(exchange_inbox)).scalar_one() == 0
+
+
 def test_a_body_that_is_not_a_batch_is_refused_as_problem_json(api):
     identify(api)
     with api.client(lang="fr") as http:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, insert, select, update
 
-from avance.kit.errors import ConfigurationError, Conflict, Issue, ValidationFailed
+from avance.kit.errors import ConfigurationError, Conflict, Issue, NotReady, ValidationFailed
 from avance.exchange.envelope import NODE_ID_PATTERN, b64u, b64u_decode, canonical, now
 from avance.store import node_settings
 from avance.exchange.tables import exchange_keys
@@ -107,7 +107,7 @@ def node_id(conn: Connection) -> str:
     """This node's id (set by ``avance exchange init --node-id ...``)."""
     value = node_id_or_none(conn)
     if value is None:
-        raise ConfigurationError("exchange.not_initialised")
+        raise NotReady("exchange.not_initialised")
     return value
 
 
@@ -121,7 +121,7 @@ def current_key(conn: Connection) -> OwnKey:
     for key in own_keys(conn):
         if key.retired_at is None:
             return key
-    raise ConfigurationError("exchange.not_initialised")
+    raise NotReady("exchange.not_initialised")
 
 
 def grace_key(conn: Connection, at: datetime | None = None) -> OwnKey | None:

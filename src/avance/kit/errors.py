@@ -80,3 +80,10 @@ class ConfigurationError(AvanceError):
 
     status = 500
     code = "error.configuration"
+
+
+class NotReady(ConfigurationError):
+    """The node is not set up for this yet (its exchange identity, for one): a client or a partner
+    may try again later (HTTP 503), the operator has a step to take (the message says which)."""
+
+    status = 503

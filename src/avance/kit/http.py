@@ -87,7 +87,7 @@ def problem(request: Request, status: int, code: str, detail: str, lang: str, *,
 def _title_key(status: int) -> str:
     return {
         401: "error.unauthorized",
-        503: "error.unavailable",
+        503: "http.title.unavailable",
         403: "error.forbidden",
         404: "error.not_found",
         405: "error.method_not_allowed",
@@ -236,7 +236,7 @@ ERRORS: dict[int, str] = {
     413: "The body is larger than the node accepts.",
     415: "The body is not sent as `application/json` (`Content-Type`).",
     422: "The request was rejected: `errors` lists every problem with its JSON pointer or parameter. Nothing was stored.",
-    503: "The database does not answer; nothing was stored. Try again after `Retry-After` seconds.",
+    503: "The database does not answer (try again after `Retry-After` seconds), or the node is not set up for this yet (`exchange.not_initialised`); nothing was stored.",
 }
 """What each error status means, as every operation's documentation says it."""
 
@@ -315,11 +315,12 @@ class Representation:
 
     format: str
     media_type: str
+    structured: bool = False  # a document clients parse (YAML): described as any value, not as one string
 
 
 JSON = Representation("json", "application/json")
 CSV = Representation("csv", "text/csv")
-YAML = Representation("yaml", "text/yaml")
+YAML = Representation("yaml", "text/yaml", structured=True)
 
 
 class NotAcceptable(AvanceError):
@@ -379,7 +380,7 @@ def Negotiated(*offered: Representation) -> Any:  # noqa: N802  (used as a type:
 def representations(*offered: Representation) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` of a route answering in ``offered`` besides JSON: each other media type
     under 200 (the JSON one is the route's response model) and 406."""
-    content = {r.media_type: {"schema": {"type": "string"}} for r in offered if r != JSON}
+    content = {r.media_type: {"schema": {} if r.structured else {"type": "string"}} for r in offered if r != JSON}
     return {200: {"content": content}, **problems(406)}
 
 
