@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from avance.kit.http import MAX_BODY
 from tests.support import declaration, serve
 
 
@@ -51,3 +52,26 @@ def test_json_with_a_charset_or_a_json_suffix_is_still_accepted(live):
     with live.client("broker") as broker:
         response = broker.post("/declarations", content=json.dumps(declaration()), headers={"Content-Type": "application/json; charset=utf-8"})
     assert response.status_code == 201, response.text
+
+
+def _chunks(total: int, size: int = 1024 * 1024):
+    sent = 0
+    while sent < total:
+        yield b" " * min(size, total - sent)
+        sent += size
+
+
+@pytest.mark.parametrize("path", ["/declarations", "/exchange/messages"])
+def test_a_body_over_the_limit_is_refused_even_when_sent_in_chunks_without_a_length(live, path):
+    """An anonymous caller streams a body with no Content-Length: the node stops reading at the
+    limit and answers 413, instead of reading it all (memory, time) before refusing it."""
+    with live.client("broker", lang="en") as client:
+        response = client.post(path, content=_chunks(MAX_BODY + 2 * 1024 * 1024), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text[:200]
+    assert response.json()["code"] == "error.payload_too_large"
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(live):
+    with live.client("broker", lang="en") as client:
+        response = client.post("/declarations", content=b" " * (MAX_BODY + 1), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413

@@ -20,7 +20,7 @@ from avance.declarations.api import router as declarations_router
 from avance.declarations.debts_api import router as debts_router
 from avance.exchange.api import router as exchange_router
 from avance.exchange.worker import start
-from avance.kit.http import MAX_BODY, NodeDep, _lang, document_problems, install_error_handlers, problem
+from avance.kit.http import MAX_BODY, BodyLimit, NodeDep, _lang, document_problems, install_error_handlers, problem
 from avance.kit.i18n import t
 from avance.kit.settings import Settings, get_settings
 from avance.manifests.api import router as manifests_router
@@ -74,6 +74,7 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
     )
     app.state.node = node
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     install_error_handlers(app)
     generate = app.openapi
 

@@ -192,6 +192,33 @@ MAX_BODY = 8 * 1024 * 1024
 """Largest request body accepted (a declaration of 999 items stays far below it)."""
 
 
+class BodyLimit:
+    """ASGI middleware: a request body is read up to ``limit`` bytes and no further, whether or not
+    it declares its length (a chunked body has none). Past the limit the route's reading of the
+    body raises a 413, which the error handlers answer as problem+json."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise StarletteHTTPException(413)
+            return message
+
+        await self.app(scope, limited, send)
+
+
 # --- what answers are made of --------------------------------------------------------------------
 
 DecimalText = Annotated[str, Field(description="An exact decimal in plain notation (never a binary float).", examples=["1250000.50"])]
