@@ -32,7 +32,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/lint-imports
+	PYTHONPATH=src $(BIN)/lint-imports   # the checked-out tree, whatever is installed
 
 bench: $(STAMP)
 	$(BIN)/python bench/bulk_import.py
