@@ -106,7 +106,6 @@ class Lifecycle:
     at: dict[EventKind, datetime]  # first time of each kind
     lane: str | None
     fraud_found: bool | None
-    extra_duty: Decimal
     last: dict[EventKind, datetime] = field(default_factory=dict)  # latest time of each kind
     currency: str | None = None
     assessed: Decimal = Decimal(0)  # duties and taxes assessed at lodging
@@ -228,7 +227,6 @@ def derive(events: Iterable[Event]) -> Lifecycle:
         at=at,
         lane=lane,
         fraud_found=fraud_found,
-        extra_duty=extra,
         last=last,
         currency=currency,
         assessed=assessed,

@@ -551,13 +551,21 @@ def _refresh_debts(conn: Connection, life: Lifecycle) -> None:
             conn.execute(update(debts).where(debts.c.event_id == debt.supplement.event_id).values(paid=debt.paid, settled_at=debt.settled_at))
 
 
-def _locked(conn: Connection, declaration_id: int, principal: Principal) -> DeclarationRecord:
-    """Read the declaration for a change, holding its row so that two officers cannot race."""
-    query = select(declarations.c.id).where(declarations.c.id == declaration_id)
+def _hold(conn: Connection, declaration_id: int, *columns: Any) -> Any:
+    """The declaration's row (``columns`` of it, else all) for a change, held until the transaction
+    ends so that two changes cannot race (PostgreSQL; SQLite writers are serialised)."""
+    query = select(*(columns or (declarations,))).where(declarations.c.id == declaration_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    if conn.execute(query).first() is None:
+    row = conn.execute(query).mappings().first()
+    if row is None:
         raise NotFound("not_found.declaration", id=declaration_id)
+    return row
+
+
+def _locked(conn: Connection, declaration_id: int, principal: Principal) -> DeclarationRecord:
+    """Read the declaration for a change, holding its row so that two officers cannot race."""
+    _hold(conn, declaration_id, declarations.c.id)
     return get(conn, declaration_id, principal)
 
 
@@ -581,14 +589,9 @@ def raise_lane(
     Returns the new lane, or None when nothing changed (already as strict, rejected, or released
     after a control or already under audit).
     """
-    query = select(declarations.c.lane, declarations.c.reasons).where(declarations.c.id == declaration_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
-    if row is None:
-        raise NotFound("not_found.declaration", id=declaration_id)
+    row = _hold(conn, declaration_id, declarations.c.lane, declarations.c.reasons)
     life = derive(_events(conn, declaration_id))
-    current = Lane(row.lane)
+    current = Lane(row["lane"])
     raised = raised_lane(life, current, lane)
     if raised is None:
         return None
@@ -596,7 +599,7 @@ def raise_lane(
     now = now or utcnow()
     check_time(life, EventKind.LANE_ASSIGNED, now, now=now)
     records = [r.to_record() for r in reasons]
-    conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(lane=lane.value, reasons=list(row.reasons) + records))
+    conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(lane=lane.value, reasons=list(row["reasons"]) + records))
     _append(
         conn,
         declaration_id,
@@ -628,12 +631,7 @@ def assess_supplement(
     of ``debts`` (listed by ``search_debts``), paid through ``record_payment`` like the rest.
     """
     now = now or utcnow()
-    query = select(declarations).where(declarations.c.id == declaration_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
-    if row is None:
-        raise NotFound("not_found.declaration", id=declaration_id)
+    row = _hold(conn, declaration_id)
     life = derive(_events(conn, declaration_id))
     check_supplement(life, amount)
     check_time(life, EventKind.SUPPLEMENT, now, now=now, rules=rules)
