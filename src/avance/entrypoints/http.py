@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
@@ -20,8 +20,7 @@ from avance.declarations.api import router as declarations_router
 from avance.declarations.debts_api import router as debts_router
 from avance.exchange.api import router as exchange_router
 from avance.exchange.worker import start
-from avance.kit.http import MAX_BODY, BodyLimit, NodeDep, _lang, document_problems, install_error_handlers, problem
-from avance.kit.i18n import t
+from avance.kit.http import MAX_BODY, BodyLimit, NodeDep, document_problems, install_error_handlers
 from avance.kit.settings import Settings, get_settings
 from avance.manifests.api import router as manifests_router
 from avance.movements.api import router as movements_router
@@ -84,14 +83,6 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            lang = _lang(request)
-            return problem(request, 413, "error.payload_too_large", t("error.payload_too_large", lang, limit=MAX_BODY), lang)
-        return await call_next(request)
 
     @app.get(
         "/health",

@@ -193,9 +193,10 @@ MAX_BODY = 8 * 1024 * 1024
 
 
 class BodyLimit:
-    """ASGI middleware: a request body is read up to ``limit`` bytes and no further, whether or not
-    it declares its length (a chunked body has none). Past the limit the route's reading of the
-    body raises a 413, which the error handlers answer as problem+json."""
+    """ASGI middleware: a request body is read up to ``limit`` bytes and no further. A declared
+    ``Content-Length`` over the limit (or unreadable) is refused at once, before routing; a body
+    without one (chunked) is counted as it comes, and past the limit the route's reading of it
+    raises a 413. Both answer the same problem+json."""
 
     def __init__(self, app: Any, limit: int = MAX_BODY) -> None:
         self.app = app
@@ -204,6 +205,12 @@ class BodyLimit:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            lang = _lang(request)
+            await problem(request, 413, "error.payload_too_large", t("error.payload_too_large", lang, limit=self.limit), lang)(scope, receive, send)
             return
         received = 0
 
