@@ -28,7 +28,7 @@ from avance.auth.model import SYSTEM, Principal
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.kit.errors import Issue, ValidationFailed
-from avance.imports.mapping import Applier, CellError, Mapping, load_mapping
+from avance.formats.mapping import Applier, CellError, Mapping, load_mapping
 from avance.bootstrap import Node, open_node
 from avance.kit.validation import parse
 from avance.store.engine import write
