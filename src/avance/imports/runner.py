@@ -2,6 +2,11 @@
 
 The same ``lodge_batch`` as the API's rules runs here, so a row accepted by the importer is one the
 API would accept. Each batch is one transaction: a crash never leaves half a declaration.
+
+A file is CSV or JSON Lines (streamed, checked in worker processes) or a message in one of the
+formats of ``avance.formats.registry`` (Avance JSON, WCO DM XML, UN/EDIFACT, ASYCUDA World SAD
+XML), read whole into documents: its declarations go through the same batches; its cargo reports
+and export notices through their own services, one transaction each, as the API lodges them.
 """
 
 from __future__ import annotations
@@ -25,12 +30,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from avance.auth.model import SYSTEM, Principal
+from avance.kit import csvsafe
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
-from avance.kit.errors import Issue, ValidationFailed
+from avance.kit.errors import AvanceError, Issue, ValidationFailed
+from avance.formats import registry
+from avance.formats.documents import Document
 from avance.formats.mapping import Applier, CellError, Mapping, load_mapping
 from avance.bootstrap import Node, open_node
 from avance.kit.validation import parse
+from avance.manifests import service as manifests
+from avance.manifests.model import CargoReport
+from avance.movements.matching import service as matching
+from avance.movements.payloads import ExportDeclarationNotice
+from avance.store import audit
 from avance.store.engine import write
 
 
@@ -58,14 +71,41 @@ class ImportReport:
         return (self.accepted + self.rejected + self.already_stored) / self.seconds if self.seconds > 0 else 0.0
 
 
+STREAMED = ("csv", "jsonl")
+"""The formats read line by line; every other one is a message read whole by the registry."""
+
+_SNIFFED = 64 * 1024
+
+
+DETECTED = "detect"
+"""A message whose format the registry tells from its content (``registry.detect``)."""
+
+
 def _detect_format(path: Path, fmt: str | None, mapping: Mapping | None) -> str:
+    """``csv`` or ``jsonl`` (streamed), or a registry format: as given, as the mapping says, by
+    the file's suffix (.csv, .jsonl, .ndjson), else by its content (``DETECTED``)."""
     chosen = fmt or (mapping.format if mapping else None)
     if chosen is None:
         suffix = path.suffix.lower()
-        chosen = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
-    if chosen not in ("csv", "jsonl"):
-        raise ValidationFailed([Issue("", "import.bad_format", {"path": str(path)})])
-    return chosen
+        chosen = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix) or _sniff(path)
+    if chosen in STREAMED or chosen == DETECTED:
+        return chosen
+    if chosen == "xml":  # WCO DM or ASYCUDA World: told apart by the root element
+        return DETECTED
+    return registry.format_name(chosen) or DETECTED
+
+
+def _sniff(path: Path) -> str:
+    """JSON Lines when the file's first line is a whole JSON object (it is streamed, and may hold
+    ``{"registration_date", "declaration"}`` records); else a message for the registry."""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFFED)
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if first.startswith(b"{"):
+        value, _ = _json_object(first.split(b"\n", 1)[0].decode("utf-8", "replace"))
+        if value is not None:
+            return "jsonl"
+    return DETECTED
 
 
 def _rows(path: Path, fmt: str, mapping: Mapping | None) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -173,7 +213,7 @@ class _Rejects:
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.handle = self.path.open("w", newline="", encoding="utf-8")
-            self.writer = csv.writer(self.handle)
+            self.writer = csvsafe.writer(self.handle)  # no cell a spreadsheet takes for a formula
             self.writer.writerow(["line", "lrn", "pointer", "code", "reason"])
         if lrn is None:
             lrn = str((unit.document or {}).get("lrn", "")) if isinstance(unit.document, dict) else ""
@@ -290,6 +330,31 @@ def _work_in_worker(work: list[Work], today: date, selection: str) -> list[Resul
         os._exit(3)
 
 
+REFERENCES = {"cargo_report": "reference", "export_notice": "export_declaration_reference"}
+"""The field holding the sender's reference of each document other than a declaration (``lrn``)."""
+
+
+def lodge_document(node: Node, principal: Principal, document: Document) -> Result:
+    """Lodge one cargo report or export notice as its API route does: validated by its model,
+    stored by its service in one transaction. The result is as ``lodge_units``'s."""
+    reference = str(document.body.get(REFERENCES.get(document.kind, "lrn"), "")) or None
+    try:
+        with write(node.engine) as conn:
+            if document.kind == "cargo_report":
+                lodged = manifests.lodge(conn, node.context, parse(CargoReport, document.body), principal)
+                stored, replayed = lodged.id, lodged.replayed
+            elif document.kind == "export_notice":
+                sent = matching.send_notice(conn, node.context, parse(ExportDeclarationNotice, document.body))
+                stored, replayed = sent.id, sent.replayed
+            else:
+                raise ValueError(f"not a cargo report or an export notice: {document.kind}")
+    except ValidationFailed as exc:
+        return None, exc.issues, reference, False
+    except AvanceError as exc:  # a conflict, a refusal: one reason, with its key and parameters
+        return None, [Issue("", exc.code, exc.params)], reference, False
+    return stored, None, reference, replayed
+
+
 def _chunks(units: Iterator[Unit], size: int) -> Iterator[list[Unit]]:
     chunk: list[Unit] = []
     for unit in units:
@@ -329,8 +394,31 @@ def run_import(
     accepted = rejected = already = 0
     started = time.perf_counter()
     today = datetime.now(timezone.utc).date()
-    with path.open("rb") as counted:
-        total_lines = max(sum(1 for _ in counted), 1)
+    others: list[tuple[int, Document]] = []
+    if fmt in STREAMED:
+        units = _units(path, fmt, mapping)
+        with path.open("rb") as counted:
+            total_lines = max(sum(1 for _ in counted), 1)
+    else:
+        try:
+            documents = registry.read(path.read_bytes(), None if fmt == DETECTED else fmt, mapping=mapping)
+        except ValidationFailed as exc:  # the message as a whole: nothing of it is stored
+            rejects.write(Unit([0], None, None), exc.issues, "")
+            rejects.close()
+            return ImportReport(0, 1, time.perf_counter() - started, rejects_path)
+        declared = []
+        with node.engine.connect() as conn:  # a message's declaration may take its arrival from the lodged cargo report
+            for n, d in enumerate(documents, start=1):
+                if d.kind != "declaration":
+                    continue
+                try:
+                    declared.append(Unit([n], service.with_expected_arrival(conn, d.body), None))
+                except ValidationFailed as exc:
+                    rejected += 1
+                    rejects.write(Unit([n], d.body, None), exc.issues, str(d.body.get("lrn") or ""))
+        others = [(n, d) for n, d in enumerate(documents, start=1) if d.kind != "declaration"]
+        units = iter(declared)
+        total_lines = max(len(documents), 1)
     workers = workers or os.cpu_count() or 1
     if total_lines <= 2 * batch_size:
         workers = 1
@@ -361,7 +449,16 @@ def run_import(
         with progress:
             task = progress.add_task(path.name, total=total_lines)
             pending: deque[tuple[list[Unit], Future[list[Result]]]] = deque()
-            for chunk in _chunks(_units(path, fmt, mapping), batch_size):
+            for number, document in others:
+                stored, issues, reference, replayed = lodge_document(node, principal, document)
+                if replayed:
+                    already += 1
+                elif stored is not None:
+                    accepted += 1
+                else:
+                    rejected += 1
+                    rejects.write(Unit([number], document.body, None), issues or [], reference)
+            for chunk in _chunks(units, batch_size):
                 if pool is None:
                     settle(chunk, lodge_units(node, principal, work_of(chunk), today, selection))
                     continue
@@ -378,4 +475,6 @@ def run_import(
             pool.shutdown(cancel_futures=True)
         rejects.close()
     seconds = time.perf_counter() - started
+    with write(node.engine) as conn:  # the audit trail: one record per run, with its counts
+        audit.record(conn, principal, "bulk_import.run", "import_file", path.name, after={"file": str(path), "format": fmt, "accepted": accepted, "rejected": rejected, "already_stored": already})
     return ImportReport(accepted, rejected, seconds, rejects_path if rejected else None, already)

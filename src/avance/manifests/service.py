@@ -17,19 +17,27 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from avance.store.paging import newest_first
 from avance.auth.access import Action, require
-from avance.auth.model import Principal, Role
+from avance.auth.model import PARTY_ROLES, Principal
 from avance.reference.containers import container_check_digit_ok
 from avance.revenue.context import ReferenceContext, check_office
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
-from avance.manifests.model import Balance, BillFacts, CargoReport, Claim
+from avance.manifests.model import Balance, BillFacts, BillOfLading, CargoReport, Claim, ReferralKind, ReferralState, changes
 from avance.reference import check_locode, is_country
-from avance.manifests.tables import bills_of_lading, consignment_discrepancies, consignment_lines, consignments, manifests
+from avance.manifests.tables import (
+    bills_of_lading,
+    cargo_referrals,
+    consignment_discrepancies,
+    consignment_lines,
+    consignments,
+    manifest_versions,
+    manifests,
+)
 
 
 def check(ctx: ReferenceContext, m: CargoReport, today: date) -> list[Issue]:
@@ -82,86 +90,271 @@ def bills_of(conn: Connection, manifest_reference: str) -> dict[str, BillFacts] 
     return {r.transport_document_reference: BillFacts(r.consignee_id, r.consignee_name) for r in rows}
 
 
-def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> tuple[int, bool]:
-    """Store a cargo report with its bills of lading; return its id and whether it was a retry.
+def expected_arrival(conn: Connection, transport_document_reference: str, manifest_reference: str | None = None) -> datetime | None:
+    """When the conveyance carrying bill ``transport_document_reference`` is expected, from the
+    lodged cargo report that lists it (``manifest_reference`` when given; else the latest report
+    listing that bill); None when no lodged report lists it."""
+    query = (
+        select(manifests.c.estimated_arrival)
+        .join(bills_of_lading, bills_of_lading.c.manifest_id == manifests.c.id)
+        .where(bills_of_lading.c.transport_document_reference == transport_document_reference)
+        .order_by(manifests.c.estimated_arrival.desc())
+        .limit(1)
+    )
+    if manifest_reference:
+        query = query.where(manifests.c.reference == manifest_reference)
+    return conn.execute(query).scalar_one_or_none()
 
-    The same report sent again returns the first lodging; the same reference with another
-    report is a duplicate.
+
+class ManifestLodging(tuple[int, bool]):
+    """What lodging a cargo report did. It unpacks as ``(id, replayed)``, as lodging always
+    answered (the importer and older callers read it so); ``version`` is the version the report
+    is now at, and ``changes`` what that version changed (None for a first lodging or a resend:
+    ``replayed`` then says nothing was stored)."""
+
+    version: int
+    changes: dict[str, Any] | None
+
+    def __new__(cls, manifest_id: int, replayed: bool, version: int = 1, changes: dict[str, Any] | None = None) -> ManifestLodging:
+        lodging = super().__new__(cls, (manifest_id, replayed))
+        lodging.version, lodging.changes = version, changes
+        return lodging
+
+    @property
+    def id(self) -> int:
+        return self[0]
+
+    @property
+    def replayed(self) -> bool:
+        return self[1]
+
+
+def _same_report(stored: Any, m: CargoReport) -> bool:
+    """Whether the stored document is ``m`` (compared as documents: a report stored before a
+    field was added to the model still compares equal)."""
+    try:
+        return CargoReport.model_validate(stored) == m
+    except ValueError:
+        return False
+
+
+def _report_row(m: CargoReport) -> dict[str, Any]:
+    """The indexed columns of a cargo report."""
+    return {
+        "carrier_id": m.carrier.id,
+        "office_code": m.office_code,
+        "transport_mode_code": m.transport_mode_code,
+        "voyage_number": m.voyage_number,
+        "conveyance_id": m.conveyance.identification,
+        "port_of_loading": m.port_of_loading,
+        "port_of_discharge": m.port_of_discharge,
+        "estimated_arrival": m.estimated_arrival,
+        "place_of_loading": m.place_of_loading,
+        "loading_date": m.loading_date,
+        "loaded": m.loaded,
+        "document": orjson.Fragment(m.model_dump_json()),
+    }
+
+
+def _bill_row(b: BillOfLading) -> dict[str, Any]:
+    return {
+        "transport_document_reference": b.transport_document_reference,
+        "consignee_id": b.consignee.id,
+        "consignee_name": b.consignee.name,
+        "description": b.description,
+        "package_quantity": b.package_quantity,
+        "gross_mass": b.gross_mass,
+        "container_ids": [c.id for c in b.containers],
+    }
+
+
+def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> ManifestLodging:
+    """Store a cargo report with its bills of lading, or a new version of it.
+
+    The same report sent again returns the latest version (nothing stored). The same reference
+    from the same carrier with another report is an amendment, as carriers send them: a new
+    version, with what it changed (bills added, removed, changed), and the bills follow it, so
+    that their write-off balances do. The same reference from another carrier is a duplicate.
     """
-    require(principal, Action.LODGE)
-    if principal.role is Role.DECLARANT and m.carrier.id != principal.party_id:  # a carrier reports its own cargo
+    require(principal, Action.LODGE_CARGO)
+    if principal.role in PARTY_ROLES and m.carrier.id != principal.party_id:  # a carrier reports its own cargo
         raise Forbidden("forbidden.declarant_mismatch", declarant=m.carrier.id)
     now = now or datetime.now(timezone.utc)
-    earlier = conn.execute(select(manifests.c.id, manifests.c.document).where(manifests.c.reference == m.reference)).first()
-    if earlier is not None and earlier.document == orjson.loads(m.model_dump_json()):
-        return int(earlier.id), True  # a retry of the same cargo report: the first lodging stands
+    query = select(manifests.c.id, manifests.c.carrier_id, manifests.c.version, manifests.c.document).where(manifests.c.reference == m.reference)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # two amendments of one report, one after the other
+    earlier = conn.execute(query).first()
+    if earlier is not None and earlier.carrier_id == m.carrier.id and _same_report(earlier.document, m):
+        return ManifestLodging(int(earlier.id), True, int(earlier.version))  # a retry: the version stored stands
     issues = check(ctx, m, now.date())
-    if earlier is not None:
+    if earlier is not None and earlier.carrier_id != m.carrier.id:
         issues.append(Issue("/reference", "manifest.duplicate", {"reference": m.reference}))
     if issues:
         raise ValidationFailed(issues)
+    if earlier is not None:
+        return _amend(conn, int(earlier.id), int(earlier.version), earlier.document, m, principal, now)
     try:
         with conn.begin_nested():
             manifest_id = conn.execute(
-                insert(manifests).values(
-                    reference=m.reference,
-                    carrier_id=m.carrier.id,
-                    office_code=m.office_code,
-                    transport_mode_code=m.transport_mode_code,
-                    voyage_number=m.voyage_number,
-                    conveyance_id=m.conveyance.identification,
-                    port_of_loading=m.port_of_loading,
-                    port_of_discharge=m.port_of_discharge,
-                    estimated_arrival=m.estimated_arrival,
-                    document=orjson.Fragment(m.model_dump_json()),
-                    lodged_by=principal.user_id,
-                    lodged_at=now,
-                )
+                insert(manifests).values(reference=m.reference, lodged_by=principal.user_id, lodged_at=now, version=1, **_report_row(m))
             ).inserted_primary_key[0]
+            conn.execute(insert(bills_of_lading), [{"manifest_id": manifest_id} | _bill_row(b) for b in m.bills_of_lading])
             conn.execute(
-                insert(bills_of_lading),
-                [
-                    {
-                        "manifest_id": manifest_id,
-                        "transport_document_reference": b.transport_document_reference,
-                        "consignee_id": b.consignee.id,
-                        "consignee_name": b.consignee.name,
-                        "description": b.description,
-                        "package_quantity": b.package_quantity,
-                        "gross_mass": b.gross_mass,
-                        "container_ids": [c.id for c in b.containers],
-                    }
-                    for b in m.bills_of_lading
-                ],
+                insert(manifest_versions).values(
+                    manifest_id=manifest_id, version=1, document=orjson.Fragment(m.model_dump_json()), changes=None, lodged_by=principal.user_id, lodged_at=now
+                )
             )
-    except IntegrityError:
+    except IntegrityError:  # a concurrent first lodging of the same reference
         raise ValidationFailed([Issue("/reference", "manifest.duplicate", {"reference": m.reference})]) from None
     _write_off_earlier(conn, int(manifest_id), now)
-    return int(manifest_id), False
+    return ManifestLodging(int(manifest_id), False, 1)
+
+
+def _amend(conn: Connection, manifest_id: int, version: int, stored: Any, m: CargoReport, principal: Principal, now: datetime) -> ManifestLodging:
+    """Store ``m`` as the next version of cargo report ``manifest_id`` and bring its bills to it:
+    a bill removed no longer carries what was declared against it (those declarations wait for
+    a report that lists the bill again), a bill changed keeps its declarations against its new
+    figures (an excess is kept as a discrepancy, as for declarations lodged before their report),
+    a bill added takes the declarations that named it before."""
+    try:
+        before = CargoReport.model_validate(stored)
+        what = changes(before, m)
+    except ValueError:  # a stored document the model no longer reads: compare the bills only
+        before = None
+        what = None
+    bills = {
+        r.transport_document_reference: r
+        for r in conn.execute(select(bills_of_lading.c.id, bills_of_lading.c.transport_document_reference).where(bills_of_lading.c.manifest_id == manifest_id))
+    }
+    new_bills = {b.transport_document_reference: b for b in m.bills_of_lading}
+    if what is None:
+        what = {"report": {}, "bills_added": [r for r in new_bills if r not in bills], "bills_removed": [r for r in bills if r not in new_bills], "bills_changed": []}
+    _lock(conn, set(bills) | set(new_bills))
+    removed = [bills[r].id for r in bills if r not in new_bills]
+    if removed:
+        conn.execute(update(consignment_lines).where(consignment_lines.c.bill_id.in_(removed)).values(bill_id=None))
+        conn.execute(delete(consignment_discrepancies).where(consignment_discrepancies.c.bill_id.in_(removed)))
+        conn.execute(delete(bills_of_lading).where(bills_of_lading.c.id.in_(removed)))
+    kept = [r for r in new_bills if r in bills]
+    for reference in kept:
+        conn.execute(update(bills_of_lading).where(bills_of_lading.c.id == bills[reference].id).values(**_bill_row(new_bills[reference])))
+    added = [b for r, b in new_bills.items() if r not in bills]
+    if added:
+        conn.execute(insert(bills_of_lading), [{"manifest_id": manifest_id} | _bill_row(b) for b in added])
+    version += 1
+    conn.execute(update(manifests).where(manifests.c.id == manifest_id).values(version=version, amended_at=now, **_report_row(m)))
+    conn.execute(
+        insert(manifest_versions).values(
+            manifest_id=manifest_id, version=version, document=orjson.Fragment(m.model_dump_json()), changes=what, lodged_by=principal.user_id, lodged_at=now
+        )
+    )
+    changed = {c["transport_document_reference"] for c in what["bills_changed"]}
+    _write_off_earlier(conn, manifest_id, now, only={b.transport_document_reference for b in added})
+    _excess_after_change(conn, manifest_id, [bills[r].id for r in kept if r in changed], now)
+    return ManifestLodging(manifest_id, False, version, what)
+
+
+def _excess_after_change(conn: Connection, manifest_id: int, bill_ids: Sequence[int], at: datetime) -> None:
+    """A bill an amendment changed: what its declarations already wrote off beyond its new
+    packages or gross mass is kept as a discrepancy (the amendment itself is never refused)."""
+    if not bill_ids:
+        return
+    written = _written_off(conn, bill_ids)
+    rows = conn.execute(
+        select(bills_of_lading.c.id, bills_of_lading.c.transport_document_reference, bills_of_lading.c.package_quantity, bills_of_lading.c.gross_mass).where(
+            bills_of_lading.c.id.in_(bill_ids)
+        )
+    )
+    for bill in rows:
+        packages, mass = written.get(bill.id, (0, Decimal(0)))
+        if packages > bill.package_quantity or mass > bill.gross_mass:
+            declaration_ids = conn.execute(
+                select(consignment_lines.c.declaration_id)
+                .where(consignment_lines.c.bill_id == bill.id, consignment_lines.c.given_back_at.is_(None))
+                .order_by(consignment_lines.c.id)
+            ).scalars().all()
+            _record_excess(conn, manifest_id, bill, packages, mass, list(declaration_ids), at)
+
+
+def _record_excess(conn: Connection, manifest_id: int, bill: Any, packages: int, mass: Decimal, declaration_ids: list[int], at: datetime) -> None:
+    """A bill whose declarations claim more packages or mass than it carries, kept for the write-off report."""
+    conn.execute(
+        insert(consignment_discrepancies).values(
+            manifest_id=manifest_id,
+            bill_id=bill.id,
+            transport_document_reference=bill.transport_document_reference,
+            packages_on_bill=bill.package_quantity,
+            packages_declared=packages,
+            gross_mass_on_bill=bill.gross_mass,
+            gross_mass_declared=mass,
+            declaration_ids=declaration_ids,
+            recorded_at=at,
+        )
+    )
+
+
+def _visible_report(principal: Principal) -> Any:
+    """The cargo reports ``principal`` may read: a carrier (or a declarant) its own only."""
+    if principal.role in PARTY_ROLES:
+        return manifests.c.carrier_id == principal.party_id
+    return true()
 
 
 def get(conn: Connection, manifest_id: int, principal: Principal) -> dict[str, Any]:
-    query = select(manifests).where(manifests.c.id == manifest_id)
-    if principal.role is Role.DECLARANT:
-        query = query.where(manifests.c.carrier_id == principal.party_id)
-    row = conn.execute(query).mappings().first()
+    row = conn.execute(select(manifests).where(manifests.c.id == manifest_id, _visible_report(principal))).mappings().first()
     if row is None:
         raise NotFound("not_found.manifest", id=manifest_id)
+    party = principal.role in PARTY_ROLES
     return {
         "id": row["id"],
         "reference": row["reference"],
+        "version": row["version"],
         "carrier_id": row["carrier_id"],
         "office_code": row["office_code"],
         "estimated_arrival": row["estimated_arrival"].isoformat(),
+        "loaded": row["loaded"],
+        "place_of_loading": row["place_of_loading"],
+        "loading_date": row["loading_date"].isoformat() if row["loading_date"] is not None else None,
         "lodged_at": row["lodged_at"].isoformat(),
+        "amended_at": row["amended_at"].isoformat() if row["amended_at"] is not None else None,
         "manifest": row["document"],
-        "discrepancies": None if principal.role is Role.DECLARANT else [
+        "discrepancies": None if party else [
             _discrepancy(d) | {"declarations": len(d["declaration_ids"])}
             for d in conn.execute(
                 select(consignment_discrepancies).where(consignment_discrepancies.c.manifest_id == manifest_id).order_by(consignment_discrepancies.c.id)
             ).mappings()
         ],
     }
+
+
+def versions(conn: Connection, manifest_id: int, principal: Principal) -> list[dict[str, Any]]:
+    """The versions of a cargo report, first to latest, each with what it changed."""
+    require(principal, Action.READ_DOCUMENTS)
+    known = conn.execute(select(manifests.c.id).where(manifests.c.id == manifest_id, _visible_report(principal))).first()
+    if known is None:
+        raise NotFound("not_found.manifest", id=manifest_id)
+    rows = conn.execute(
+        select(manifest_versions.c.version, manifest_versions.c.changes, manifest_versions.c.lodged_at, manifest_versions.c.document)
+        .where(manifest_versions.c.manifest_id == manifest_id)
+        .order_by(manifest_versions.c.version)
+    )
+    return [
+        {"version": r.version, "lodged_at": r.lodged_at.isoformat(), "bills_of_lading": len(r.document.get("bills_of_lading", [])), "changes": r.changes}
+        for r in rows
+    ]
+
+
+def version_document(conn: Connection, manifest_id: int, version: int, principal: Principal) -> dict[str, Any]:
+    """The cargo report as lodged in one of its versions."""
+    require(principal, Action.READ_DOCUMENTS)
+    row = conn.execute(
+        select(manifest_versions.c.document)
+        .join(manifests, manifests.c.id == manifest_versions.c.manifest_id)
+        .where(manifest_versions.c.manifest_id == manifest_id, manifest_versions.c.version == version, _visible_report(principal))
+    ).first()
+    if row is None:
+        raise NotFound("not_found.manifest_version", id=manifest_id, version=version)
+    return dict(row.document)
 
 
 # --- the write-off of bills of lading --------------------------------------------------------
@@ -225,6 +418,19 @@ def _written_off(conn: Connection, bill_ids: Iterable[int]) -> dict[int, tuple[i
     return totals
 
 
+def _not_to_load(conn: Connection, references: Iterable[str]) -> set[str]:
+    """The transport documents among ``references`` held by a *do not load* referral not lifted."""
+    return set(
+        conn.execute(
+            select(cargo_referrals.c.transport_document_reference).where(
+                cargo_referrals.c.transport_document_reference.in_(set(references)),
+                cargo_referrals.c.kind == ReferralKind.DO_NOT_LOAD.value,
+                cargo_referrals.c.state != ReferralState.LIFTED.value,
+            )
+        ).scalars()
+    )
+
+
 def plan_write_offs(conn: Connection, claims: Sequence[Claim | None]) -> list[WriteOff | Conflict | None]:
     """Lock the transport documents of ``claims`` and judge each claim, in order, against what
     is already declared and against the claims before it: the write-off to record once its
@@ -233,6 +439,8 @@ def plan_write_offs(conn: Connection, claims: Sequence[Claim | None]) -> list[Wr
     - The same goods declared again on the same document while an earlier declaration is open
       (not rejected; released ones count) are refused (``consignment.already_declared``), unless
       the new declaration says it is a part of a split consignment.
+    - A transport document under a *do not load* referral not lifted yet is refused
+      (``referral.do_not_load``).
     - A claim citing a lodged cargo report writes off its bill: what exceeds the packages or the
       gross mass left is refused (``consignment.exceeds_balance``, with the figures).
 
@@ -253,6 +461,7 @@ def plan_write_offs(conn: Connection, claims: Sequence[Claim | None]) -> list[Wr
     )
     for reference, headings, containers in rows:
         declared[reference].append((frozenset(headings), frozenset(containers)))
+    held = _not_to_load(conn, references)
     bills: dict[tuple[str, str], _Bill] = {}
     cited = {(c.manifest_reference, c.transport_document_reference) for c in wanted if c.manifest_reference is not None}
     if cited:
@@ -269,6 +478,9 @@ def plan_write_offs(conn: Connection, claims: Sequence[Claim | None]) -> list[Wr
             outcomes.append(None)
             continue
         reference = claim.transport_document_reference
+        if reference in held:
+            outcomes.append(Conflict("referral.do_not_load", bill=reference))
+            continue
         if not claim.split and any(claim.same_goods(headings, containers) for headings, containers in declared[reference]):
             outcomes.append(Conflict("consignment.already_declared", bill=reference))
             continue
@@ -312,6 +524,7 @@ def record_write_offs(conn: Connection, stored: Sequence[tuple[WriteOff, int, da
                 "hs_headings": sorted(w.claim.hs_headings),
                 "container_ids": sorted(w.claim.container_ids),
                 "split": w.claim.split,
+                "importer_id": w.claim.importer_id,
                 "declared_at": at,
             }
             for w, declaration_id, at in stored
@@ -336,17 +549,22 @@ def give_back(conn: Connection, declaration_id: int, at: datetime) -> None:
     )
 
 
-def _write_off_earlier(conn: Connection, manifest_id: int, at: datetime) -> None:
+def _write_off_earlier(conn: Connection, manifest_id: int, at: datetime, *, only: set[str] | None = None) -> None:
     """A cargo report lodged after declarations of its bills: each bill is written off by the
     declarations that named it before it was reported (open ones only). What they declared
     beyond the bill's packages or gross mass is kept as a discrepancy for officers; the
-    cargo report itself is never refused for it."""
+    cargo report itself is never refused for it. ``only``: the references of the bills to look at
+    (those an amendment added), else all the report's bills."""
     bills = conn.execute(
         select(bills_of_lading.c.id, bills_of_lading.c.transport_document_reference, bills_of_lading.c.package_quantity, bills_of_lading.c.gross_mass)
         .where(bills_of_lading.c.manifest_id == manifest_id)
         .order_by(bills_of_lading.c.transport_document_reference)
     ).all()
+    if only is not None:  # an amendment: the bills it added
+        bills = [b for b in bills if b.transport_document_reference in only]
     references = [b.transport_document_reference for b in bills]
+    if not references:
+        return
     _lock(conn, references)
     waiting: dict[str, list[tuple[int, int, int, Decimal]]] = {}
     rows = conn.execute(
@@ -368,19 +586,7 @@ def _write_off_earlier(conn: Connection, manifest_id: int, at: datetime) -> None
         packages = sum(line[2] for line in lines)
         mass = sum((line[3] for line in lines), Decimal(0))
         if packages > bill.package_quantity or mass > bill.gross_mass:
-            conn.execute(
-                insert(consignment_discrepancies).values(
-                    manifest_id=manifest_id,
-                    bill_id=bill.id,
-                    transport_document_reference=bill.transport_document_reference,
-                    packages_on_bill=bill.package_quantity,
-                    packages_declared=packages,
-                    gross_mass_on_bill=bill.gross_mass,
-                    gross_mass_declared=mass,
-                    declaration_ids=[line[1] for line in lines],
-                    recorded_at=at,
-                )
-            )
+            _record_excess(conn, manifest_id, bill, packages, mass, [line[1] for line in lines], at)
 
 
 def balance(conn: Connection, manifest_reference: str, transport_document_reference: str) -> Balance | None:
