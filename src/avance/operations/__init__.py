@@ -1,0 +1,1 @@
+"""Running a node: backing it up and restoring it (``avance backup``, ``avance restore``)."""
