@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from avance.auth.model import SYSTEM, Role
 from avance.auth.service import create_user
+from avance.auth.sessions import set_offices
 from avance.bootstrap import Node, init_node
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
@@ -208,7 +209,8 @@ def make_node(url: str, tmp_path: Path, country: str = "SN") -> Node:
     with engine.begin() as conn:
         store_rates(conn, DEMO_RATES)
         node_settings.put(conn, selection_secrets.SECRETS_KEY, json.dumps(TEST_SELECTION_SECRET))
-    return Node(Settings(data_dir=tmp_path, database_url=url, country=country), engine)
+    # pages tests sign administrators and analysts in with a password alone; tests/auth/test_totp.py covers the second factor
+    return Node(Settings(data_dir=tmp_path, database_url=url, country=country, require_totp=False), engine)
 
 
 def free_port() -> int:
@@ -235,18 +237,23 @@ class LiveApi:
 
 
 def serve(node: Node) -> Iterator[LiveApi]:
-    """Serve ``node``'s API with uvicorn on a free port of 127.0.0.1, with a user per role."""
+    """Serve ``node``'s API with uvicorn on a free port of 127.0.0.1, with a user per role; the
+    officers (two: who controls a red-lane declaration does not release it) work at every office."""
     tokens = {}
+    offices = sorted(node.context.offices)
     with node.engine.begin() as conn:
         for name, role, party in [
             ("admin", Role.ADMIN, None),
             ("officer", Role.OFFICER, None),
+            ("officer2", Role.OFFICER, None),
             ("analyst", Role.ANALYST, None),
             ("broker", Role.DECLARANT, "SN0012345A7"),
             ("other_broker", Role.DECLARANT, "SN0077777D3"),
             ("carrier", Role.DECLARANT, "SN0055555C1"),
         ]:
             _, tokens[name] = create_user(conn, name=name, role=role, party_id=party)
+        for name in ("officer", "officer2"):
+            set_offices(conn, name, offices)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)

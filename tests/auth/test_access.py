@@ -101,7 +101,8 @@ def test_each_role_gets_in_or_gets_403_as_the_table_says(api):
 
 
 def _principal(role: Role) -> Principal:
-    return Principal(user_id=None, name=f"{role.value}-user", role=role, party_id="SN0012345A7" if role is Role.DECLARANT else None)
+    offices = ("SN-DKR-PORT",) if role is Role.OFFICER else ()  # an officer acts at its offices only
+    return Principal(user_id=None, name=f"{role.value}-user", role=role, party_id="SN0012345A7" if role is Role.DECLARANT else None, offices=offices)
 
 
 def _refused(node: Any, act: Any) -> bool:

@@ -74,7 +74,7 @@ def test_partners_are_registered_found_by_country_and_listed(node):
     identify(node)
     with write(node.engine) as conn:
         ci = partners.add(conn, node_id="CI-AVANCE", country="ci", endpoint="https://avance.douanes.ci/", public_key=public_key())
-        partners.add(conn, node_id="ML-AVANCE", country="ML", endpoint="http://10.0.0.5:8000", public_key=public_key(), kid="ml-2026")
+        partners.add(conn, node_id="ML-AVANCE", country="ML", endpoint="https://10.0.0.5:8000", public_key=public_key(), kid="ml-2026")
     assert ci.country == "CI" and ci.endpoint == "https://avance.douanes.ci"
     with node.engine.connect() as conn:
         assert [p.node_id for p in partners.list_partners(conn)] == ["CI-AVANCE", "ML-AVANCE"]

@@ -37,7 +37,7 @@ def test_a_goods_item_without_net_mass_is_refused_since_value_per_kilogram_is_a_
     assert [e["pointer"] for e in response.json()["errors"]] == ["/goods_items/0/net_mass"]
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/pdf", "application/x-www-form-urlencoded"])
 def test_a_body_that_is_not_json_is_told_its_media_type_is_unsupported(live, content_type):
     with live.client("broker", lang="en") as broker:
         response = broker.post("/declarations", content=json.dumps(declaration()), headers={"Content-Type": content_type})

@@ -17,7 +17,8 @@ _STAFF = frozenset({Role.OFFICER, Role.ANALYST, Role.ADMIN})
 
 
 class Action(str, Enum):
-    LODGE = "lodge"  # goods declarations and cargo reports (a declarant in its own name only)
+    LODGE = "lodge"  # goods declarations (a declarant in its own name only)
+    LODGE_CARGO = "lodge_cargo"  # cargo reports, new or amended (a carrier or declarant in its own name only)
     READ_DOCUMENTS = "read_documents"  # declarations and cargo reports (a declarant: its own)
     READ_RISK = "read_risk"  # lanes' reasons, scores, profiles, valuation references
     RECORD_CONTROL = "record_control"  # arrival, control results, payment, release, rejection
@@ -28,6 +29,10 @@ class Action(str, Enum):
     READ_MOVEMENTS = "read_movements"  # mirror-control outcomes, transits, guarantees, partners' reference data
     READ_PARTNERS = "read_partners"  # the partner registry
     RUN_EXCHANGE = "run_exchange"  # queues, alerts, publishing reference data
+    READ_REPORTS = "read_reports"  # release times, lanes, revenue and hit-rate dashboards
+    REFER_CARGO = "refer_cargo"  # pre-loading referrals of bills of lading: make them, lift them
+    ANSWER_REFERRALS = "answer_referrals"  # a carrier answers the referrals of its own cargo
+    READ_AUDIT = "read_audit"  # the audit trail: who changed what, and its signed heads
 
 
 ROLES: dict[Action, frozenset[Role]] = {
@@ -42,6 +47,11 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_MOVEMENTS: _STAFF,
     Action.READ_PARTNERS: frozenset({Role.ANALYST, Role.ADMIN}),
     Action.RUN_EXCHANGE: frozenset({Role.ADMIN}),
+    Action.READ_REPORTS: _STAFF,
+    Action.LODGE_CARGO: frozenset({Role.DECLARANT, Role.CARRIER, Role.ADMIN}),
+    Action.REFER_CARGO: frozenset({Role.ANALYST, Role.ADMIN}),
+    Action.ANSWER_REFERRALS: frozenset({Role.CARRIER, Role.ADMIN}),
+    Action.READ_AUDIT: frozenset({Role.ADMIN}),
 }
 """Who may do what. Every action has its line (a test checks)."""
 

@@ -7,7 +7,7 @@ by the one role table of ``avance.auth.access``). Services keep the checks that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,21 +15,28 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from avance.auth.access import Action, require
 from avance.auth.model import Principal
-from avance.auth.service import authenticate
+from avance.auth.service import identify, record_use
+from avance.store.engine import write
 
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     bearerFormat="avk_…",
-    description="A user's token, from `avance users create` (stored hashed, shown once).",
+    description="A user's token, from `avance users create` or `avance users rotate-token` (stored hashed, shown once; expires).",
 )
 
 
 def principal(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The user behind the bearer token of the request (401 without a valid one)."""
+    """The user behind the bearer token of the request (401 without a valid one, or with an
+    expired one). Its last use is written at most once a minute: most calls only read."""
     token = credentials.credentials.strip() if credentials is not None else None
-    with request.app.state.node.engine.connect() as conn:
-        return authenticate(conn, token)
+    engine = request.app.state.node.engine
+    with engine.connect() as conn:
+        found = identify(conn, token)
+    if found.stale_use and found.principal.user_id is not None:
+        with write(engine) as conn:
+            record_use(conn, found.principal.user_id)
+    return replace(found.principal, via=f"token:{found.principal.user_id}", address=request.client.host if request.client else None)
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -9,9 +9,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from avance.audit import service as audit
 from avance.auth.access import Action, may
 from avance.auth.api import Allowed
 from avance.auth.model import Principal
@@ -20,6 +21,8 @@ from avance.declarations.lifecycle import FRAUD_KINDS, EventKind, Lifecycle, Tim
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.schemas import DeclarationDetail, DeclarationPage, LifecycleView, Lodged
 from avance.declarations.views import detail_view, money_view, summary_view
+from avance.formats import registry
+from avance.formats.http import Accepts, lodging_route
 from avance.kit.http import Lang, NodeDep, problems
 from avance.kit.i18n import t
 from avance.store.engine import write
@@ -79,12 +82,22 @@ def _life(declaration_id: int, life: Lifecycle, lang: str) -> LifecycleView:
     )
 
 
-@router.post(
+def _with_expected_arrival(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    with request.app.state.node.engine.connect() as conn:
+        return service.with_expected_arrival(conn, body)
+
+
+@lodging_route(
+    router,
     "",
+    Accepts("declaration", xml=(registry.WCO_XML, registry.ASYCUDA), edifact=True, complete=_with_expected_arrival),
     status_code=status.HTTP_201_CREATED,
     response_model=Lodged,
     summary="Lodge a goods declaration (pre-arrival allowed)",
-    description="201 when stored. Sending the same document again (a retry after a lost answer) "
+    description="Sent as Avance JSON, as WCO DM DEC or ASYCUDA World SAD XML (`application/xml`), or as a UN/EDIFACT "
+    "CUSDEC (`application/edifact`), holding one declaration; an XML or EDIFACT request is answered with a WCO RES or "
+    "CUSRES message (and its errors too when `Accept` asks for that format). "
+    "201 when stored. Sending the same document again (a retry after a lost answer) "
     "returns the declaration stored the first time with 200; the same LRN with another document is refused (422). "
     "409 when its consignment is already declared by an open declaration (`consignment.already_declared`) or "
     "exceeds what is left of its bill of lading (`consignment.exceeds_balance`).",
@@ -147,6 +160,7 @@ def get_declaration(declaration_id: DeclarationId, node: NodeDep, caller: Reader
     with node.engine.connect() as conn:
         view = detail_view(service.get(conn, declaration_id, caller), lang, risk=sees_risk(caller))
         if sees_risk(caller):  # what other capabilities add (the partner's export data, as mirror control compared it)
+            audit.record_read(node.engine, caller, "risk.declaration", f"/declarations/{declaration_id}")  # lane reasons and scores: confidential
             for key, annex in node.context.annexes:
                 view[key] = annex(conn, declaration_id, lang)
         return view

@@ -369,23 +369,26 @@ def releases_automatically(life: Lifecycle) -> bool:
 
 
 class Allowances(Protocol):
-    """What a node allows (``avance.revenue.context.ReferenceContext`` has both)."""
+    """What a node allows (``avance.revenue.context.ReferenceContext`` has them all)."""
 
     clock_skew: timedelta
     arrival_past_days: int
+    segregation_of_duties: bool
 
 
 @dataclass(frozen=True)
 class TimeRules:
     """The node's allowances for reported times: how far in the future a time may lie (clocks
-    differ), and how many days before lodging the goods may have arrived."""
+    differ), and how many days before lodging the goods may have arrived; and whether the
+    segregation of duties holds (``avance.declarations.duties``), on unless the node turns it off."""
 
     clock_skew: timedelta = timedelta(seconds=600)
     arrival_past_days: int = 30
+    segregation_of_duties: bool = True
 
     @classmethod
     def of(cls, ctx: Allowances) -> TimeRules:
-        return cls(clock_skew=ctx.clock_skew, arrival_past_days=ctx.arrival_past_days)
+        return cls(clock_skew=ctx.clock_skew, arrival_past_days=ctx.arrival_past_days, segregation_of_duties=ctx.segregation_of_duties)
 
 
 DEFAULT_TIME_RULES = TimeRules()

@@ -219,6 +219,7 @@ def consignment_claim(d: GoodsDeclaration) -> Claim | None:
         hs_headings=frozenset(item.hs_code[:4] for item in d.goods_items),
         container_ids=frozenset(containers),
         split=d.split_consignment,
+        importer_id=d.importer.id,
     )
 
 

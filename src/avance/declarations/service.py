@@ -22,7 +22,7 @@ from avance.store.engine import unstorable_text
 from avance.store.paging import newest_first
 
 from avance.auth.access import Action, require
-from avance.auth.model import Principal, Role
+from avance.auth.model import PARTY_ROLES, Principal, Role
 from avance.declarations.lifecycle import (
     DEFAULT_TIME_RULES,
     Debt,
@@ -45,6 +45,7 @@ from avance.declarations.lifecycle import (
     releases_automatically,
 )
 from avance.declarations.model import GoodsDeclaration
+from avance.declarations import duties, release_notes
 from avance.manifests import service as manifests_service
 from avance.declarations.extensions import Lodged
 from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, consignment_claim, process
@@ -53,6 +54,7 @@ from avance.declarations.assessment import Assessment, AssessmentInput, Lane, Re
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
 from avance.declarations.tables import debts, declaration_events, declarations, goods_items
+from avance.store import audit
 
 
 def utcnow() -> datetime:
@@ -194,6 +196,13 @@ def _store(conn: Connection, batch: Sequence[ProcessedDeclaration], ats: Sequenc
     return ids
 
 
+def _record_lodged(conn: Connection, principal: Principal, lodged: list[Lodged]) -> None:
+    """The audit trail's record of each lodging: who, the LRN, the declarant and the lane."""
+    if lodged:
+        after = ({"lrn": x.declaration.lrn, "declarant": x.declaration.declarant.id, "lane": x.assessment.lane, "at": x.at} for x in lodged)
+        audit.append(conn, [audit.entry(principal, "declaration.lodged", "declaration", x.id, after=a) for x, a in zip(lodged, after)])
+
+
 def _after_lodging(conn: Connection, ctx: NodeContext, lodged: list[Lodged]) -> None:
     """The steps other capabilities add to a lodging (profile hits, mirror control), in its transaction."""
     if lodged:
@@ -233,6 +242,21 @@ def _earlier_identical(conn: Connection, d: GoodsDeclaration) -> int | None:
     return None
 
 
+def with_expected_arrival(conn: Connection, body: dict[str, Any]) -> dict[str, Any]:
+    """A declaration read from a message without an estimated arrival (the WCO DM DEC profile has
+    no element for it; an ASYCUDA extract may leave it out), completed with the arrival of the
+    lodged cargo report that lists its bill of lading. Refused (422 ``arrival.unknown``) when no
+    lodged cargo report lists the bill: the carrier's report must come first, or the document
+    must say when the goods arrive. A document that has one is returned as it is."""
+    if body.get("estimated_arrival"):
+        return body
+    bill = body.get("transport_document_reference")
+    expected = manifests_service.expected_arrival(conn, bill, body.get("manifest_reference")) if isinstance(bill, str) and bill else None
+    if expected is None:
+        raise ValidationFailed([Issue("/estimated_arrival", "arrival.unknown", {"bill": bill or "-"})])
+    return {**body, "estimated_arrival": expected.isoformat()}
+
+
 def lodge(
     conn: Connection,
     ctx: NodeContext,
@@ -265,7 +289,9 @@ def lodge(
         raise ValidationFailed([Issue("/lrn", "lrn.duplicate", {"lrn": d.lrn, "declarant": d.declarant.id})]) from None
     if write_off is not None:
         manifests_service.record_write_offs(conn, [(write_off, lodging.id, now)])
-    _after_lodging(conn, ctx, [Lodged(lodging.id, d, processed.assessment, now)])
+    done = [Lodged(lodging.id, d, processed.assessment, now)]
+    _after_lodging(conn, ctx, done)
+    _record_lodged(conn, principal, done)
     return lodging
 
 
@@ -410,6 +436,7 @@ def store_batch(
     manifests_service.record_write_offs(conn, [(w, ids[i], lodged_at[i]) for i, w in write_offs.items() if ids[i] is not None])  # type: ignore[misc]
     lodged = [Lodged(ids[i], p.declaration, p.assessment, lodged_at[i]) for i, p in accepted if ids[i] is not None]
     _after_lodging(conn, ctx, lodged)  # type: ignore[arg-type]
+    _record_lodged(conn, principal, lodged)  # type: ignore[arg-type]
     return BatchOutcome(ids, issues, replayed)
 
 
@@ -436,7 +463,7 @@ def lodge_batch(
 
 
 def _visible(principal: Principal):
-    if principal.role is Role.DECLARANT:
+    if principal.role in PARTY_ROLES:  # a declarant, or a carrier: its own documents only
         return declarations.c.declarant_id == principal.party_id
     return None
 
@@ -531,10 +558,14 @@ def search(conn: Connection, principal: Principal, filters: Filters, *, page: in
 # --- what happens to the goods -------------------------------------------------------------
 
 
-def _append(conn: Connection, declaration_id: int, kind: EventKind, at: datetime, actor: str | None, data: dict[str, Any], *, receipt: str | None = None) -> int:
+def _append(conn: Connection, declaration_id: int, kind: EventKind, at: datetime, actor: Principal | str | None, data: dict[str, Any], *, receipt: str | None = None) -> int:
+    name = actor.name if isinstance(actor, Principal) else actor
     result = conn.execute(
-        insert(declaration_events).values(declaration_id=declaration_id, kind=kind.value, at=at, actor=actor, data=data, receipt=receipt)
+        insert(declaration_events).values(declaration_id=declaration_id, kind=kind.value, at=at, actor=name, data=data, receipt=receipt)
     )
+    audit.record(conn, actor or "system", f"declaration.{kind.value}", "declaration", declaration_id, after={"at": at, "data": data, "receipt": receipt})
+    if kind is EventKind.RELEASED:  # the bon à enlever is numbered at release, in its transaction
+        release_notes.issue(conn, declaration_id, at)
     return int(result.inserted_primary_key[0])
 
 
@@ -564,9 +595,12 @@ def _hold(conn: Connection, declaration_id: int, *columns: Any) -> Any:
 
 
 def _locked(conn: Connection, declaration_id: int, principal: Principal) -> DeclarationRecord:
-    """Read the declaration for a change, holding its row so that two officers cannot race."""
+    """Read the declaration for a change, holding its row so that two officers cannot race; an
+    officer acts only on the declarations of its offices (``duties.check_office``)."""
     _hold(conn, declaration_id, declarations.c.id)
-    return get(conn, declaration_id, principal)
+    record = get(conn, declaration_id, principal)
+    duties.check_office(principal, record.row["office_code"])
+    return record
 
 
 def raise_lane(
@@ -687,7 +721,7 @@ def record_arrival(
     check_arrival(record.lifecycle)
     at = arrived_at or now
     check_time(record.lifecycle, EventKind.ARRIVED, at, now=now, rules=rules, pointer="/arrived_at")
-    _append(conn, declaration_id, EventKind.ARRIVED, at, principal.name, {})
+    _append(conn, declaration_id, EventKind.ARRIVED, at, principal, {})
     life = _refresh_status(conn, declaration_id)
     return _auto_release(conn, declaration_id, life, now)
 
@@ -717,7 +751,7 @@ def record_inspection(
         raise ValidationFailed([Issue("/fraud_found", "inspection.inconsistent", {})])
     check_time(record.lifecycle, EventKind.INSPECTED, now, now=now, rules=rules)
     data = {"fraud_found": fraud_found, "fraud_kinds": kinds, "extra_duty": str(extra_duty), "findings": findings}
-    _append(conn, declaration_id, EventKind.INSPECTED, now, principal.name, data)
+    _append(conn, declaration_id, EventKind.INSPECTED, now, principal, data)
     if extra_duty > 0:
         return assess_supplement(conn, declaration_id, extra_duty, findings or ", ".join(kinds), actor=principal.name, source="inspection", now=now, rules=rules)
     return _refresh_status(conn, declaration_id)
@@ -752,7 +786,7 @@ def record_payment(
     data = {"amount": decimal_text(amount), "currency": record.row["currency"], "receipt": receipt}
     try:
         with conn.begin_nested():
-            _append(conn, declaration_id, EventKind.PAID, now, principal.name, data, receipt=receipt)
+            _append(conn, declaration_id, EventKind.PAID, now, principal, data, receipt=receipt)
     except IntegrityError:  # a concurrent payment took the receipt between check and insert
         raise Conflict("payments.receipt_used", receipt=receipt) from None
     life = _refresh_status(conn, declaration_id)
@@ -771,8 +805,9 @@ def record_release(
     blockers = release_blockers(record.lifecycle)
     if blockers:
         raise ReleaseBlocked(blockers)
+    duties.check_release(principal, record.lifecycle.lane, record.events, segregation=rules.segregation_of_duties)
     check_time(record.lifecycle, EventKind.RELEASED, now, now=now, rules=rules)
-    _append(conn, declaration_id, EventKind.RELEASED, now, principal.name, {"automatic": False})
+    _append(conn, declaration_id, EventKind.RELEASED, now, principal, {"automatic": False})
     return _refresh_status(conn, declaration_id)
 
 
@@ -785,7 +820,7 @@ def record_rejection(
     record = _locked(conn, declaration_id, principal)
     check_rejection(record.lifecycle)
     check_time(record.lifecycle, EventKind.REJECTED, now, now=now, rules=rules)
-    _append(conn, declaration_id, EventKind.REJECTED, now, principal.name, {"reason": reason})
+    _append(conn, declaration_id, EventKind.REJECTED, now, principal, {"reason": reason})
     manifests_service.give_back(conn, declaration_id, now)  # its bill's write-off and consignment are free again
     return _refresh_status(conn, declaration_id)
 

@@ -54,6 +54,7 @@ declarations = Table(
     Index("ix_declarations_office_date", "office_code", "registration_date"),
     Index("ix_declarations_importer", "importer_id"),
     Index("ix_declarations_manifest", "manifest_reference"),
+    Index("ix_declarations_date_lane", "registration_date", "lane"),
 )
 
 goods_items = Table(
@@ -91,6 +92,7 @@ declaration_events = Table(
     Column("receipt", String(35), nullable=True, comment="A payment's receipt number: used once per node"),
     Index("ix_declaration_events_declaration", "declaration_id", "id"),
     Index("ix_declaration_events_kind_at", "kind", "at"),
+    Index("ix_declaration_events_declaration_kind_at", "declaration_id", "kind", "at"),
     Index("uq_declaration_events_receipt", "receipt", unique=True),
 )
 
@@ -114,4 +116,20 @@ debts = Table(
     UniqueConstraint("event_id", name="uq_debts_event"),
     Index("ix_debts_importer", "importer_id", "settled_at"),
     Index("ix_debts_office", "office_code", "settled_at"),
+)
+
+release_notes = Table(
+    "release_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(64), nullable=False, comment="BAE-<office>-<year>-<sequence>: what the gate checks"),
+    Column("declaration_id", Integer, ForeignKey("declarations.id", ondelete="CASCADE"), nullable=False),
+    Column("office_code", String(35), nullable=False),
+    Column("year", SmallInteger, nullable=False, comment="Year of the release (UTC)"),
+    Column("sequence", Integer, nullable=False, comment="1, 2, ... per office and year"),
+    Column("issued_at", UTCDateTime, nullable=False, comment="The release's time"),
+    UniqueConstraint("number", name="uq_release_notes_number"),
+    UniqueConstraint("declaration_id", name="uq_release_notes_declaration_id"),
+    UniqueConstraint("office_code", "year", "sequence", name="uq_release_notes_office_year_sequence"),
+    comment="Release notes (bons a enlever): one per released declaration, numbered at release",
 )

@@ -118,10 +118,27 @@ def detail_view(record: Any, lang: str, *, risk: bool = True) -> dict[str, Any]:
     if not risk:
         del view["reasons"], view["assessor"]
         for event in view["events"]:
-            if event["kind"] == "lane_assigned":
-                event["data"] = {"lane": event["data"].get("lane")}
-                event["actor"] = None
+            strip_for_declarant(event)
     return view
+
+
+_DECLARANT_DATA: dict[str, tuple[str, ...] | None] = {
+    "lane_assigned": ("lane",),  # not the score, the draw, the source or the criteria that hit
+    "inspected": ("fraud_found", "fraud_kinds", "extra_duty"),  # not the officer's free-text findings
+    "supplement": ("amount", "currency", "debt"),  # its reason is the findings' free text
+}
+"""What a declarant sees of each event's data (None or absent: all of it)."""
+
+
+def strip_for_declarant(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as a declarant sees it: no customs officer's name (only its own lodging keeps
+    its actor), no score, criteria or free-text findings in its data."""
+    kept = _DECLARANT_DATA.get(event["kind"])
+    if kept is not None:
+        event["data"] = {k: v for k, v in event["data"].items() if k in kept}
+    if event["kind"] != EventKind.LODGED.value:
+        event["actor"] = None
+    return event
 
 
 def money_view(life: Lifecycle) -> dict[str, Any]:

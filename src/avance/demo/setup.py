@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone
@@ -33,11 +34,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from avance.auth.model import SYSTEM, Principal, Role
 from avance.auth.service import create_user
+from avance.auth.sessions import enrol_totp, offices_of, set_offices, set_password
 from avance.auth.tables import users
 from avance.bootstrap import Node, init_node, store_rates
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
-from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration, demo_rates
+from avance.demo.generator import DemoConfig, DemoGenerator, GeneratedDeclaration, demo_rates, load_catalog
 from avance.demo.history import labelled_history
 from avance.kit.cli import sqlite_file
 from avance.kit.errors import AvanceError, ConfigurationError
@@ -115,31 +117,58 @@ def _progress(console: Console | None) -> Progress:
 
 
 def _users(node: Node, declarant: str, data_dir: Path, api_url: str) -> Path:
+    """The demo's users, each with a token for programs and a password for the pages; the two
+    officers work at every office of the node's country (one records a red-lane control, the other
+    releases: segregation of duties); the administrator and the analyst have a second factor,
+    whose secret is in the credentials file (``totp_secret``) for an authenticator or a test."""
+    offices = [o["code"] for o in load_catalog()["offices"] if o["country"] == node.context.country]
     accounts = [
-        ("demo-admin", Role.ADMIN, None),
-        ("demo-officer", Role.OFFICER, None),
-        ("demo-analyst", Role.ANALYST, None),
-        ("demo-declarant", Role.DECLARANT, declarant),
+        ("demo-admin", Role.ADMIN, None, [], True),
+        ("demo-officer", Role.OFFICER, None, offices, False),
+        ("demo-officer-2", Role.OFFICER, None, offices, False),
+        ("demo-analyst", Role.ANALYST, None, [], True),
+        ("demo-declarant", Role.DECLARANT, declarant, [], False),
     ]
     users = []
     with write(node.engine) as conn:
-        for name, role, party in accounts:
-            _, token = create_user(conn, name=name, role=role, party_id=party)
-            users.append({"name": name, "role": role.value, "party_id": party, "token": token})
+        for name, role, party, attached, second_factor in accounts:
+            _, token = create_user(conn, name=name, role=role, party_id=party, days=node.settings.token_days)
+            password = secrets.token_urlsafe(12)
+            set_password(conn, name, password)
+            if attached:
+                set_offices(conn, name, attached)
+            user = {"name": name, "role": role.value, "party_id": party, "offices": attached, "token": token, "password": password}
+            if second_factor:
+                user["totp_secret"], user["totp_uri"] = enrol_totp(conn, name, issuer=f"Avance {node.context.country}")
+            users.append(user)
     path = data_dir / "demo-credentials.json"
-    path.write_text(json.dumps({"api": api_url, "docs": api_url + "/docs", "users": users}, indent=2), encoding="utf-8")
+    path.write_text(json.dumps({"api": api_url, "pages": api_url + "/", "docs": api_url + "/docs", "users": users}, indent=2), encoding="utf-8")
     path.chmod(0o600)
     return path
+
+
+def _officers(node: Node) -> tuple[Principal, Principal]:
+    """The demo's two officers as the replayed history acts: the first records, the second
+    releases what the first controlled on the red lane."""
+    found = []
+    with node.engine.connect() as conn:
+        for name in ("demo-officer", "demo-officer-2"):
+            user_id = conn.execute(select(users.c.id).where(users.c.name == name)).scalar_one()
+            found.append(Principal(user_id=user_id, name=name, role=Role.OFFICER, offices=offices_of(conn, user_id)))
+    return found[0], found[1]
 
 
 def _lodging_time(rng: random.Random, day: date) -> datetime:
     return datetime.combine(day, dtime(7, 30), tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(0, 10 * 60))
 
 
-def _replay(node: Node, officer: Principal, declaration_id: int, generated: GeneratedDeclaration, lodged: datetime, now: datetime, rng: random.Random) -> None:
+def _replay(
+    node: Node, officer: Principal, declaration_id: int, generated: GeneratedDeclaration, lodged: datetime, now: datetime, rng: random.Random, releaser: Principal
+) -> None:
     """Arrival, control, payment and release as they would have happened, up to now, in the
     order and at times the lifecycle accepts: a supplement found at control is paid (sometimes
-    in a second payment) before release; nothing is paid when nothing is due."""
+    in a second payment) before release; nothing is paid when nothing is due. ``releaser``, not
+    the officer who controlled them, releases controlled goods (segregation of duties)."""
     d = generated.payload
     eta = datetime.fromisoformat(d["estimated_arrival"])
     arrived = eta + timedelta(hours=rng.randrange(0, 48))
@@ -187,7 +216,7 @@ def _replay(node: Node, officer: Principal, declaration_id: int, generated: Gene
                 service.record_payment(conn, declaration_id, officer, amount=duty_total + extra, receipt=f"Q{declaration_id:08d}", now=paid_at)
             released = paid_at + timedelta(hours=rng.randrange(1, 24))
             if released < now:
-                service.record_release(conn, declaration_id, officer, now=released)
+                service.record_release(conn, declaration_id, releaser, now=released)
         elif not paid and rng.random() < 0.9:
             paid_at = arrived + timedelta(hours=rng.randrange(1, 96))
             if paid_at < now and duty_total > 0:
@@ -240,9 +269,7 @@ def build_demo(
     if history:
         _train(node, config, history, lang, console, lambda g: _as_broker(g, busiest.id, broker))
     credentials = _users(node, broker["id"], data_dir, api_url)
-    with node.engine.connect() as conn:
-        officer_id = conn.execute(select(users.c.id).where(users.c.name == "demo-officer")).scalar_one()
-    officer = Principal(user_id=officer_id, name="demo-officer", role=Role.OFFICER)
+    officer, releaser = _officers(node)
 
     rng = random.Random(seed)
     truth_path = data_dir / "demo-ground-truth.jsonl"
@@ -262,7 +289,7 @@ def build_demo(
                 lodged += 1
                 truth_file.write(json.dumps(_truth_record(declaration_id, g)) + "\n")
                 try:
-                    _replay(node, officer, declaration_id, g, at, now, rng)
+                    _replay(node, officer, declaration_id, g, at, now, rng, releaser)
                 except AvanceError:
                     pass  # a replayed step the rules refuse is simply not part of the history
             progress.update(task, advance=len(chunk))

@@ -15,19 +15,28 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
+import click
 import typer
 from sqlalchemy.engine import make_url
 
-from avance.auth.cli import users_app
+from avance.audit.cli import make_audit_app
+from avance.audit.service import Keyring
+from avance.auth.cli import operator, users_app
 from avance.declarations.cli import debts_app, declarations_app
 from avance.exchange.cli import exchange_app, partners_app
-from avance.kit.cli import H, err, fail, fail_error, lang, number, open_store, out, settings_from
+from avance.formats.cli import convert
+from avance.imports.cli import watch
+from avance.kit.cli import H, err, fail, fail_error, lang, number, open_store, out, settings_from, speak_framework_language
 from avance.kit.errors import AvanceError
+from avance.kit.settings import Settings
 from avance.kit.i18n import t
+from avance.manifests.cli import manifests_app
 from avance.movements.cli import matching_app, transit_app
 from avance.reference.rates import RateFileError
+from avance.operations.cli import backup_app, restore
+from avance.reports.cli import reports_app
 from avance.revenue.cli import duty
 from avance.revenue.profiles import load_profile
 from avance.risk.learning.cli import model_app
@@ -46,6 +55,17 @@ app = typer.Typer(
 rates_app = typer.Typer(help=H("rates"), no_args_is_help=True)
 import_app = typer.Typer(help=H("import"), no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(backup_app, name="backup")
+
+
+def _audit_keyring(settings: Settings) -> Keyring:
+    from avance.bootstrap import audit_keyring  # the node's modules load when a command runs (see above)
+
+    return audit_keyring(settings)
+
+
+app.add_typer(make_audit_app(_audit_keyring), name="audit")
+app.command("restore", help=H("restore"))(restore)
 app.add_typer(rates_app, name="rates")
 app.add_typer(import_app, name="import")
 
@@ -80,19 +100,77 @@ def serve(
     host: Annotated[str, typer.Option(help=H("serve.host"))] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help=H("serve.workers"))] = 1,
+    tls_certfile: Annotated[Optional[Path], typer.Option("--tls-certfile", exists=True, dir_okay=False, help=H("serve.tls_certfile"))] = None,
+    tls_keyfile: Annotated[Optional[Path], typer.Option("--tls-keyfile", exists=True, dir_okay=False, help=H("serve.tls_keyfile"))] = None,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help=H("serve.worker"))] = True,
 ) -> None:
-    """Serve the API (interactive docs at /docs)."""
+    """Serve the API (interactive docs at /docs). With ``--workers N`` the background work runs
+    once, in this supervising process, not in each API process; ``--no-worker`` leaves it to an
+    ``avance worker`` (docs/operations.md, "Several processes and machines")."""
+    if (tls_certfile is None) != (tls_keyfile is None):
+        fail(t("serve.tls_incomplete", lang()))
+    tls = {"ssl_certfile": str(tls_certfile), "ssl_keyfile": str(tls_keyfile)} if tls_certfile and tls_keyfile else {}
     import uvicorn  # the web server and the node's modules load when a command runs (see above)
 
     from avance.bootstrap import Node  # loads when the command runs: start-up time
     from avance.entrypoints.http import create_app  # loads when the command runs: start-up time
+    from avance.exchange.keys import check_private_keys  # loads when the command runs: start-up time
 
     store = open_store()  # fail early, with one line, if the node is not set up
-    node = Node(store.settings, store.engine)
+    with store.engine.connect() as conn:  # and if its signing keys do not open (passphrase)
+        check_private_keys(conn, store.settings.data_dir)
+    node = Node(store.settings, store.engine, background=worker)
     if workers == 1:
-        uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
-    else:
-        uvicorn.run("avance.entrypoints.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False, **tls)
+        return
+    from avance.exchange.worker import start  # loads when the command runs: start-up time
+
+    stop = start(node)  # here, once: the API processes below run without it
+    try:
+        uvicorn.run("avance.entrypoints.cli:api_process", factory=True, host=host, port=port, workers=workers, log_level="info", access_log=False, **tls)
+    finally:
+        if stop is not None:
+            stop()
+
+
+def api_process() -> Any:
+    """The ASGI application of one API process without the background work (the factory of
+    ``avance serve --workers N``; for a process manager: ``uvicorn --factory
+    avance.entrypoints.cli:api_process`` beside an ``avance worker``)."""
+    from avance.bootstrap import open_node  # loads when the process starts: start-up time of the command line
+    from avance.entrypoints.http import create_app  # as above
+    from avance.kit.settings import get_settings  # beside them, read in the new process
+
+    return create_app(open_node(get_settings(), background=False))
+
+
+@app.command(help=H("worker"))
+def worker() -> None:
+    """Run the node's background work alone (exchange senders, held messages, sweeps, alerts),
+    for API processes started with ``avance serve --no-worker``; stops on SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from avance.bootstrap import CHECK_SECONDS, Node  # the node's modules load when a command runs (see above)
+    from avance.exchange.keys import check_private_keys  # loads when the command runs: start-up time
+    from avance.exchange.worker import start  # loads when the command runs: start-up time
+
+    store = open_store()
+    with store.engine.connect() as conn:  # its signing keys must open (passphrase)
+        check_private_keys(conn, store.settings.data_dir)
+    node = Node(store.settings, store.engine)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    stop = start(node)
+    err.print(t("processes.worker_running", lang(), pid=os.getpid()), markup=False)
+    try:
+        while not stopped.wait(CHECK_SECONDS):
+            node.refresh()  # what API processes changed, for the jobs and held messages
+    finally:
+        if stop is not None:
+            stop()
+        err.print(t("processes.worker_stopped", lang()), markup=False)
 
 
 @rates_app.command("load", help=H("rates.load"))
@@ -104,7 +182,7 @@ def rates_load(file: Annotated[Path, typer.Argument(help=H("rates.file"))]) -> N
         fail(t("cli.no_such_file", lang(), path=file))
     engine = open_store().engine
     try:
-        count = load_rate_file(engine, file)
+        count = load_rate_file(engine, file, operator())
     except RateFileError as exc:
         fail(t("cli.line_error", lang(), row=exc.row, message=t(exc.code, lang(), **exc.params)))
     out.print(t("cli.rates_loaded", lang(), count=count))
@@ -119,8 +197,10 @@ def import_declarations(
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help=H("import.batch_size"))] = 1000,
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help=H("import.workers"))] = None,
     selection: Annotated[Selection, typer.Option("--selection", help=H("import.selection"))] = Selection.STREAM,
+    source: Annotated[Optional[str], typer.Option("--from", help=H("import.from"))] = None,
 ) -> None:
     """Validate, assess and store declarations from a file; every rejected row goes to a rejects file."""
+    fmt = fmt or source  # --from: the message formats' name for it (json, wco-xml, edifact, asycuda)
     from avance.bootstrap import Node  # the node's modules load when a command runs (see above)
     from avance.imports.runner import run_import  # loads when the command runs: start-up time
 
@@ -130,7 +210,7 @@ def import_declarations(
         fail(t("cli.no_such_file", lang(), path=mapping))
     store = open_store()
     node = Node(store.settings, store.engine)
-    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, workers=workers, lang=lang(), console=err, selection=selection.value)
+    report = run_import(node, file, mapping_path=mapping, fmt=fmt, rejects_path=rejects, batch_size=batch_size, workers=workers, lang=lang(), console=err, selection=selection.value, principal=operator())
     out.print(
         t(
             "import.done",
@@ -148,7 +228,11 @@ def import_declarations(
 
 
 app.command("duty", help=H("duty"))(duty)
+app.command("convert", help=H("convert"))(convert)
+app.command("watch", help=H("watch"))(watch)
 for name, group in (
+    ("reports", reports_app),
+    ("manifests", manifests_app),
     ("model", model_app),
     ("profiles", profiles_app),
     ("valuation", valuation_app),
@@ -167,13 +251,17 @@ def run(program: typer.Typer) -> None:
     """Run ``program`` (the ``avance`` command, assembled in ``avance.__main__``) and turn every
     error into one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    command = typer.main.get_command(program)
+    speak_framework_language(command)
     try:
-        code = program(standalone_mode=False)
-    except typer.TyperException as exc:  # a usage error: missing or malformed option
+        code = command(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a group run alone: its help is already shown
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # a usage error: missing or malformed option
         command = f" ({exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
         err.print(t("cli.error", lang(), message=exc.format_message() + command), markup=False)
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except click.Abort:
         sys.exit(1)
     except AvanceError as exc:
         try:

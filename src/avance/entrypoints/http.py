@@ -9,26 +9,30 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from avance import __version__
+from avance.audit.api import router as audit_router
 from avance.bootstrap import Node, open_node
 from avance.declarations.api import router as declarations_router
 from avance.declarations.debts_api import router as debts_router
 from avance.exchange.api import router as exchange_router
 from avance.exchange.worker import start
-from avance.kit.http import MAX_BODY, BodyLimit, NodeDep, document_problems, install_error_handlers
+from avance.kit.http import MAX_BODY, BodyLimit, NodeDep, RateLimit, SecurityHeaders, document_problems, document_rate_limits, install_error_handlers
 from avance.kit.settings import Settings, get_settings
 from avance.manifests.api import router as manifests_router
 from avance.movements.api import router as movements_router
 from avance.risk.engine.api import router as engine_router
 from avance.risk.profiles.api import router as profiles_router
+from avance.reports.api import router as reports_router
 from avance.risk.valuation.api import router as valuation_router
+from avance.web.app import install as install_pages
 
-ROUTERS = (declarations_router, debts_router, manifests_router, engine_router, profiles_router, valuation_router, exchange_router, movements_router)
+ROUTERS = (declarations_router, debts_router, manifests_router, engine_router, profiles_router, valuation_router, exchange_router, movements_router, reports_router, audit_router)
 
 DESCRIPTION = """
 Avance receives cargo reports and goods declarations **before the goods arrive**, validates
@@ -74,12 +78,22 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
     app.state.node = node
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
+    limits = node.settings
+    app.add_middleware(  # before the body is read or the token checked (middleware added later runs first)
+        RateLimit,
+        token_per_minute=limits.rate_limit_token_per_minute,
+        address_per_minute=limits.rate_limit_address_per_minute,
+        by_path={"/exchange/messages": limits.rate_limit_inbox_per_minute},
+    )
+    if limits.cors_origins:  # no cross-origin access from browsers unless configured
+        app.add_middleware(CORSMiddleware, allow_origins=limits.cors_origins, allow_methods=["*"], allow_headers=["Authorization", "Content-Type", "Accept", "Accept-Language"], expose_headers=["Retry-After", "Content-Language", "Content-Disposition"])
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = document_rate_limits(document_problems(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -108,6 +122,7 @@ def create_app(node: Node | None = None, settings: Settings | None = None) -> Fa
             "engine": node.engine.dialect.name,
         }
 
+    install_pages(app)  # first: a page shares its address with an API route, and takes only a browser's requests
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -6,6 +6,7 @@ the rest names its action in the role table (``RUN_EXCHANGE``, ``READ_PARTNERS``
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -16,12 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from avance.auth.access import Action
 from avance.auth.api import Allowed
 from avance.auth.model import Principal
-from avance.kit.errors import Issue, ValidationFailed
+from avance.kit.errors import Forbidden, Issue, ValidationFailed
 from avance.exchange import inbox, keys, partners, status
 from avance.exchange.envelope import Envelope, format_time
 from avance.exchange.outbox import enqueue
 from avance.exchange.schemas import Alert, ExchangeStatus, Identity, Partner, PartnerReferenceRecord, Published
-from avance.kit.http import NodeDep
+from avance.kit.http import NodeDep, problem_response
 from avance.store.engine import write
 
 router = APIRouter(prefix="/exchange", tags=["exchange"])
@@ -45,11 +46,16 @@ def _json(data: Any, status_code: int = 200) -> Response:
     ),
     responses={
         200: {"description": "One acknowledgement per message (signed, unless the message could not be authenticated).", "model": list[Envelope]},
+        403: problem_response(403, "The node accepts deliveries only from its partners' addresses (`exchange_inbox_allow`), and this one is not among them."),
         422: {"description": "The body is not a JSON array, or holds more messages than a batch may."},
     },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}},
 )
 async def receive_messages(request: Request, node: NodeDep) -> Response:
+    source = request.client.host if request.client else None
+    allowed = node.settings.exchange_inbox_allow
+    if allowed and not inbox.source_allowed(source, allowed):  # before the body is even read
+        raise Forbidden("exchange.source_refused", address=source or "?")
     body = await request.body()
     try:
         items = orjson.loads(body)
@@ -59,7 +65,14 @@ async def receive_messages(request: Request, node: NodeDep) -> Response:
         raise ValidationFailed([Issue("", "exchange.batch_not_array", {})])
     if len(items) > inbox.MAX_BATCH:
         raise ValidationFailed([Issue("", "exchange.batch_too_large", {"limit": inbox.MAX_BATCH})])
-    acks = await run_in_threadpool(inbox.receive, node.engine, node.settings.data_dir, node.settings.exchange_window_seconds, items, node.handlers)
+    acks = await run_in_threadpool(
+        partial(inbox.receive, source=source, sample=node.settings.exchange_rejection_sample),
+        node.engine,
+        node.settings.data_dir,
+        node.settings.exchange_window_seconds,
+        items,
+        node.handlers,
+    )
     return _json(acks)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from avance.auth.cli import operator
 from avance.kit.cli import H, headed_table, lang, number, open_store, out
 from avance.kit.i18n import t
+from avance.store import audit
 from avance.store.engine import write
 
 exchange_app = typer.Typer(help=H("exchange"), no_args_is_help=True)
@@ -37,6 +41,7 @@ def exchange_init(node_id: Annotated[str, typer.Option("--node-id", help=H("exch
     node = open_store()
     with write(node.engine) as conn:
         key = keys.init(conn, node.settings.data_dir, node_id)
+        audit.record(conn, operator(), "exchange_key.initialised", "exchange_key", key.kid, after={"node_id": node_id, "public_key": key.public_key})
     out.print(t("exchange.cli.initialised", lang(), node_id=node_id, kid=key.kid), markup=False)
 
 
@@ -77,6 +82,7 @@ def exchange_rotate_key(grace_days: Annotated[float, typer.Option("--grace-days"
     with write(node.engine) as conn:
         old = keys.current_key(conn)
         new = keys.rotate(conn, node.settings.data_dir, timedelta(days=grace_days))
+        audit.record(conn, operator(), "exchange_key.rotated", "exchange_key", new.kid, before={"kid": old.kid}, after={"kid": new.kid, "public_key": new.public_key, "grace_days": grace_days})
         until = keys.grace_key(conn)
     out.print(
         t(
@@ -90,6 +96,20 @@ def exchange_rotate_key(grace_days: Annotated[float, typer.Option("--grace-days"
         markup=False,
         soft_wrap=True,
     )
+
+
+@exchange_app.command("protect-keys", help=H("exchange.protect_keys"))
+def exchange_protect_keys(
+    old_passphrase_file: Annotated[Optional[Path], typer.Option("--old-passphrase-file", exists=True, dir_okay=False, help=H("exchange.old_passphrase_file"))] = None,
+) -> None:
+    from avance.exchange import keys  # loads when the command runs: start-up time
+
+    node = open_store()
+    old = None
+    if old_passphrase_file is not None:
+        old = keys.passphrase(node.settings.model_copy(update={"key_passphrase_file": old_passphrase_file}))
+    count, already = keys.protect(node.settings.data_dir, keys.passphrase(node.settings), old)
+    out.print(t("exchange.cli.keys_protected", lang(), count=count, already=already), markup=False)
 
 
 def _read(fetch: Callable[[Any], Any]) -> Any:
@@ -186,6 +206,7 @@ def partners_add(
     node = open_store()
     with write(node.engine) as conn:
         partner = partners.add(conn, node_id=node_id, country=country, endpoint=endpoint, public_key=public_key, kid=kid)
+        audit.record(conn, operator(), "partner.added", "partner", node_id, after=asdict(partner))
     out.print(t("partners.cli.added", lang(), node_id=partner.node_id, country=partner.country, endpoint=partner.endpoint, kid=partner.keys[0].kid), markup=False)
 
 
@@ -212,7 +233,9 @@ def partners_remove(
 
     node = open_store()
     with write(node.engine) as conn:
+        before = asdict(partners.get(conn, node_id))
         count = partners.remove(conn, node_id, force=force)
+        audit.record(conn, operator(), "partner.removed", "partner", node_id, before=before, after={"dead_lettered": count})
     out.print(t("partners.cli.removed", lang(), node_id=node_id, count=count), markup=False)
 
 
@@ -225,7 +248,9 @@ def partners_update(
 
     node = open_store()
     with write(node.engine) as conn:
+        before = asdict(partners.get(conn, node_id))
         partner = partners.update_endpoint(conn, node_id, endpoint)
+        audit.record(conn, operator(), "partner.endpoint_changed", "partner", node_id, before=before, after=asdict(partner))
     out.print(t("partners.cli.updated", lang(), node_id=node_id, endpoint=partner.endpoint), markup=False)
 
 
@@ -239,7 +264,9 @@ def partners_add_key(
 
     node = open_store()
     with write(node.engine) as conn:
+        before = asdict(partners.get(conn, node_id))
         partner = partners.add_key(conn, node_id, public_key, kid)
+        audit.record(conn, operator(), "partner.key_added", "partner", node_id, before=before, after=asdict(partner))
     added = kid or keys.thumbprint(keys.parse_public_key(public_key))
     out.print(t("partners.cli.key_added", lang(), node_id=node_id, kid=added, kids=[k.kid for k in partner.keys]), markup=False)
 
@@ -253,5 +280,7 @@ def partners_remove_key(
 
     node = open_store()
     with write(node.engine) as conn:
+        before = asdict(partners.get(conn, node_id))
         partner = partners.remove_key(conn, node_id, kid)
+        audit.record(conn, operator(), "partner.key_removed", "partner", node_id, before=before, after=asdict(partner))
     out.print(t("partners.cli.key_removed", lang(), node_id=node_id, kid=kid, kids=[k.kid for k in partner.keys]), markup=False)

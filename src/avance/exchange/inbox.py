@@ -6,7 +6,10 @@ each envelope, in order:
 1. authenticity: signed (else ``unsigned``), envelope schema (``schema``), addressed to this node
    (``wrong_recipient``), from a registered partner (``unknown_sender``) with a registered key
    (``unknown_key``), signature valid (``bad_signature``), signed within the window (``stale``).
-   Such rejections are logged in ``exchange_rejections``; the message is not recorded as seen.
+   Such rejections are counted per day, partner and reason (``exchange_rejection_counts``) and
+   the last few of each kept as a sample (``exchange_rejections``); the message is not recorded
+   as seen. A sender that is not a registered partner is counted as one anonymous sender, so
+   that a batch of junk adds a bounded number of rows whatever it claims (``log_rejections``).
 2. deduplication by message id: a genuine retry (same content, signed later) is acknowledged as
    ``duplicate`` and not applied again; any other copy is a ``replay`` and rejected.
 3. payload schema (``schema``) and order: a message whose predecessor in its (sender, movement)
@@ -32,11 +35,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv6Address, ip_address, ip_network
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from avance.kit.errors import AvanceError, Conflict, Issue, ValidationFailed
@@ -67,6 +71,7 @@ from avance.exchange.tables import (
     exchange_partner_keys,
     exchange_partners,
     exchange_reference_data,
+    exchange_rejection_counts,
     exchange_rejections,
 )
 
@@ -84,6 +89,9 @@ HELD = "held"
 
 MAX_BATCH = 500
 """Most envelopes accepted in one POST /exchange/messages."""
+
+REJECTION_SAMPLE = 20
+"""Rejected messages kept per partner and reason by default (setting ``exchange_rejection_sample``)."""
 
 R = "exchange.reject."
 AUTH_FAILURES = frozenset(R + c for c in ("unsigned", "bad_signature", "unknown_key", "unknown_sender", "stale", "wrong_recipient"))
@@ -154,8 +162,22 @@ class _Cursor:
 class Batch:
     """One transaction's worth of inbound messages (or a release of held messages)."""
 
-    def __init__(self, conn: Connection, me: str, data_dir: Path, window: timedelta, at: datetime, handlers: Mapping[str, Handler], careful: bool = True) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        me: str,
+        data_dir: Path,
+        window: timedelta,
+        at: datetime,
+        handlers: Mapping[str, Handler],
+        careful: bool = True,
+        *,
+        source: str | None = None,
+        sample: int = REJECTION_SAMPLE,
+    ) -> None:
         self.conn = conn
+        self.source = source  # the address the batch came from, kept with the rejection sample
+        self.sample = sample
         self.handlers = handlers
         self.careful = careful  # False: handlers run without savepoints; the first error redoes the batch
         self.me = me
@@ -207,7 +229,16 @@ class Batch:
         sender = _claimed(raw, "sender", 64)
         text = reasons(code, **params)
         self.rejections.append(
-            {"at": self.at, "sender": sender, "message_id": message_id, "type": _claimed(raw, "type", 40), "code": code, "detail": text["en"][:2000]}
+            {
+                "at": self.at,
+                "sender": sender,
+                "partner": sender if sender is not None and sender in self.partners else "",
+                "address": self.source[:45] if self.source else None,
+                "message_id": message_id,
+                "type": _claimed(raw, "type", 40),
+                "code": code,
+                "detail": text["en"][:2000],
+            }
         )
         return self.ack(sender, message_id, "rejected", code=code, reason=text, errors=details, signed=signed)
 
@@ -481,22 +512,33 @@ class Batch:
                 known,
             )
         if self.rejections:
-            self.conn.execute(insert(exchange_rejections), self.rejections)
+            log_rejections(self.conn, self.rejections, self.sample)
 
 
-def receive(engine: Engine, data_dir: Path, window_seconds: float, items: list[Any], handlers: Mapping[str, Handler]) -> list[dict[str, Any]]:
-    """Process one batch of envelopes in one transaction; the signed acks, in the same order."""
+def receive(
+    engine: Engine,
+    data_dir: Path,
+    window_seconds: float,
+    items: list[Any],
+    handlers: Mapping[str, Handler],
+    *,
+    source: str | None = None,
+    sample: int = REJECTION_SAMPLE,
+) -> list[dict[str, Any]]:
+    """Process one batch of envelopes in one transaction; the signed acks, in the same order.
+    ``source`` is the address it came from, ``sample`` how many rejections of one partner and
+    reason the log keeps."""
     at = now()
     try:
         with write(engine) as conn:
-            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, handlers, careful=False)
+            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, handlers, careful=False, source=source, sample=sample)
             batch.prefetch(items)
             acks = [batch.process(item) for item in items]
             batch.flush()
         return acks
     except _Careful:  # a handler refused a message: everything again, each message in its savepoint
         with write(engine) as conn:
-            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, handlers, careful=True)
+            batch = Batch(conn, keyring.node_id(conn), data_dir, timedelta(seconds=window_seconds), at, handlers, careful=True, source=source, sample=sample)
             batch.prefetch(items)
             acks = [batch.process(item) for item in items]
             batch.flush()
@@ -517,6 +559,75 @@ def release_held(engine: Engine, data_dir: Path, window_seconds: float, handlers
             batch.release(sender, movement)
         batch.flush()
     return len(streams)
+
+
+def source_allowed(address: str | None, networks: list[str]) -> bool:
+    """Whether ``address`` lies in one of ``networks`` (CIDR notation; an IPv4 address seen as
+    IPv6, ``::ffff:a.b.c.d``, counts as the IPv4 one)."""
+    try:
+        ip = ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in ip_network(network, strict=False) for network in networks)
+
+
+# --- the rejection log -----------------------------------------------------------------------------
+
+
+def log_rejections(conn: Connection, rejections: list[dict[str, Any]], sample: int = REJECTION_SAMPLE) -> None:
+    """Count ``rejections`` (all made at one time) per day, partner and reason, and keep the last
+    ``sample`` of each partner and reason: a batch adds at most one count row and ``sample``
+    sample rows per partner and reason, however many envelopes it held."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for rejection in rejections:
+        groups.setdefault((rejection["partner"], rejection["code"]), []).append(rejection)
+    counts = [
+        {"day": rows[0]["at"].date(), "partner": partner, "code": code, "count": len(rows), "first_at": rows[0]["at"], "last_at": rows[-1]["at"]}
+        for (partner, code), rows in groups.items()
+    ]
+    conn.execute(_count_statement(conn.dialect.name), counts)
+    conn.execute(insert(exchange_rejections), [row for rows in groups.values() for row in rows[-sample:]])
+    for partner, code in groups:
+        _trim_sample(conn, partner, code, sample)
+
+
+def _count_statement(dialect: str) -> Any:
+    table = exchange_rejection_counts
+    statement = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.day, table.c.partner, table.c.code],
+        set_={"count": table.c.count + statement.excluded.count, "last_at": statement.excluded.last_at},
+    )
+
+
+def _trim_sample(conn: Connection, partner: str, code: str, sample: int) -> int:
+    """Delete the sample rows of ``partner`` and ``code`` but the last ``sample``; how many."""
+    table = exchange_rejections
+    oldest_kept = conn.execute(
+        select(table.c.id).where(table.c.partner == partner, table.c.code == code).order_by(table.c.id.desc()).offset(sample - 1).limit(1)
+    ).scalar()
+    if oldest_kept is None:
+        return 0
+    return conn.execute(delete(table).where(table.c.partner == partner, table.c.code == code, table.c.id < oldest_kept)).rowcount or 0
+
+
+def sweep_rejections(engine: Engine, *, retention_days: int, sample: int = REJECTION_SAMPLE, at: datetime | None = None) -> int:
+    """Forget rejections older than ``retention_days`` (counts of days before, sample rows made
+    before), and trim every partner and reason to its last ``sample`` rows. Returns how many rows
+    went. A periodic job of the node (``avance.bootstrap.worker_jobs``)."""
+    cutoff = (at or now()) - timedelta(days=retention_days)
+    with write(engine) as conn:
+        gone = conn.execute(delete(exchange_rejections).where(exchange_rejections.c.at < cutoff)).rowcount or 0
+        gone += conn.execute(delete(exchange_rejection_counts).where(exchange_rejection_counts.c.day < cutoff.date())).rowcount or 0
+        table = exchange_rejections
+        crowded = conn.execute(select(table.c.partner, table.c.code).group_by(table.c.partner, table.c.code).having(func.count() > sample)).all()
+        for partner, code in crowded:
+            gone += _trim_sample(conn, partner, code, sample)
+    if gone:
+        log.info("rejection log: %d rows older than %d days or beyond the sample swept", gone, retention_days)
+    return gone
 
 
 # --- helpers ---------------------------------------------------------------------------------------

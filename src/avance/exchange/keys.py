@@ -6,6 +6,13 @@ public key alone. Public keys are in the ``exchange_keys`` table; private keys a
 files ``DATA_DIR/exchange-keys/<kid>.pem``, readable by the node's user only (0600, folder 0700).
 Every server of a node needs the same folder (copy it, or share DATA_DIR).
 
+A private key file may be encrypted with a passphrase (PKCS #8 with the best encryption the
+``cryptography`` library offers): then a copy of DATA_DIR (a backup, a shared volume) does not
+give the key away. The passphrase comes from the settings (``AVANCE_KEY_PASSPHRASE_FILE``, a
+file the operator or a secrets manager provides, or ``AVANCE_KEY_PASSPHRASE``), so that every host
+of a node starts unattended; with one set, new keys are written encrypted, and ``protect``
+(``avance exchange protect-keys``) encrypts the keys written before.
+
 Rotation: ``rotate`` makes a new key current; the previous one stays usable for a grace period
 (default 7 days) for partners that have not yet registered the new key (see avance.exchange.sender).
 """
@@ -26,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, insert, select, update
 
 from avance.kit.errors import ConfigurationError, Conflict, Issue, NotReady, ValidationFailed
+from avance.kit.settings import Settings, get_settings
 from avance.exchange.envelope import NODE_ID_PATTERN, b64u, b64u_decode, canonical, now
 from avance.store import node_settings
 from avance.exchange.tables import exchange_keys
@@ -196,34 +204,114 @@ def _key_file(data_dir: Path, kid: str) -> Path:
     return Path(data_dir) / KEY_DIR / f"{kid}.pem"
 
 
+def passphrase(settings: Settings | None = None) -> bytes | None:
+    """The passphrase of the private key files, from ``settings`` (default: the environment's)."""
+    settings = settings or get_settings()
+    try:
+        return settings.resolved_key_passphrase()
+    except OSError:
+        raise ConfigurationError("exchange.key_passphrase_unreadable", path=str(settings.key_passphrase_file)) from None
+
+
+def _encrypted(pem: bytes) -> bool:
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in pem
+
+
+def _pem(private: Ed25519PrivateKey, secret: bytes | None) -> bytes:
+    encryption = serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption()
+    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
 def _write_private(data_dir: Path, kid: str, private: Ed25519PrivateKey) -> None:
     folder = Path(data_dir) / KEY_DIR
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = _pem(private, passphrase())
     path = folder / f"{kid}.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
 
 
+def _load(path: Path, secret: bytes | None) -> Ed25519PrivateKey:
+    """The private key of the file ``path``, opened with ``secret`` when it is encrypted."""
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError("exchange.key_file_missing", path=str(path)) from None
+    if _encrypted(pem) and not secret:
+        raise ConfigurationError("exchange.key_passphrase_missing", path=str(path))
+    try:
+        loaded = serialization.load_pem_private_key(pem, password=secret if _encrypted(pem) else None)
+    except (ValueError, TypeError):
+        code = "exchange.key_passphrase_wrong" if _encrypted(pem) else "exchange.key_file_missing"
+        raise ConfigurationError(code, path=str(path)) from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ConfigurationError("exchange.key_file_missing", path=str(path))
+    return loaded
+
+
 def private_key(data_dir: Path, kid: str) -> Ed25519PrivateKey:
-    """The private key ``kid`` from the node's key folder (cached)."""
+    """The private key ``kid`` from the node's key folder (cached), decrypted with the passphrase
+    of the settings when it is encrypted."""
     path = _key_file(data_dir, kid)
     cache_key = (str(path.resolve()), kid)
     with _cache_lock:
         cached = _cache.get(cache_key)
     if cached is not None:
         return cached
-    try:
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except FileNotFoundError:
-        raise ConfigurationError("exchange.key_file_missing", path=str(path)) from None
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise ConfigurationError("exchange.key_file_missing", path=str(path))
+    pem_secret = passphrase() if path.is_file() and _encrypted(path.read_bytes()) else None
+    loaded = _load(path, pem_secret)
     with _cache_lock:
         _cache[cache_key] = loaded
     return loaded
+
+
+def check_private_keys(conn: Connection, data_dir: Path) -> int:
+    """Open every private key the node signs with now (the current key, the previous one in its
+    grace period): at start, so that a missing or wrong passphrase stops the node with one clear
+    error instead of failing its first signature. Returns how many were opened; 0 before
+    ``avance exchange init``."""
+    if node_id_or_none(conn) is None:
+        return 0
+    at = now()
+    usable = [k for k in own_keys(conn) if k.usable(at)]
+    for key in usable:
+        private_key(data_dir, key.kid)
+    return len(usable)
+
+
+def protect(data_dir: Path, secret: bytes | None, old: bytes | None = None) -> tuple[int, int]:
+    """Encrypt with ``secret`` every private key file of the node that is not encrypted with it
+    yet (each replaced atomically, still 0600): a plain one, or one encrypted with the ``old``
+    passphrase (a change of passphrase). Any other encrypted one must open with ``secret``, so that
+    all keys stay under one. Returns how many were encrypted now and how many already were."""
+    if not secret:
+        raise ConfigurationError("exchange.key_passphrase_none")
+    folder = Path(data_dir) / KEY_DIR
+    files = sorted(folder.glob("*.pem")) if folder.is_dir() else []
+    done = already = 0
+    for path in files:
+        if _encrypted(path.read_bytes()):
+            if old is None or old == secret:
+                _load(path, secret)
+                already += 1
+                continue
+            private = _load(path, old)
+        else:
+            private = _load(path, None)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_pem(private, secret))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        done += 1
+    with _cache_lock:
+        _cache.clear()
+    return done, already
 
 
 @dataclass(frozen=True, slots=True)

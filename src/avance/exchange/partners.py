@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from ipaddress import ip_address
 
 import httpx
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -42,7 +43,9 @@ class Partner:
 
 
 def check_endpoint(endpoint: str, pointer: str = "/endpoint") -> str:
-    """A base URL over http or https, without query or fragment; kept without its trailing slash."""
+    """A base URL over https (http only on this machine: 127.0.0.0/8, ::1, localhost), without
+    query or fragment; kept without its trailing slash. Messages are signed either way, but over
+    plain http anyone on the path reads the declarations they carry."""
     try:
         url = httpx.URL(endpoint)
         ok = url.scheme in ("http", "https") and bool(url.host) and not url.query and not url.fragment and len(endpoint) <= 500
@@ -50,7 +53,19 @@ def check_endpoint(endpoint: str, pointer: str = "/endpoint") -> str:
         ok = False
     if not ok:
         raise ValidationFailed([Issue(pointer, "partners.bad_endpoint", {"endpoint": endpoint})])
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ValidationFailed([Issue(pointer, "partners.endpoint_not_https", {"endpoint": endpoint})])
     return str(endpoint).rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: a loopback address (127.0.0.0/8, ::1) or localhost."""
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _country(value: str) -> str:

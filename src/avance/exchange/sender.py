@@ -315,12 +315,12 @@ def acquire_lease(engine: Engine, partner_id: str, owner: str, at: datetime) -> 
         holder, until = row
         if holder not in (None, owner) and until is not None and until > at and _owner_alive(holder):
             return False
-        conn.execute(
+        taken = conn.execute(
             update(exchange_partners)
             .where(exchange_partners.c.node_id == partner_id, or_(exchange_partners.c.lease_owner.is_(None), exchange_partners.c.lease_owner == holder))
             .values(lease_owner=owner, lease_until=at + LEASE)
         )
-    return True
+    return taken.rowcount == 1  # another process may have taken it between the read and the update
 
 
 def release_lease(engine: Engine, partner_id: str, owner: str) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from avance.exchange.envelope import format_time, now
 from avance.exchange.keys import node_id_or_none
-from avance.exchange.tables import exchange_alerts, exchange_inbox, exchange_outbox, exchange_partners, exchange_rejections
+from avance.exchange.tables import exchange_alerts, exchange_inbox, exchange_outbox, exchange_partners, exchange_rejection_counts
 
 
 def _time(value: datetime | None) -> str | None:
@@ -63,7 +63,8 @@ def report(conn: Connection, at: datetime | None = None) -> dict[str, Any]:
                 "inbound": inbound.get(p["node_id"], {"applied": 0, "buffered": 0, "rejected": 0, "duplicates": 0}),
             }
         )
-    rejections = {code: int(n) for code, n in conn.execute(select(exchange_rejections.c.code, func.count()).group_by(exchange_rejections.c.code).order_by(exchange_rejections.c.code))}
+    counted = exchange_rejection_counts
+    rejections = {code: int(n) for code, n in conn.execute(select(counted.c.code, func.sum(counted.c.count)).group_by(counted.c.code).order_by(counted.c.code))}
     open_alerts = int(conn.execute(select(func.count()).select_from(exchange_alerts).where(exchange_alerts.c.acknowledged_at.is_(None))).scalar_one())
     return {"node_id": node_id_or_none(conn), "at": format_time(at), "partners": partners, "rejections": rejections, "open_alerts": open_alerts}
 

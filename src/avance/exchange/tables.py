@@ -5,7 +5,7 @@ The private keys are not here: they live in files under the node's data director
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, Text, UniqueConstraint
 
 from avance.store.metadata import metadata
 from avance.store.types import JSONDoc, UTCDateTime
@@ -130,7 +130,25 @@ exchange_rejections = Table(
     Column("type", String(40), nullable=True),
     Column("code", String(80), nullable=False),
     Column("detail", Text, nullable=True),
+    Column("partner", String(64), nullable=False, server_default="", comment="The registered partner it claimed to come from; empty for anyone else"),
+    Column("address", String(45), nullable=True, comment="Source address of the request"),
     Index("ix_exchange_rejections_code", "code", "at"),
+    Index("ix_exchange_rejections_sample", "partner", "code", "id"),
+)
+"""A bounded sample of rejected messages: the last few per partner and reason; the counts are in
+``exchange_rejection_counts``."""
+
+exchange_rejection_counts = Table(
+    "exchange_rejection_counts",
+    metadata,
+    Column("day", Date, nullable=False, comment="UTC day of the rejections"),
+    Column("partner", String(64), nullable=False, comment="The registered partner they claimed to come from; empty for anyone else"),
+    Column("code", String(80), nullable=False, comment="Why they were rejected (catalog key)"),
+    Column("count", Integer, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("day", "partner", "code", name="pk_exchange_rejection_counts"),
+    comment="Messages rejected, counted per day, partner and reason",
 )
 
 exchange_alerts = Table(

@@ -1,6 +1,11 @@
-"""Background work of a node's exchange: one sender thread per partner, started with the API.
+"""Background work of a node's exchange: one sender thread per partner, started with the API or
+alone (``avance worker``).
 
-``start(node)`` is called by the API's lifespan (avance.entrypoints.http). It watches the partner registry
+``start(node)`` is called by the API's lifespan (avance.entrypoints.http) and by ``avance
+worker``; an API process of a node whose background work runs elsewhere (``node.background`` is
+false: ``avance serve --no-worker``) starts nothing. Several processes running it on one database
+are safe: each partner's messages are sent by whichever process holds that partner's lease
+(``exchange.sender``), and the others wait. It watches the partner registry
 (a partner added or removed from the command line is picked up within seconds), wakes a partner's
 sender as soon as a transaction that queued a message for it commits, and periodically retries
 held inbound messages whose handler failed. It also runs the node's periodic ``Job``s, which the
@@ -27,7 +32,7 @@ from avance.exchange.tables import exchange_partners
 log = logging.getLogger("avance.exchange")
 
 READY_KEY = "avance.exchange.ready"
-REFRESH_SECONDS = 2.0
+REFRESH_SECONDS = 1.0
 RELEASE_SECONDS = 60.0
 
 
@@ -102,6 +107,9 @@ class Exchange:
         last_release = time.monotonic()
         while not self.stop_event.is_set():
             try:
+                refresh = getattr(self.node, "refresh", None)
+                if callable(refresh):  # what another process of the node changed (profiles, model, rates...)
+                    refresh()
                 with self.node.engine.connect() as conn:
                     wanted = {r[0] for r in conn.execute(select(exchange_partners.c.node_id))}
                 with self.lock:
@@ -134,7 +142,10 @@ class Exchange:
 
 
 def start(node: Any) -> Callable[[], None] | None:
-    """Start the background sender for ``node``; return a function that stops it (or None)."""
+    """Start the background work of ``node``; return a function that stops it, or None when the
+    node's background work runs in another process (``node.background`` false)."""
+    if not getattr(node, "background", True):
+        return None
     exchange = Exchange(node)
     exchange.start()
     return exchange.stop

@@ -39,8 +39,14 @@ from avance.exchange.tables import exchange_outbox
 from avance.store.engine import make_engine
 
 ROLES = {"admin": "admin", "officer": "officer", "analyst": "analyst", "broker": "declarant"}
-DEFAULT_ENV = {"AVANCE_EXCHANGE_RETRY_MAX_SECONDS": "2"}
-"""Retries capped at 2 s so that a restarted node is reached again quickly in scenarios."""
+DEFAULT_ENV = {
+    "AVANCE_EXCHANGE_RETRY_MAX_SECONDS": "2",
+    "AVANCE_RATE_LIMIT_TOKEN_PER_MINUTE": "0",
+    "AVANCE_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+    "AVANCE_RATE_LIMIT_INBOX_PER_MINUTE": "0",
+}
+"""Retries capped at 2 s so that a restarted node is reached again quickly in scenarios; no rate
+limit, since every node of the harness calls the others from 127.0.0.1."""
 
 
 class HarnessError(RuntimeError):

@@ -16,6 +16,7 @@ from ``avance.entrypoints.cli``, so that importing them never imports the whole 
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
 import os
 import re
@@ -29,7 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
+import click
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
@@ -38,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from avance.kit import formatting
 from avance.kit.errors import AvanceError, ConfigurationError, ValidationFailed
-from avance.kit.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
+from avance.kit.i18n import DEFAULT_LANGUAGE, LANGUAGES, catalog, t
 from avance.kit.settings import Settings, get_settings
 from avance.store.engine import make_engine
 from avance.store.node_settings import read_country
@@ -60,7 +63,14 @@ _CHOSEN: ContextVar[str | None] = ContextVar("avance_cli_language", default=None
 def lang() -> str:
     """The operator's language: a command's ``--lang`` when it has one (``avance duty``), else
     ``AVANCE_LANG`` (a tag such as ``en_GB.UTF-8`` will do), French by default."""
-    return _CHOSEN.get() or language(get_settings().lang) or DEFAULT_LANGUAGE
+    chosen = _CHOSEN.get()
+    if chosen:
+        return chosen
+    try:
+        configured = get_settings().lang
+    except ValidationError:  # a bad AVANCE_* value: the command that reads it says so, in one line
+        configured = os.environ.get("AVANCE_LANG")
+    return language(configured) or DEFAULT_LANGUAGE
 
 
 @contextmanager
@@ -74,15 +84,110 @@ def language_chosen(tag: str | None) -> Iterator[None]:
     if chosen is None:
         fail(t("revenue.duty.error.bad_lang", lang(), lang=tag))
     token = _CHOSEN.set(chosen)
+    speak_framework_language()
     try:
         yield
     finally:
         _CHOSEN.reset(token)
+        speak_framework_language()
 
 
 def H(key: str) -> str:
     """Help text of the command line, in the operator's language (AVANCE_LANG)."""
     return t(f"cli.help.{key}", lang())
+
+
+# --- the framework's own words ---------------------------------------------------------------------
+# Click and Typer write their texts ("Usage:", "Show this message and exit.", "[required]", usage
+# errors) through ``gettext``; the command line gives them the catalogs' words instead, by their
+# English source text (``click:<text>`` keys, part ``cli-framework.yaml``).
+
+_CLICK_MODULES = ("core", "decorators", "exceptions", "formatting", "parser", "types", "termui")
+_FRAMEWORK_MODULES = (
+    *(f"click.{m}" for m in _CLICK_MODULES),
+    "typer.core",
+    "typer.main",
+    "typer.rich_utils",
+    "typer._param_types",
+)
+_RICH_CONSTANTS = {
+    "DEPRECATED_STRING": "(deprecated) ",
+    "DEFAULT_STRING": "[default: {}]",
+    "ENVVAR_STRING": "[env var: {}]",
+    "REQUIRED_LONG_STRING": "[required]",
+    "ARGUMENTS_PANEL_TITLE": "Arguments",
+    "OPTIONS_PANEL_TITLE": "Options",
+    "COMMANDS_PANEL_TITLE": "Commands",
+    "ERRORS_PANEL_TITLE": "Error",
+    "ABORTED_TEXT": "Aborted.",
+    "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help.",
+}
+
+
+def framework_text(message: str) -> str:
+    """A Click or Typer text in the operator's language (the text itself when the catalogs lack it)."""
+    return t_or(f"click:{message}", message)
+
+
+def _framework_plural(singular: str, plural: str, n: int) -> str:
+    return framework_text(singular if n == 1 else plural)
+
+
+def t_or(key: str, fallback: str) -> str:
+    """Message ``key`` in the operator's language, or ``fallback`` when the catalog lacks it."""
+    return catalog(lang()).get(key, fallback)
+
+
+_TYPE_NAMES = {
+    "StringParamType": "text",
+    "IntParamType": "integer",
+    "FloatParamType": "float",
+    "UUIDParameterType": "uuid",
+    "DateTime": "datetime",
+    "Path": "path",
+    "File": "filename",
+    "IntRange": "integer range",
+    "FloatRange": "float range",
+}
+"""Click's names of value types, shown as metavars (``TEXT``) and in errors (``not a valid integer``)."""
+
+
+def speak_framework_language(command: click.Command | None = None) -> None:
+    """Make Click and Typer write their texts in the operator's language (called as the command
+    line starts, and again when a command's ``--lang`` changes it); with ``command``, also the
+    placeholders of its usage lines (``[OPTIONS]``, ``COMMAND [ARGS]...``, an argument's name)."""
+    for type_name, source in _TYPE_NAMES.items():
+        kind = getattr(click.types, type_name, None)
+        if kind is not None:
+            kind.name = framework_text(source)
+    if command is not None:
+        _translate_usage(command)
+    for name in _FRAMEWORK_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # another Typer or Click release, laid out differently
+            continue
+        if hasattr(module, "_"):
+            module._ = framework_text  # type: ignore[attr-defined]
+        if hasattr(module, "ngettext"):
+            module.ngettext = _framework_plural  # type: ignore[attr-defined]
+    rich_utils = importlib.import_module("typer.rich_utils")
+    for constant, source in _RICH_CONSTANTS.items():
+        setattr(rich_utils, constant, framework_text(source))
+
+
+def _translate_usage(command: click.Command) -> None:
+    if command.options_metavar:
+        command.options_metavar = framework_text("[OPTIONS]")
+    for param in command.params:
+        if isinstance(param, click.Argument) and param.name:
+            param.metavar = framework_text(param.metavar or param.name.upper())
+        elif param.metavar:
+            param.metavar = framework_text(param.metavar)
+    if isinstance(command, click.Group):
+        command.subcommand_metavar = framework_text("COMMAND [ARGS]...")
+        for sub in command.commands.values():
+            _translate_usage(sub)
 
 
 # --- output and errors ---------------------------------------------------------------------------

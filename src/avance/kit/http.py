@@ -12,8 +12,11 @@ node in ``app.state.node`` is ``avance.entrypoints.http``'s.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -29,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from avance.kit.errors import AvanceError, Issue, ValidationFailed
 from avance.kit.i18n import negotiate, t
+from avance.kit.ratelimit import Buckets, retry_after
 from avance.store.engine import unstorable_text
 from avance.kit.validation import issues_from_errors
 
@@ -70,7 +74,12 @@ Lang = Annotated[str, Depends(language)]
 NodeDep = Annotated[ServedNode, Depends(node)]
 
 
-def problem(request: Request, status: int, code: str, detail: str, lang: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(request: Request, status: int, code: str, detail: str, lang: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> Response:
+    """The problem+json answer of an error; on a page (whose dependency set
+    ``request.state.page_errors``), that page's own rendering of it instead."""
+    page_errors = request.scope.get("state", {}).get("page_errors")
+    if page_errors is not None:
+        return page_errors(request, status, code, detail, lang, errors or [])
     body: dict[str, Any] = {
         "type": f"urn:avance:problem:{code}",
         "title": t(_title_key(status), lang),
@@ -96,6 +105,7 @@ def _title_key(status: int) -> str:
         413: "error.generic",
         415: "http.title.unsupported_media_type",
         422: "http.title.validation",
+        429: "http.title.too_many_requests",
     }.get(status, "error.generic" if status < 500 else "error.internal")
 
 
@@ -127,12 +137,12 @@ def _issue_dicts(issues: list[Issue], lang: str) -> list[dict[str, Any]]:
 
 def install_error_handlers(app: Any) -> None:
     @app.exception_handler(ValidationFailed)
-    async def _validation_failed(request: Request, exc: ValidationFailed) -> JSONResponse:
+    async def _validation_failed(request: Request, exc: ValidationFailed) -> Response:
         lang = _lang(request)
         return problem(request, 422, "validation", exc.message(lang), lang, errors=_issue_dicts(exc.issues, lang))
 
     @app.exception_handler(AvanceError)
-    async def _avance_error(request: Request, exc: AvanceError) -> JSONResponse:
+    async def _avance_error(request: Request, exc: AvanceError) -> Response:
         lang = _lang(request)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if exc.status >= 500:
@@ -140,7 +150,7 @@ def install_error_handlers(app: Any) -> None:
         return problem(request, exc.status, exc.code, exc.message(lang), lang, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
         lang = _lang(request)
         received = _not_json(request)
         if received is not None and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
@@ -158,7 +168,7 @@ def install_error_handlers(app: Any) -> None:
         return problem(request, 422, "validation", t("error.validation", lang, count=len(errors)), lang, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         lang = _lang(request)
         if exc.status_code == 400:  # FastAPI could not even decode the body (not UTF-8 JSON)
             issue = Issue("", "schema.json_invalid", {})
@@ -167,13 +177,13 @@ def install_error_handlers(app: Any) -> None:
         return problem(request, exc.status_code, code, t(code, lang, limit=MAX_BODY), lang)
 
     @app.exception_handler(OperationalError)
-    async def _store_down(request: Request, exc: OperationalError) -> JSONResponse:
+    async def _store_down(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0] if str(exc) else exc)
         lang = _lang(request)
         return problem(request, 503, "unavailable", t("error.unavailable", lang), lang, headers={"Retry-After": "10"})
 
     @app.exception_handler(DataError)
-    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+    async def _unstorable(request: Request, exc: DataError) -> Response:
         lang = _lang(request)
         if unstorable_text(exc):  # e.g. a NUL character, which PostgreSQL cannot keep in text or JSON
             issue = Issue("", "error.unstorable_text", {})
@@ -182,7 +192,7 @@ def install_error_handlers(app: Any) -> None:
         return problem(request, 500, "internal", t("error.internal", lang), lang)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         lang = _lang(request)
         return problem(request, 500, "internal", t("error.internal", lang), lang)
@@ -426,3 +436,186 @@ def file_response(text: str, form: Representation, filename: str) -> Response:
         media_type=f"{form.media_type}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Vary": "Accept"},
     )
+
+
+# --- headers on every answer ---------------------------------------------------------------------
+
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+"""The content security policy of everything the node serves: nothing inline, nothing from
+elsewhere. The interactive API documentation (``DOCS_PAGES``) carries its own inline start-up
+script and gets ``DOCS_POLICY`` instead."""
+
+DOCS_PAGES = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+"""The pages of the interactive API documentation (FastAPIOffline's), served with ``DOCS_POLICY``."""
+
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self'{scripts}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+"""The policy of the documentation pages: a script runs only from the node or when it is one of the
+page's own inline scripts, named by its SHA-256 (computed from the page as served, so that it
+follows the page when FastAPI changes it). Styles may be inline: Swagger UI and ReDoc set them
+from their scripts; a style cannot run code."""
+
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def inline_script_hashes(html: bytes) -> list[str]:
+    """The CSP source expressions (``'sha256-...'``) of the inline scripts of ``html``."""
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'" for body in _INLINE_SCRIPT.findall(html)]
+
+
+def docs_policy(html: bytes) -> str:
+    """``DOCS_POLICY`` for a documentation page whose body is ``html``."""
+    hashes = inline_script_hashes(html)
+    return DOCS_POLICY.format(scripts="".join(f" {h}" for h in hashes))
+
+
+class SecurityHeaders:
+    """ASGI middleware: a content security policy, no framing, no type sniffing, no referrer to
+    other sites, and HSTS when the request came over TLS (directly, or through a proxy whose
+    ``X-Forwarded-Proto`` the server trusts: uvicorn sets the scheme from it).
+
+    A documentation page is read whole before it is sent (a few kilobytes), uncompressed, so that
+    its policy names the hashes of the inline scripts it really holds."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        secure = scope.get("scheme") == "https"
+
+        def headers_of(message: Any, policy: str) -> Any:
+            headers = list(message.get("headers", []))
+            names = {k.lower() for k, _ in headers}
+            extra = [
+                (b"content-security-policy", policy.encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"x-frame-options", b"DENY"),
+                (b"referrer-policy", b"same-origin"),
+            ]
+            if secure:
+                extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+            headers += [(k, v) for k, v in extra if k not in names]
+            return {**message, "headers": headers}
+
+        if scope.get("path", "") not in DOCS_PAGES:
+
+            async def with_headers(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message = headers_of(message, PAGE_POLICY)
+                await send(message)
+
+            await self.app(scope, receive, with_headers)
+            return
+
+        scope = {**scope, "headers": [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"]}
+        start: Any = None
+        chunks: list[bytes] = []
+
+        async def buffered(message: Any) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = b"".join(chunks)
+                await send(headers_of(start, docs_policy(body)))
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, buffered)
+
+
+# --- rate limits ---------------------------------------------------------------------------------
+
+
+class RateLimit:
+    """ASGI middleware: requests per bearer token and per source address, in token buckets
+    (``avance.kit.ratelimit``); past the limit, 429 problem+json with ``Retry-After``, before the
+    body is read or the token checked.
+
+    ``token_per_minute`` counts the requests made with one bearer token (by its digest: the token
+    itself is not kept), ``address_per_minute`` those from one source address; a request with a
+    token must pass both. A path of ``by_path`` has its own limit per source address instead (the
+    exchange inbox: partners post without a token). Paths in ``exempt`` (or starting with one of
+    its entries ending in ``/``) are never limited: the health check, static files. A limit of 0
+    is none. The source address is the one the server saw: behind a reverse proxy, the one
+    uvicorn takes from ``X-Forwarded-For`` when it trusts the proxy (``FORWARDED_ALLOW_IPS``)."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        token_per_minute: int,
+        address_per_minute: int,
+        by_path: dict[str, int] | None = None,
+        exempt: Sequence[str] = ("/health", "/static/", "/static-offline-docs/", "/favicon.ico"),
+    ) -> None:
+        self.app = app
+        self.tokens = Buckets(token_per_minute) if token_per_minute > 0 else None
+        self.addresses = Buckets(address_per_minute) if address_per_minute > 0 else None
+        self.paths = {path: Buckets(rate) if rate > 0 else None for path, rate in (by_path or {}).items()}
+        self.exact = frozenset(p for p in exempt if not p.endswith("/"))
+        self.prefixes = tuple(p for p in exempt if p.endswith("/"))
+
+    def _wait(self, scope: Any) -> float:
+        path = scope.get("path", "")
+        if path in self.exact or path.startswith(self.prefixes):
+            return 0.0
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        if path in self.paths:
+            own = self.paths[path]
+            return own.take(address) if own is not None else 0.0
+        wait = 0.0
+        if self.tokens is not None:
+            for name, value in scope.get("headers", []):
+                if name.lower() == b"authorization" and value[:7].lower() == b"bearer ":
+                    wait = max(wait, self.tokens.take(hashlib.sha256(value[7:].strip()).hexdigest()))
+                    break
+        if self.addresses is not None:
+            wait = max(wait, self.addresses.take(address))
+        return wait
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        wait = self._wait(scope)
+        if wait <= 0:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        lang = _lang(request)
+        seconds = retry_after(wait)
+        refusal = problem(request, 429, "error.rate_limited", t("error.rate_limited", lang, seconds=seconds), lang, headers={"Retry-After": seconds})
+        await refusal(scope, receive, send)
+
+
+def document_rate_limits(openapi: dict[str, Any], exempt: Sequence[str] = ("/health",)) -> dict[str, Any]:
+    """Add the 429 answer (problem+json, ``Retry-After``) to every operation of ``openapi`` that
+    ``RateLimit`` may refuse."""
+    described = {
+        **problem_response(429, "Too many requests from this token or address: try again after `Retry-After` seconds."),
+        "headers": {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}},
+    }
+    for path, item in openapi.get("paths", {}).items():
+        if path in exempt:
+            continue
+        for method, operation in item.items():
+            if method in _METHODS:
+                operation.setdefault("responses", {}).setdefault("429", described)
+                operation["responses"] = dict(sorted(operation["responses"].items()))
+    return openapi

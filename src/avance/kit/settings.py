@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -41,6 +43,50 @@ class Settings(BaseSettings):
         le=3600,
         description="How far in the future a reported time (arrival, control, payment, release, transit event) may lie, for clocks that differ.",
     )
+
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="Pages: a signed-in session unused this long ends.")
+    # --- identity (docs/identity.md) ---
+    token_days: int = Field(90, ge=1, le=3650, description="Identity: days a new or rotated API token works.")
+    segregation_of_duties: bool = Field(True, description="Identity: the officer who recorded a red-lane control result may not release the goods.")
+    require_totp: bool = Field(True, description="Identity: administrators and analysts signing in with a password must use a second factor (TOTP), enrolling at their next sign-in.")
+    release_on_arrival_minutes: int = Field(60, ge=0, le=7 * 24 * 60, description="Release times: goods released within this time of arrival count as released on arrival.")
+
+    # --- limits, transport and keys (docs/deployment.md) ---
+    rate_limit_token_per_minute: int = Field(600, ge=0, description="API: requests a minute one bearer token may make (0: no limit), per process.")
+    rate_limit_address_per_minute: int = Field(1200, ge=0, description="API: requests a minute one source address may make (0: no limit), per process.")
+    rate_limit_inbox_per_minute: int = Field(300, ge=0, description="Exchange inbox: deliveries a minute one source address may make (0: no limit), per process.")
+    exchange_inbox_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Exchange inbox: the only source addresses or networks (CIDR, comma-separated) it accepts; empty: any."
+    )
+    exchange_rejection_sample: int = Field(20, ge=1, le=1000, description="Exchange: rejected messages kept as a sample per sender and reason (the rest are only counted).")
+    exchange_rejection_retention_days: int = Field(90, ge=1, le=3650, description="Exchange: days rejection counts and samples are kept.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins (comma-separated, e.g. https://portal.example) whose pages may call the API from a browser; empty: none."
+    )
+    key_passphrase: SecretStr | None = Field(None, description="Passphrase of the encrypted private keys (prefer KEY_PASSPHRASE_FILE).")
+    key_passphrase_file: Path | None = Field(None, description="File holding the passphrase of the encrypted private keys.")
+
+    @field_validator("exchange_inbox_allow", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("exchange_inbox_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [str(ip_network(v, strict=False)) for v in value]
+
+    def resolved_key_passphrase(self) -> bytes | None:
+        """The passphrase of the node's encrypted private keys: the file's first line, else the
+        variable, else None."""
+        if self.key_passphrase_file is not None:
+            text = Path(self.key_passphrase_file).read_text(encoding="utf-8")
+            return text.splitlines()[0].encode("utf-8") if text.strip() else None
+        if self.key_passphrase is not None and self.key_passphrase.get_secret_value():
+            return self.key_passphrase.get_secret_value().encode("utf-8")
+        return None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

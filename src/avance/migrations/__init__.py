@@ -14,14 +14,17 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData
 
+from avance.audit import tables as _audit  # noqa: F401
 from avance.auth import tables as _auth  # noqa: F401  (each import declares its tables)
 from avance.declarations import tables as _declarations  # noqa: F401
 from avance.exchange import tables as _exchange  # noqa: F401
 from avance.manifests import tables as _manifests  # noqa: F401
 from avance.movements import tables as _movements  # noqa: F401
 from avance.reference import tables as _reference  # noqa: F401
+from avance.risk.policy import tables as _policy  # noqa: F401
 from avance.risk.profiles import tables as _profiles  # noqa: F401
 from avance.risk.valuation import tables as _valuation  # noqa: F401
+from avance.store import files as _files  # noqa: F401
 from avance.store import node_settings as _settings  # noqa: F401
 from avance.store.metadata import metadata
 

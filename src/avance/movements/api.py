@@ -33,6 +33,8 @@ from avance.movements.schemas import (
 )
 from avance.revenue.context import reference_context
 from avance.movements.payloads import MRN_PATTERN, ExportDeclarationNotice
+from avance.formats import registry
+from avance.formats.http import Accepts, lodging_route
 from avance.kit.http import Lang, NodeDep, problems
 from avance.kit.i18n import t
 from avance.movements.transit import service as transit
@@ -56,12 +58,16 @@ Sender = Annotated[Principal, Allowed(Action.SEND_MOVEMENTS)]
 # --- matching ------------------------------------------------------------------------------------
 
 
-@matching_router.post(
+@lodging_route(
+    matching_router,
     "/export-notices",
+    Accepts("export_notice", xml=(registry.WCO_XML,), edifact=True),
     status_code=status.HTTP_201_CREATED,
     response_model=NoticeSent,
     summary="Send an export declaration to the importing country's node for matching (officer)",
-    description="The export declaration of this administration is stored and queued, in one transaction, to the partner "
+    description="Sent as Avance JSON, as a WCO DM DEC export declaration (`application/xml`) or as a UN/EDIFACT export "
+    "CUSDEC (`application/edifact`), answered in the request's format (WCO RES, CUSRES). "
+    "The export declaration of this administration is stored and queued, in one transaction, to the partner "
     "node of its destination country, which matches it with its import declaration and answers with a match result. "
     "Sending the same notice again returns the first one (200).",
     responses={200: {"description": "The same notice was already sent: nothing new was queued.", "model": NoticeSent}, **problems(409)},

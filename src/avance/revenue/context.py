@@ -40,6 +40,8 @@ class ReferenceContext:
     arrival_future_days: int = field(default=120, kw_only=True)
     """How far after registration an arrival may lie."""
     clock_skew: timedelta = field(default=timedelta(seconds=600), kw_only=True)
+    segregation_of_duties: bool = field(default=True, kw_only=True)
+    """Whether the officer who recorded a red-lane control may not release it (AVANCE_SEGREGATION_OF_DUTIES)."""
     """How far in the future a reported time may lie (clocks differ): the node's one allowance."""
 
 
@@ -92,6 +94,7 @@ def reference_context(conn: Connection, settings: Settings) -> ReferenceContext:
         arrival_past_days=settings.arrival_past_days,
         arrival_future_days=settings.arrival_future_days,
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
+        segregation_of_duties=settings.segregation_of_duties,
     )
 
 

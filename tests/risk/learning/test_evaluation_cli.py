@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from avance.reference import shipped_offices
 from avance.auth.model import SYSTEM, Principal, Role
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
@@ -32,7 +33,7 @@ from tests.support import ROOT
 DEMO_MAPPING = ROOT / "examples" / "mappings" / "demo.yaml"
 KCS_MAPPING = ROOT / "examples" / "mappings" / "kcs.yaml"
 KCS = Path("/work/shared/data/kcs_customs_declarations_2022")
-OFFICER = Principal(user_id=None, name="officer", role=Role.OFFICER)
+OFFICER = Principal(user_id=None, name="officer", role=Role.OFFICER, offices=tuple(shipped_offices()))  # officers act at their offices: all of them here
 
 
 def run(args: list[str], tmp_path: Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:

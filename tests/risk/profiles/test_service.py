@@ -28,7 +28,7 @@ ANALYST = Principal(7, "awa.ndiaye", Role.ANALYST)
 ADMIN = Principal(1, "it.team", Role.ADMIN)
 OFFICER = Principal(3, "moussa.officer", Role.OFFICER)
 BROKER = Principal(9, "broker", Role.DECLARANT, "SN0012345A7")
-OFFICER_ON_SITE = Principal(4, "officer", Role.OFFICER)
+OFFICER_ON_SITE = Principal(4, "officer", Role.OFFICER, offices=("SN-DKR-PORT",))  # officers act at their offices
 
 
 def textiles(**change) -> dict:

@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from avance.auth.cli import operator
 from avance.kit.cli import H, fail, fail_error, lang, money, number, open_store, out, parse_date, percent, settings_from
 from avance.kit.errors import AvanceError
 from avance.kit.i18n import t
+from avance.store import audit
+from avance.store.engine import write
 from avance.risk.learning.registry import current_model_dir, install, list_models, read_metadata, use
 
 if TYPE_CHECKING:
@@ -433,6 +436,7 @@ def retrain_command(
         if ev is not None:
             model.metadata["metrics"] = _metadata_metrics(ev, len(recent), cutoff)
         path = install(model, _models_dir(settings))
+        _record_model(settings, "risk_model.installed", path)
         return {"frame": frame, "labels": labels, "frauds": frauds, "ev": ev, "recent": recent, "path": path, "seconds": seconds}
 
     result = guard(run)
@@ -488,10 +492,21 @@ def list_command() -> None:
     out.print(table)
 
 
+def _record_model(settings: Any, action: str, path: Path) -> None:
+    """The audit trail's record of a model put in use (its directory name holds its files' hash)."""
+    engine = open_store(settings).engine
+    try:
+        with write(engine) as conn:
+            audit.record(conn, operator(), action, "model", path.name, after={"name": path.name, "path": str(path), "metadata": read_metadata(path)})
+    finally:
+        engine.dispose()
+
+
 def use_command(name: Annotated[str, typer.Argument(help=H("model.use.name"))]) -> None:
     """Put an installed model back in use (rollback); restart the API to apply."""
 
     path = guard(lambda: use(_models_dir(settings_from()), name.strip()))
+    _record_model(settings_from(), "risk_model.used", path)
     out.print(t("evaluation.registry.used", lang(), name=path.name), markup=False)
 
 

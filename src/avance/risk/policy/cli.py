@@ -10,8 +10,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from avance.auth.cli import operator
 from avance.kit.cli import H, fail, lang, number, open_store, out, parse_date
 from avance.kit.i18n import t
+from avance.store.audit import record as audit_record
 from avance.store.engine import write
 
 LANES = ("green", "blue", "yellow", "red")
@@ -28,6 +30,7 @@ def rotate_secret() -> None:
     try:
         with write(node.engine) as conn:
             secret_id = service.rotate_secret(conn)
+            audit_record(conn, operator(), "selection.secret_rotated", "selection_secret", secret_id)
             kept = [name for name in service.keyring(conn).keys if name != secret_id]
     finally:
         node.engine.dispose()

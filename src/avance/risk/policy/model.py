@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence
+from typing import Annotated, Any, Literal, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -563,6 +563,24 @@ class QuotaState:
     blue: int
 
 
+class QuotaBook(Protocol):
+    """Counters shared by every process of a node (``avance.risk.policy.quotas.SharedQuotas``):
+    the selector decides against them instead of its own when they are at hand."""
+
+    def hold(self, office: str, period: str, start: date) -> tuple[int, int, int, int] | None:
+        """The office's (lodged, red, yellow, blue) for the period, held until the caller's
+        transaction ends; None when there is none (the selector counts alone)."""
+        ...
+
+    def add(self, office: str, period: str, start: date, key: str, lane: Lane) -> None:
+        """Count one decision in ``lane`` on the counters ``hold`` gave."""
+        ...
+
+    def snapshot(self, period: str) -> list[QuotaState]:
+        """Every office's shared counters of its latest two periods."""
+        ...
+
+
 @dataclass(slots=True)
 class _Counter:
     lodged: int = 0
@@ -716,11 +734,17 @@ class StreamingSelector:
     narrows it when above; no lane exceeds ``max_overshoot`` times its target share in a period
     (at least one control allowed), except what profiles force. Counters reset when a new period
     starts; ``seed`` restores them after a restart. Thread-safe; each decision costs O(log window).
+
+    With a ``book`` (the counters the node's processes share), a decision counts against the
+    book's counters whenever it offers them (inside a write transaction), so that several
+    processes keep one quota; the score windows stay each process's own (samples of the same
+    stream).
     """
 
-    def __init__(self, config: PolicyConfig, reference_scores: Sequence[float] | None = None, *, draw: Draw) -> None:
+    def __init__(self, config: PolicyConfig, reference_scores: Sequence[float] | None = None, *, draw: Draw, book: QuotaBook | None = None) -> None:
         self.config = config
         self.draw = draw
+        self.book = book
         self._reference = _Reference(reference_scores) if reference_scores is not None else None
         self._lock = threading.Lock()
         self._live: dict[str, _Live] = {}
@@ -742,8 +766,20 @@ class StreamingSelector:
             counter = self._counter(office, start)
             counter.lodged, counter.red, counter.yellow, counter.blue = lodged, red, yellow, blue
 
+    def sharing(self, book: QuotaBook) -> "StreamingSelector":
+        """This selector (its policy, reference, draw, counters and windows) counting on ``book``."""
+        other = StreamingSelector(self.config, None, draw=self.draw, book=book)
+        with self._lock:
+            other._reference = self._reference
+            other._counters = {office: dict(periods) for office, periods in self._counters.items()}
+            other._windows = dict(self._windows)
+        return other
+
     def counters(self) -> list[QuotaState]:
-        """The current counters, per office and period (the latest two periods of each office)."""
+        """The current counters, per office and period (the latest two periods of each office):
+        the book's when the selector has one."""
+        if self.book is not None:
+            return self.book.snapshot(self.config.period)
         with self._lock:
             return [
                 QuotaState(office, start, c.lodged, c.red, c.yellow, c.blue)
@@ -787,9 +823,12 @@ class StreamingSelector:
         c = candidate
         start = period_start(c.day, self.config.period)
         draw = self.draw.uniform(c.key)
+        shared = self.book.hold(c.office, self.config.period, start) if self.book is not None else None  # outside the lock: it may wait for another process
         with self._lock:
             live = self._rates(c.office)
             counter = self._counter(c.office, start)
+            if shared is not None:
+                counter.lodged, counter.red, counter.yellow, counter.blue = shared
             counter.lodged += 1
             kind, priority = "fraud", c.fraud
             if self.config.objective == "revenue" and c.recovery is not None:
@@ -800,6 +839,8 @@ class StreamingSelector:
             self._window(c.office, "fraud").add(c.fraud)
             if self.config.objective == "revenue" and c.recovery is not None:
                 self._window(c.office, "recovery").add(float(c.recovery))
+        if shared is not None and self.book is not None:
+            self.book.add(c.office, self.config.period, start, c.key, decision.lane)
         return decision
 
     def _decide(self, c: Candidate, live: _Live, counter: _Counter, kind: str, priority: float, u: float) -> Decision:

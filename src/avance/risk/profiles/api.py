@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from avance.audit.api import Recorded
 from avance.auth.access import Action
 from avance.auth.api import Allowed
 from avance.auth.model import Principal
@@ -40,7 +41,7 @@ EXAMPLE = {
 }
 
 
-Reader = Annotated[Principal, Allowed(Action.READ_RISK)]
+Reader = Annotated[Principal, Recorded(Action.READ_RISK, "risk.profiles")]  # confidential: each read is in the audit trail
 Writer = Annotated[Principal, Allowed(Action.EDIT_RISK)]
 
 

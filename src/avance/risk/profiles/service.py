@@ -33,7 +33,7 @@ from avance.declarations.assessment import Lane
 from avance.declarations.extensions import Lodged
 from avance.risk.profiles.rules import RULE_ERROR, RandomSelection, Rule, RuleSet
 from avance.declarations.tables import declaration_events, declarations
-from avance.store import node_settings
+from avance.store import audit, node_settings
 from avance.risk.profiles.tables import risk_profile_hits, risk_profile_versions, risk_profiles
 from avance.kit.validation import issues_from_errors, pointer
 
@@ -143,7 +143,8 @@ def _document(rule: Rule) -> dict[str, Any]:
     return rule.model_dump(mode="json", exclude={"version", "author"}, exclude_none=True)
 
 
-def _save(conn: Connection, rule: Rule, author: str, now: datetime) -> SavedProfile:
+def _save(conn: Connection, rule: Rule, author: str | Principal, now: datetime) -> SavedProfile:
+    actor, author = author, (author.name[:70] if isinstance(author, Principal) else author)
     current = _current(conn, rule.id, lock=True)
     if current is None:
         version, change = 1, "created"
@@ -181,6 +182,7 @@ def _save(conn: Connection, rule: Rule, author: str, now: datetime) -> SavedProf
                     profile_id=saved.id, version=version, change=change, document=document, author=author, saved_at=now
                 )
             )
+            audit.record(conn, actor, f"profile.{change}", "risk_profile", saved.id, after=document, **({} if current is None else {"before": current.document}))
     except IntegrityError:  # someone saved the same profile at the same moment
         raise Conflict("profiles.conflict", id=saved.id) from None
     return SavedProfile(saved, "created" if current is None else "updated")
@@ -198,7 +200,7 @@ def put_profile(conn: Connection, document: dict[str, Any] | Rule, principal: Pr
     """
     require(principal, Action.EDIT_RISK)
     rule = document if isinstance(document, Rule) else parse_rule(document)
-    return _save(conn, rule, _author(principal), now or utcnow())
+    return _save(conn, rule, principal, now or utcnow())
 
 
 def save_profile(conn: Connection, document: dict[str, Any] | Rule, principal: Principal) -> Rule:
@@ -214,7 +216,7 @@ def deactivate_profile(conn: Connection, profile_id: str, principal: Principal, 
         raise NotFound("profiles.not_found", id=profile_id)
     rule = _stored_rule(current)
     if rule.active:
-        _save(conn, rule.model_copy(update={"active": False}), _author(principal), now or utcnow())
+        _save(conn, rule.model_copy(update={"active": False}), principal, now or utcnow())
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ def import_yaml(conn: Connection, text: str, principal: Principal, *, replace: b
     require(principal, Action.EDIT_RISK)
     ruleset, given = parse_ruleset(text)
     now = now or utcnow()
-    author = _author(principal)
+    author = principal
     report = ImportReport()
     for rule in ruleset.rules:
         saved = _save(conn, rule, author, now)

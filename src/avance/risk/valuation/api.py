@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from avance.audit.api import Recorded
 from avance.auth.access import Action
 from avance.auth.api import Allowed
 from avance.auth.model import Principal
@@ -43,7 +44,7 @@ from avance.store.engine import write
 router = APIRouter(prefix="/risk/valuation", tags=["valuation"])
 
 OverrideId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Override id")]
-Reader = Annotated[Principal, Allowed(Action.READ_RISK)]
+Reader = Annotated[Principal, Recorded(Action.READ_RISK, "risk.valuation")]  # confidential: each read is in the audit trail
 Writer = Annotated[Principal, Allowed(Action.EDIT_RISK)]
 
 
@@ -282,7 +283,7 @@ async def import_overrides(request: Request, node: NodeDep, caller: Writer, repl
     def store() -> valuation.ImportResult:  # checked and stored off the event loop
         overrides = parse_overrides_csv(text, author=caller.name)
         with write(node.engine) as conn:
-            return valuation.import_overrides(conn, overrides, replace_all=replace)
+            return valuation.import_overrides(conn, overrides, replace_all=replace, actor=caller)
 
     result = await run_in_threadpool(store)
     node.reload_valuation()
@@ -308,7 +309,7 @@ def set_override(body: OverrideBody, node: NodeDep, caller: Writer, response: Re
     if override is None:
         raise ValidationFailed(issues)
     with write(node.engine) as conn:
-        stored, created = valuation.set_override(conn, override)
+        stored, created = valuation.set_override(conn, override, actor=caller)
     node.reload_valuation()
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -319,6 +320,6 @@ def set_override(body: OverrideBody, node: NodeDep, caller: Writer, response: Re
 @router.delete("/overrides/{override_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a line of the value-control file (analyst, admin)")
 def delete_override(override_id: OverrideId, node: NodeDep, caller: Writer) -> Response:
     with write(node.engine) as conn:
-        valuation.remove_override(conn, override_id)
+        valuation.remove_override(conn, override_id, actor=caller)
     node.reload_valuation()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

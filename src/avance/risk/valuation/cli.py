@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 from rich.table import Table
 
+from avance.auth.cli import operator
 from avance.kit import formatting
 from avance.kit.cli import H, AuthorOption, author, fail, lang, number, open_store, out, parse_date
 from avance.kit.errors import Issue, NotFound, ValidationFailed
@@ -235,7 +236,7 @@ def overrides_set(
         _fail_issues(issues)
     node = open_store()
     with write(node.engine) as conn:
-        stored, created = set_override(conn, override)
+        stored, created = set_override(conn, override, actor=operator(author_))
     out.print(t("valuation.cli_set" if created else "valuation.cli_replaced", lang(), id=stored.id, hs=stored.hs_prefix), markup=False)
 
 
@@ -246,7 +247,7 @@ def overrides_remove(override_id: Annotated[int, typer.Argument(min=1, max=2_147
 
     node = open_store()
     with write(node.engine) as conn:
-        removed = remove_override(conn, override_id)
+        removed = remove_override(conn, override_id, actor=operator())
     out.print(t("valuation.cli_removed", lang(), id=override_id, hs=removed.hs_prefix), markup=False)
 
 
@@ -269,7 +270,7 @@ def overrides_import(
         _fail_issues(exc.issues)
     node = open_store()
     with write(node.engine) as conn:
-        result = import_overrides(conn, overrides, replace_all=replace)
+        result = import_overrides(conn, overrides, replace_all=replace, actor=operator(author_))
     out.print(t("valuation.cli_imported", lang(), created=result.created, replaced=result.replaced, removed=result.removed), markup=False)
 
 

@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from avance.kit import csvsafe
 from avance.kit.errors import Issue, ValidationFailed
 from avance.reference import hs_nomenclature, is_country
 from avance.risk.valuation.model import LARGEST_UNIT_VALUE, Override, plain
@@ -157,7 +158,7 @@ def parse_overrides_csv(text: str | bytes, *, author: str = "") -> list[Override
             if len(record) != len(names):
                 issues.append(Issue(where, "valuation.csv_fields", {"expected": len(names), "found": len(record)}))
                 continue
-            override, problems = override_from_fields(dict(zip(names, record)), where=where, author=author, decimal_comma=delimiter == ";")
+            override, problems = override_from_fields(dict(zip(names, map(csvsafe.restore, record))), where=where, author=author, decimal_comma=delimiter == ";")
             if override is None:
                 issues.extend(problems)
                 continue
@@ -176,7 +177,7 @@ def parse_overrides_csv(text: str | bytes, *, author: str = "") -> list[Override
 def overrides_csv(overrides: Iterable[Override]) -> str:
     """The value-control file as CSV (the format ``parse_overrides_csv`` reads)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csvsafe.writer(buffer, lineterminator="\n")  # no cell a spreadsheet takes for a formula
     writer.writerow(CSV_COLUMNS)
     for o in overrides:
         d = o.to_dict()

@@ -37,6 +37,7 @@ from avance.risk.valuation.model import (
     unit_value_statistics,
 )
 from avance.risk.valuation.tables import valuation_overrides, valuation_references
+from avance.store import audit
 from avance.store.node_settings import read_country
 
 # --- the history ------------------------------------------------------------------------------
@@ -288,15 +289,19 @@ def _same_key(o: Override) -> Any:
     return conditions
 
 
-def set_override(conn: Connection, override: Override, *, now: datetime | None = None) -> tuple[Override, bool]:
+def set_override(conn: Connection, override: Override, *, now: datetime | None = None, actor: Any = None) -> tuple[Override, bool]:
     """Store an override; one with the same HS prefix, origin, unit and start date is replaced.
-    Returns it as stored, and whether it is new."""
+    Returns it as stored, and whether it is new. Recorded in the audit trail as ``actor``'s
+    (default: the override's author), the replaced bounds in full."""
     now = now or datetime.now(timezone.utc)
     existing = conn.execute(select(valuation_overrides.c.id).where(*_same_key(override))).scalar()
     if existing is None:
         new_id = conn.execute(insert(valuation_overrides).values(**_values(override, now)).returning(valuation_overrides.c.id)).scalar_one()
+        audit.record(conn, actor or override.author, "valuation_bound.set", "valuation_override", new_id, after=_values(override, now))
         return replace(override, id=int(new_id), updated_at=now), True
+    before = _values(get_override(conn, int(existing)), now)
     conn.execute(update(valuation_overrides).where(valuation_overrides.c.id == existing).values(**_values(override, now)))
+    audit.record(conn, actor or override.author, "valuation_bound.replaced", "valuation_override", existing, before=before, after=_values(override, now))
     return replace(override, id=int(existing), updated_at=now), False
 
 
@@ -307,10 +312,11 @@ def get_override(conn: Connection, override_id: int) -> Override:
     return _override_from_row(row)
 
 
-def remove_override(conn: Connection, override_id: int) -> Override:
-    """Delete an override; raises NotFound."""
+def remove_override(conn: Connection, override_id: int, *, actor: Any = None) -> Override:
+    """Delete an override; raises NotFound. The audit trail keeps it in full (as ``actor``'s removal)."""
     found = get_override(conn, override_id)
     conn.execute(delete(valuation_overrides).where(valuation_overrides.c.id == override_id))
+    audit.record(conn, actor or "unknown", "valuation_bound.removed", "valuation_override", override_id, before={**_values(found, found.updated_at or datetime.now(timezone.utc)), "author": found.author})
     return found
 
 
@@ -321,16 +327,18 @@ class ImportResult:
     removed: int
 
 
-def import_overrides(conn: Connection, overrides: Sequence[Override], *, replace_all: bool = False, now: datetime | None = None) -> ImportResult:
+def import_overrides(conn: Connection, overrides: Sequence[Override], *, replace_all: bool = False, now: datetime | None = None, actor: Any = None) -> ImportResult:
     """Store checked overrides in ``conn``'s transaction (all or nothing). Lines with the key of
     a stored override replace it; with ``replace_all`` the file replaces the whole value-control
     file."""
     removed = 0
     if replace_all:
-        removed = conn.execute(delete(valuation_overrides)).rowcount or 0
+        for found in list_overrides(conn):  # the audit trail keeps each in full
+            remove_override(conn, int(found.id or 0), actor=actor or (overrides[0].author if overrides else None))
+            removed += 1
     created = replaced = 0
     for o in overrides:
-        _, new = set_override(conn, o, now=now)
+        _, new = set_override(conn, o, now=now, actor=actor)
         created += new
         replaced += not new
     return ImportResult(created, replaced, removed)
