@@ -46,7 +46,7 @@ from avance.risk.learning.registry import current_name
 from avance.risk.policy.quotas import CountLanes, SharedQuotas
 from avance.risk.policy.service import ensure_secret
 from avance.risk.profiles.rules import load_rules
-from avance.risk.profiles.service import record_lodged_hits, seed_profiles
+from avance.risk.profiles.service import CargoScreen, record_lodged_hits, seed_profiles
 from avance.store import node_settings
 from avance.store.engine import make_engine, write
 
@@ -172,6 +172,9 @@ class Node:
 
     ``background``: whether this process runs the exchange senders and the periodic jobs when it
     serves (``avance serve --no-worker`` beside an ``avance worker``).
+
+    ``screen_cargo``: the cargo profiles, which judge the bills of every cargo report lodged
+    (``avance.manifests.referrals.Screen``); the lodging routes hand it to ``manifests.service.lodge``.
     """
 
     settings: Settings
@@ -180,9 +183,11 @@ class Node:
     handlers: dict[str, Handler] = field(init=False)
     jobs: tuple[Job, ...] = field(init=False)
     quotas: SharedQuotas = field(init=False, repr=False)
+    screen_cargo: CargoScreen = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.handlers = inbox_handlers(self.settings)
+        self.screen_cargo = CargoScreen()
         self.jobs = worker_jobs(self.settings)
         self.quotas = SharedQuotas(self.engine)
         self._loading = threading.Lock()

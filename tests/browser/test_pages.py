@@ -11,7 +11,7 @@ import pytest
 
 from tests.browser.conftest import screenshot, serious_violations
 
-USERS = ["demo-officer", "demo-analyst", "demo-admin", "demo-declarant"]
+USERS = ["demo-officer", "demo-officer-2", "demo-analyst", "demo-admin", "demo-declarant"]
 ENGLISH = frozenset(
     "the and of with without from this that these is are was were not yes no none all any show shows "
     "green yellow red blue lodged arrived released rejected inspected paid pending open closed "

@@ -141,3 +141,11 @@ def test_the_import_command_rejects_a_broken_message_with_its_reasons_in_the_rej
     assert code == 0, err  # the run itself went through: the file's reasons are in the rejects file
     assert reasons(tmp_path / "rejects.csv")[0]["code"].startswith("format.edifact.")
     assert count(cli_node, declarations) == 0
+
+
+def test_the_rejects_file_speaks_the_operators_language(sqlite_node, tmp_path):
+    source = tmp_path / "broken.edi"
+    source.write_bytes(b"UNA:+.? 'UNB+UNOC:3+X+Y+261206:1200+1'UNH+1+CUSDEC:D:99B:UN'")
+    run_import(sqlite_node, source, workers=1, rejects_path=tmp_path / "rejets.csv", lang="fr")
+    header = (tmp_path / "rejets.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header == "ligne,lrn,pointeur,code,motif"

@@ -218,3 +218,18 @@ def test_partners_transits_and_mirror_control_are_read_only_pages(site: LiveApi)
 def _system(conn: object) -> Principal:
     """A principal allowed to read profiles, for checking the store."""
     return SYSTEM
+
+
+def test_a_cargo_profile_is_shown_in_words_and_its_form_sends_the_analyst_to_yaml(site: LiveApi) -> None:
+    document = {
+        "description": {"fr": "Médicaments non chargés : contrôle", "en": "Medicines not loaded yet: screening"},
+        "cargo": {"description_keywords": ["médicaments"], "not_loaded": True},
+        "refer": {"kind": "request_for_screening"},
+    }
+    assert site.client("analyst").put("/risk/profiles/C-PAGE-CARGO", json=document).status_code == 201
+    client = signed_in(site, "analyst")
+    page = client.get("/analysis/profiles/C-PAGE-CARGO")
+    assert page.status_code == 200
+    assert "Pas encore chargé" in page.text and "demande de contrôle" in page.text and "True" not in page.text
+    edit = client.get("/analysis/profiles/C-PAGE-CARGO/edit")
+    assert edit.status_code == 409 and "YAML" in edit.text

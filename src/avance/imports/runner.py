@@ -34,6 +34,7 @@ from avance.kit import csvsafe
 from avance.declarations import service
 from avance.declarations.model import GoodsDeclaration
 from avance.kit.errors import AvanceError, Issue, ValidationFailed
+from avance.kit.i18n import t
 from avance.formats import registry
 from avance.formats.documents import Document
 from avance.formats.mapping import Applier, CellError, Mapping, load_mapping
@@ -214,7 +215,7 @@ class _Rejects:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.handle = self.path.open("w", newline="", encoding="utf-8")
             self.writer = csvsafe.writer(self.handle)  # no cell a spreadsheet takes for a formula
-            self.writer.writerow(["line", "lrn", "pointer", "code", "reason"])
+            self.writer.writerow([t(f"rejects.col.{name}", self.lang) for name in ("line", "lrn", "pointer", "code", "reason")])
         if lrn is None:
             lrn = str((unit.document or {}).get("lrn", "")) if isinstance(unit.document, dict) else ""
         for issue in issues:
@@ -341,7 +342,7 @@ def lodge_document(node: Node, principal: Principal, document: Document) -> Resu
     try:
         with write(node.engine) as conn:
             if document.kind == "cargo_report":
-                lodged = manifests.lodge(conn, node.context, parse(CargoReport, document.body), principal)
+                lodged = manifests.lodge(conn, node.context, parse(CargoReport, document.body), principal, screen=node.screen_cargo)
                 stored, replayed = lodged.id, lodged.replayed
             elif document.kind == "export_notice":
                 sent = matching.send_notice(conn, node.context, parse(ExportDeclarationNotice, document.body))

@@ -67,6 +67,13 @@ def pointer(loc: Iterable[Any]) -> str:
     return "".join("/" + p for p in parts)
 
 
+def _choices(expected: str) -> list[str]:
+    """Pydantic's English list of allowed values ("'a', 'b' or 'c'") as the values themselves, for
+    the catalogs to show in the caller's language."""
+    head, _, last = expected.rpartition(" or ")
+    return [*(v for v in head.split(", ") if v), last] if head else [expected]
+
+
 def issues_from_errors(errors: Iterable[dict[str, Any]], *, strip_prefix: tuple[str, ...] = ()) -> list[Issue]:
     """Turn Pydantic (or FastAPI) error dicts into issues; ``strip_prefix`` drops e.g. ``("body",)``."""
     issues: list[Issue] = []
@@ -83,6 +90,8 @@ def issues_from_errors(errors: Iterable[dict[str, Any]], *, strip_prefix: tuple[
         params = {k: ctx[k] for k in _PARAM_KEYS if k in ctx}
         if kind == "value_error" and "error" in ctx:
             params["reason"] = str(ctx["error"])
+        if kind in ("literal_error", "enum") and isinstance(params.get("expected"), str):
+            params["expected"] = _choices(params["expected"])
         code = f"schema.{kind}" if kind in KNOWN_TYPES else "schema.invalid"
         issues.append(Issue(pointer(loc), code, params))
     return issues

@@ -24,6 +24,17 @@ from avance.store.engine import write
 router = APIRouter(prefix="/manifests", tags=["manifests"])
 
 
+class RaisedReferral(BaseModel):
+    """A referral a selectivity profile raised on a bill of the cargo report just lodged."""
+
+    id: int
+    transport_document_reference: str
+    kind: str = Field(description="request_for_information, request_for_screening or do_not_load")
+    deadline: TimeText
+    blocks_lodging: bool = Field(description="A do-not-load: no declaration can be lodged for the bill until it is lifted.")
+    location: str = Field(description="Where to read and answer it.")
+
+
 class ManifestLodged(BaseModel):
     id: int
     reference: str
@@ -31,6 +42,9 @@ class ManifestLodged(BaseModel):
     bills_of_lading: int
     changes: Changes | None = Field(None, description="What this version changed from the one before (an amendment only).")
     location: str
+    referrals: list[RaisedReferral] | None = Field(
+        None, description="The referrals the selectivity profiles raised on this version's bills (only when there are some)."
+    )
 
 
 class FieldChange(BaseModel):
@@ -125,8 +139,9 @@ class ManifestView(BaseModel):
     response_model_exclude_none=True,
 )
 def lodge(body: CargoReport, node: NodeDep, caller: Annotated[Principal, Allowed(Action.LODGE_CARGO)], response: Response) -> ManifestLodged:
+    screen = getattr(node, "screen_cargo", None)  # the node's cargo profiles (avance.bootstrap.Node); a bare node has none
     with write(node.engine) as conn:
-        lodging = service.lodge(conn, node.context, body, caller)
+        lodging = service.lodge(conn, node.context, body, caller, screen=screen)
     if lodging.replayed:
         response.status_code = status.HTTP_200_OK
     return ManifestLodged(
@@ -136,6 +151,18 @@ def lodge(body: CargoReport, node: NodeDep, caller: Annotated[Principal, Allowed
         bills_of_lading=len(body.bills_of_lading),
         changes=lodging.changes,  # type: ignore[arg-type]  (validated into Changes)
         location=f"/manifests/{lodging.id}",
+        referrals=[
+            RaisedReferral(
+                id=r["id"],
+                transport_document_reference=r["transport_document_reference"],
+                kind=r["kind"],
+                deadline=r["deadline"],
+                blocks_lodging=r["blocks_lodging"],
+                location=f"/manifests/referrals/{r['id']}",
+            )
+            for r in lodging.referrals
+        ]
+        or None,
     )
 
 

@@ -5,6 +5,10 @@ that filed the report) sees its referrals and answers them; an analyst lifts the
 load* not lifted yet blocks the lodging of declarations for its bill
 (``avance.manifests.service.plan_write_offs``).
 
+Selectivity profiles refer bills too: ``avance.manifests.service.lodge`` takes a ``Screen`` (the
+risk side's, which manifests do not know: the composition root hands it over) and stores what it
+asks with ``raise_asked``, in the lodging's transaction, once per bill and author.
+
 A referral's state is stored as open, answered or lifted; an open one past its deadline reads as
 expired (``model.referral_state``). An expired *do not load* still blocks: only a lift frees the
 bill.
@@ -12,8 +16,10 @@ bill.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
 
@@ -22,6 +28,7 @@ from avance.auth.model import PARTY_ROLES, Principal
 from avance.kit.errors import Conflict, Issue, NotFound, ValidationFailed
 from avance.manifests.model import (
     DEFAULT_DEADLINE_HOURS,
+    CargoReport,
     ReferralAnswer,
     ReferralKind,
     ReferralLift,
@@ -114,6 +121,71 @@ def refer(
         )
     ).inserted_primary_key[0]
     return get(conn, int(referral_id), principal, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralAsk:
+    """A referral a screen asks for one bill of the cargo report being lodged."""
+
+    transport_document_reference: str
+    kind: ReferralKind
+    reason: str  # what the carrier reads
+    deadline: datetime
+    author: str  # who refers (70 characters at most): for a selectivity profile, its id and version
+
+
+class Screen(Protocol):
+    """Whatever judges a cargo report's bills at lodging and asks referrals for some (the
+    selectivity profiles: ``avance.risk.profiles.service.CargoScreen``). It runs in the lodging's
+    transaction, on every first lodging and amendment (not on a resend), and only reads."""
+
+    def __call__(self, conn: Connection, report: CargoReport, *, now: datetime) -> Sequence[ReferralAsk]: ...
+
+
+def raise_asked(conn: Connection, manifest_id: int, carrier_id: str, asks: Sequence[ReferralAsk], *, now: datetime) -> list[dict[str, Any]]:
+    """Store the referrals a screen asked for bills of cargo report ``manifest_id``; the ones stored.
+
+    Once per bill and author: an author (a profile version) that referred a bill before, in any
+    state, does not refer it again (a resend, or an amendment, of the report). A bill with an
+    open (or answered) referral of the same kind gets no second one, as an analyst's would not."""
+    if not asks:
+        return []
+    authored: set[tuple[str, str]] = set()
+    pending: set[tuple[str, str]] = set()
+    rows = conn.execute(
+        select(cargo_referrals.c.transport_document_reference, cargo_referrals.c.kind, cargo_referrals.c.state, cargo_referrals.c.referred_by).where(
+            cargo_referrals.c.manifest_id == manifest_id
+        )
+    )
+    for reference, kind, state, author in rows:
+        authored.add((reference, author))
+        if state != ReferralState.LIFTED.value:
+            pending.add((reference, kind))
+    stored: list[int] = []
+    for ask in asks:
+        reference, kind, author = ask.transport_document_reference, ask.kind.value, ask.author[:70]
+        if (reference, author) in authored or (reference, kind) in pending:
+            continue
+        referral_id = conn.execute(
+            insert(cargo_referrals).values(
+                manifest_id=manifest_id,
+                transport_document_reference=reference,
+                carrier_id=carrier_id,
+                kind=kind,
+                state=ReferralState.OPEN.value,
+                reason=ask.reason,
+                deadline=ask.deadline.astimezone(timezone.utc),
+                referred_by=author,
+                referred_at=now,
+            )
+        ).inserted_primary_key[0]
+        stored.append(int(referral_id))
+        authored.add((reference, author))
+        pending.add((reference, kind))
+    if not stored:
+        return []
+    raised = conn.execute(_QUERY.where(cargo_referrals.c.id.in_(stored)).order_by(cargo_referrals.c.id)).mappings()
+    return [view(row, now) for row in raised]
 
 
 def get(conn: Connection, referral_id: int, principal: Principal, *, now: datetime | None = None) -> dict[str, Any]:

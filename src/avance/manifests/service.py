@@ -27,6 +27,7 @@ from avance.auth.model import PARTY_ROLES, Principal
 from avance.reference.containers import container_check_digit_ok
 from avance.revenue.context import ReferenceContext, check_office
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
+from avance.manifests import referrals
 from avance.manifests.model import Balance, BillFacts, BillOfLading, CargoReport, Claim, ReferralKind, ReferralState, changes
 from avance.reference import check_locode, is_country
 from avance.manifests.tables import (
@@ -110,14 +111,18 @@ class ManifestLodging(tuple[int, bool]):
     """What lodging a cargo report did. It unpacks as ``(id, replayed)``, as lodging always
     answered (the importer and older callers read it so); ``version`` is the version the report
     is now at, and ``changes`` what that version changed (None for a first lodging or a resend:
-    ``replayed`` then says nothing was stored)."""
+    ``replayed`` then says nothing was stored); ``referrals`` the referrals the screen raised
+    (as ``referrals.view`` shows them)."""
 
     version: int
     changes: dict[str, Any] | None
+    referrals: list[dict[str, Any]]
 
-    def __new__(cls, manifest_id: int, replayed: bool, version: int = 1, changes: dict[str, Any] | None = None) -> ManifestLodging:
+    def __new__(
+        cls, manifest_id: int, replayed: bool, version: int = 1, changes: dict[str, Any] | None = None, raised: list[dict[str, Any]] | None = None
+    ) -> ManifestLodging:
         lodging = super().__new__(cls, (manifest_id, replayed))
-        lodging.version, lodging.changes = version, changes
+        lodging.version, lodging.changes, lodging.referrals = version, changes, raised or []
         return lodging
 
     @property
@@ -168,13 +173,24 @@ def _bill_row(b: BillOfLading) -> dict[str, Any]:
     }
 
 
-def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Principal, *, now: datetime | None = None) -> ManifestLodging:
+def lodge(
+    conn: Connection,
+    ctx: ReferenceContext,
+    m: CargoReport,
+    principal: Principal,
+    *,
+    now: datetime | None = None,
+    screen: referrals.Screen | None = None,
+) -> ManifestLodging:
     """Store a cargo report with its bills of lading, or a new version of it.
 
     The same report sent again returns the latest version (nothing stored). The same reference
     from the same carrier with another report is an amendment, as carriers send them: a new
     version, with what it changed (bills added, removed, changed), and the bills follow it, so
     that their write-off balances do. The same reference from another carrier is a duplicate.
+
+    ``screen`` (the selectivity profiles, given by the node) judges the bills of every version
+    stored; the referrals it asks for are stored in this transaction (``referrals.raise_asked``).
     """
     require(principal, Action.LODGE_CARGO)
     if principal.role in PARTY_ROLES and m.carrier.id != principal.party_id:  # a carrier reports its own cargo
@@ -192,7 +208,8 @@ def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Pr
     if issues:
         raise ValidationFailed(issues)
     if earlier is not None:
-        return _amend(conn, int(earlier.id), int(earlier.version), earlier.document, m, principal, now)
+        lodging = _amend(conn, int(earlier.id), int(earlier.version), earlier.document, m, principal, now)
+        return _screened(conn, lodging, m, screen, now)
     try:
         with conn.begin_nested():
             manifest_id = conn.execute(
@@ -207,7 +224,15 @@ def lodge(conn: Connection, ctx: ReferenceContext, m: CargoReport, principal: Pr
     except IntegrityError:  # a concurrent first lodging of the same reference
         raise ValidationFailed([Issue("/reference", "manifest.duplicate", {"reference": m.reference})]) from None
     _write_off_earlier(conn, int(manifest_id), now)
-    return ManifestLodging(int(manifest_id), False, 1)
+    return _screened(conn, ManifestLodging(int(manifest_id), False, 1), m, screen, now)
+
+
+def _screened(conn: Connection, lodging: ManifestLodging, m: CargoReport, screen: referrals.Screen | None, now: datetime) -> ManifestLodging:
+    """The lodging with the referrals ``screen`` raised on the version just stored."""
+    if screen is None:
+        return lodging
+    raised = referrals.raise_asked(conn, lodging.id, m.carrier.id, screen(conn, m, now=now), now=now)
+    return ManifestLodging(lodging.id, lodging.replayed, lodging.version, lodging.changes, raised)
 
 
 def _amend(conn: Connection, manifest_id: int, version: int, stored: Any, m: CargoReport, principal: Principal, now: datetime) -> ManifestLodging:

@@ -4,7 +4,7 @@ transits and guarantees, mirror-control outcomes.
 
 Each page calls what the API route of the same thing calls, with the same role rules (the one
 role table): profiles through ``avance.risk.profiles.service``, bounds through
-``avance.risk.valuation``, the engine's state through ``avance.risk.engine.api.engine_state``,
+``avance.risk.valuation``, the engine's state through ``avance.risk.engine.service.engine_state_of``,
 movements through ``avance.movements``. Forms keep what was typed and show each error beside
 its field; a stored change redirects (303) to the page that shows it.
 """
@@ -27,7 +27,7 @@ from avance.movements.matching import service as matching
 from avance.movements.matching import views as matching_views
 from avance.movements.transit import service as transit
 from avance.movements.transit import views as transit_views
-from avance.risk.engine.api import engine_state
+from avance.risk.engine.service import engine_state_of
 from avance.risk.learning.drift import drift_report
 from avance.risk.profiles import service as profiles
 from avance.risk.profiles.rules import Rule
@@ -330,7 +330,7 @@ def profile_detail(request: Request, user: RiskReader, profile_id: str) -> Respo
         user,
         record=record,
         rule=record.rule,
-        conditions=record.rule.when.model_dump(mode="json", exclude_none=True),
+        conditions=(record.rule.when or record.rule.cargo).model_dump(mode="json", exclude_none=True),
         versions=versions,
         stats=stats,
         saved=request.query_params.get("saved"),
@@ -341,12 +341,17 @@ def profile_detail(request: Request, user: RiskReader, profile_id: str) -> Respo
 def profile_edit(request: Request, user: Analyst, profile_id: str) -> Response:
     with request.app.state.node.engine.connect() as conn:
         rule = profiles.get_record(conn, profile_id, user.principal).rule
+    if rule.cargo is not None:  # the form holds declaration conditions only: saving it would drop the cargo block
+        raise Conflict("web.analyst.cargo_profile_as_yaml", id=profile_id)
     return _profile_form(request, user, mode="edit", profile_id=profile_id, state=FormState(values=profile_values(rule)))
 
 
 @router.post("/analysis/profiles/{profile_id}/edit")
 async def profile_update(request: Request, user: Analyst, profile_id: str) -> Response:
     fields = await form(request, user)
+    with request.app.state.node.engine.connect() as conn:
+        if profiles.get_record(conn, profile_id, user.principal).rule.cargo is not None:
+            raise Conflict("web.analyst.cargo_profile_as_yaml", id=profile_id)
     values = {**dict.fromkeys(PROFILE_FIELDS, ""), **{k: v for k, v in fields.items() if k in PROFILE_FIELDS}, "id": profile_id}
     document = profile_document(values)
     node = request.app.state.node
@@ -489,7 +494,7 @@ def _nearest_precision(metrics: Mapping[str, Any] | None, rate: float) -> tuple[
 @router.get("/analysis/model")
 def model_page(request: Request, user: EngineReader) -> Response:
     node = request.app.state.node
-    state = engine_state(node, user.principal)
+    state = engine_state_of(node.context.assessor)
     model = state.get("model")
     metrics = (model or {}).get("metrics") or {}
     holdout = metrics if isinstance(metrics, Mapping) else {}

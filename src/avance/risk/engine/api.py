@@ -17,14 +17,13 @@ from avance.auth.access import Action
 from avance.auth.api import Allowed
 from avance.auth.model import Principal
 from avance.kit.http import DateText, NodeDep
-from avance.risk.engine.service import LearnedAssessor
+from avance.risk.engine.service import engine_state_of
 from avance.risk.policy.model import PolicyConfig
 
 router = APIRouter(prefix="/risk", tags=["risk engine"])
 
 Analyst = Annotated[Principal, Allowed(Action.RUN_RISK_ENGINE)]
 
-MODEL_FIELDS = ("created_at", "avance_version", "format_version", "training_window", "rows", "fraud_rate", "has_revenue", "mapping", "metrics", "libraries")
 
 
 class InstalledModel(BaseModel):
@@ -74,7 +73,7 @@ class EngineState(BaseModel):
     summary="The model, policy and quotas the risk engine runs on (analyst, admin)",
 )
 def engine_state(node: NodeDep, caller: Analyst) -> dict[str, Any]:
-    return _state(node)
+    return engine_state_of(node.context.assessor)
 
 
 @router.post(
@@ -88,31 +87,4 @@ def engine_state(node: NodeDep, caller: Analyst) -> dict[str, Any]:
 )
 def engine_reload(node: NodeDep, caller: Analyst) -> dict[str, Any]:
     node.reload()
-    return _state(node)
-
-
-def _state(node: Any) -> dict[str, Any]:
-    assessor = node.context.assessor
-    if not isinstance(assessor, LearnedAssessor):
-        return {"engine": getattr(assessor, "name", "unknown")}
-    model = assessor.model
-    policy = assessor.selector.config
-    return {
-        "engine": assessor.label,
-        "model": None if model is None else {"name": assessor.model_name, **{k: model.metadata.get(k) for k in MODEL_FIELDS}},
-        "profiles": [rule.id for rule in assessor.ruleset.rules],
-        "valuation_references": 0 if assessor.valuation is None else sum(assessor.valuation.counts().values()),
-        "policy": policy.model_dump(mode="json"),
-        "selection_secret": assessor.selector.draw.secret_id,
-        "quotas": [
-            {
-                "office": q.office,
-                "period_start": q.period_start.isoformat(),
-                "lodged": q.lodged,
-                "red": q.red,
-                "yellow": q.yellow,
-                "blue": q.blue,
-            }
-            for q in assessor.selector.counters()
-        ],
-    }
+    return engine_state_of(node.context.assessor)

@@ -213,3 +213,36 @@ def restore_quotas(conn: "Connection", selector: StreamingSelector, policy: Any,
             yellow=lanes.get(Lane.YELLOW.value, 0),
             blue=lanes.get(Lane.BLUE.value, 0),
         )
+
+
+MODEL_FIELDS = ("created_at", "avance_version", "format_version", "training_window", "rows", "fraud_rate", "has_revenue", "mapping", "metrics", "libraries")
+"""What of an installed model's metadata is shown."""
+
+
+def engine_state_of(assessor: Any) -> dict[str, Any]:
+    """What the risk engine runs on, in words an analyst reads: the model and its training, the
+    profiles, the valuation references, the policy, the selection secret's id and each office's
+    quota of the period (``GET /risk/engine`` and the analysts' model page)."""
+    if not isinstance(assessor, LearnedAssessor):
+        return {"engine": getattr(assessor, "name", "unknown")}
+    model = assessor.model
+    policy = assessor.selector.config
+    return {
+        "engine": assessor.label,
+        "model": None if model is None else {"name": assessor.model_name, **{k: model.metadata.get(k) for k in MODEL_FIELDS}},
+        "profiles": [rule.id for rule in assessor.ruleset.rules],
+        "valuation_references": 0 if assessor.valuation is None else sum(assessor.valuation.counts().values()),
+        "policy": policy.model_dump(mode="json"),
+        "selection_secret": assessor.selector.draw.secret_id,
+        "quotas": [
+            {
+                "office": q.office,
+                "period_start": q.period_start.isoformat(),
+                "lodged": q.lodged,
+                "red": q.red,
+                "yellow": q.yellow,
+                "blue": q.blue,
+            }
+            for q in assessor.selector.counters()
+        ],
+    }

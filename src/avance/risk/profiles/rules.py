@@ -6,18 +6,26 @@ conditions must hold on the declaration. Item conditions (``hs_prefix``, ``origi
 lane (the strictest lane of all hits wins) and adds its score. A deterministic random selection
 (a minimum random rate per lane, as in ASYCUDA) keeps every trader exposed to control.
 
+A **cargo profile** has a ``cargo`` block instead of ``when``: conditions on a bill of lading of a
+cargo report (consignee, shipper, carrier, places of loading, description keywords, containers,
+gross mass, not loaded yet), and a ``refer`` action instead of a lane or a score: the referral the
+bill gets (``avance.manifests.referrals``). The two kinds never mix: a declaration profile never
+judges a bill, a cargo profile never judges a declaration.
+
 Profiles live in the node's database (``avance.risk.profiles.service``); this module only knows their
-shape and how they judge a declaration, so a YAML file (``rules.yaml``) describes them just as well.
+shape and how they judge a declaration or a bill, so a YAML file (``rules.yaml``) describes them just as well.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Iterable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -25,6 +33,7 @@ from pydantic_core import PydanticCustomError
 from avance.kit.datafiles import load_yaml_model
 from avance.declarations.model import GoodsDeclaration, GoodsItem
 from avance.declarations.assessment import SIGNALS, Assessment, AssessmentInput, DrawRecord, ItemFacts, Lane, Reason, signal_reasons
+from avance.manifests.model import DEFAULT_DEADLINE_HOURS, BillOfLading, CargoReport, ReferralKind
 from avance.risk.policy.draw import SEPARATOR, Draw
 
 
@@ -55,10 +64,26 @@ HsPrefixes = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[0-9]{2,
 HsCodes = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[0-9]{6,10}$")]], _Listed]
 Units = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,3}$")]], _Listed]
 Signals = Annotated[list[Literal[SIGNALS]], Field(min_length=1, max_length=len(SIGNALS))]  # type: ignore[valid-type]
+LoCodes = Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[A-Z2-9]{3}$")]], _Listed]
 
 
 def _rule_error(code: str, field: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(RULE_ERROR, message, {"code": code, "field": field})
+
+
+def _words(text: str) -> str:
+    """Lower case without accents or punctuation, single spaces: 'Médicaments (Pharma)' reads 'medicaments pharma'."""
+    stripped = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[\W_]+", " ", stripped.casefold()).split())
+
+
+def _keyword(text: str) -> str:
+    if not _words(text):
+        raise _rule_error("profiles.empty_keyword", "", "a keyword needs a letter or a digit")
+    return text
+
+
+Keywords = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=70, strip_whitespace=True), AfterValidator(_keyword)]], _Listed]
 
 
 class _Model(BaseModel):
@@ -236,6 +261,108 @@ class Conditions(_Model):
         return all(check(d, item, facts) for check in self._item_checks)  # type: ignore[arg-type]
 
 
+# --- cargo profiles: conditions on a bill of lading ------------------------------------------
+
+
+BillCheck = Callable[[CargoReport, BillOfLading], bool]
+
+
+def _party_is(names: frozenset[str]) -> Callable[[Any], bool]:
+    """A party (or None) whose identification or name is among ``names`` (as ``_words`` reads them)."""
+    return lambda party: party is not None and (_words(party.name) in names or (party.id is not None and _words(party.id) in names))
+
+
+class CargoConditions(_Model):
+    """What a bill of lading (and the cargo report carrying it) must show for a cargo profile to
+    refer it. Every given condition must hold."""
+
+    consignee: Names | None = Field(None, description="The consignee's identification or name (case, accents and punctuation ignored).")
+    consignor: Names | None = Field(None, description="The consignor's (shipper's) identification or name (case, accents and punctuation ignored).")
+    carrier: Identifiers | None = Field(None, description="The identification of the carrier that filed the cargo report.")
+    port_of_loading: LoCodes | None = Field(None, description="The cargo report's port of loading (UN/LOCODE).")
+    place_of_loading: LoCodes | None = Field(None, description="The cargo report's place of loading (UN/LOCODE); a report without one never matches.")
+    description_keywords: Keywords | None = Field(
+        None, description="Words or phrases, any of which appears as whole words in the bill's description (case, accents and punctuation ignored)."
+    )
+    containers_above: int | None = Field(None, ge=0, le=500, description="The bill has more containers than this.")
+    gross_mass_above: Threshold | None = Field(None, description="The bill's gross mass exceeds this many kilograms.")
+    not_loaded: Literal[True] | None = Field(None, description="The cargo report was filed before loading (``loaded: false``).")
+
+    _checks: list[BillCheck] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "CargoConditions":
+        if not self.model_dump(exclude_none=True):
+            raise _rule_error("profiles.no_condition", "", "a rule needs at least one condition")
+        return self
+
+    def model_post_init(self, _context: Any) -> None:
+        self._checks = self._compile()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CargoConditions):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__pydantic_private__"] = None  # compiled checks: rebuilt on unpickling
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        object.__setattr__(self, "__pydantic_private__", {})
+        self.model_post_init(None)
+
+    def _compile(self) -> list[BillCheck]:
+        checks: list[BillCheck] = []
+        if self.consignee is not None:
+            consignee = _party_is(frozenset(_words(n) for n in self.consignee))
+            checks.append(lambda m, b: consignee(b.consignee))
+        if self.consignor is not None:
+            consignor = _party_is(frozenset(_words(n) for n in self.consignor))
+            checks.append(lambda m, b: consignor(b.consignor))
+        if self.carrier is not None:
+            carriers = frozenset(self.carrier)
+            checks.append(lambda m, b: m.carrier.id in carriers)
+        if self.port_of_loading is not None:
+            ports = frozenset(self.port_of_loading)
+            checks.append(lambda m, b: m.port_of_loading in ports)
+        if self.place_of_loading is not None:
+            places = frozenset(self.place_of_loading)
+            checks.append(lambda m, b: m.place_of_loading in places)
+        if self.description_keywords is not None:
+            keywords = tuple(f" {_words(k)} " for k in self.description_keywords)
+            checks.append(lambda m, b: any(k in f" {_words(b.description)} " for k in keywords))
+        if self.containers_above is not None:
+            containers = self.containers_above
+            checks.append(lambda m, b: len(b.containers) > containers)
+        if self.gross_mass_above is not None:
+            mass = self.gross_mass_above
+            checks.append(lambda m, b: b.gross_mass > mass)
+        if self.not_loaded:
+            checks.append(lambda m, b: not m.loaded)
+        return checks
+
+    def holds(self, report: CargoReport, bill: BillOfLading) -> bool:
+        return all(check(report, bill) for check in self._checks)
+
+
+class Referral(_Model):
+    """What a cargo profile does to a bill it matches: refer it to the carrier."""
+
+    kind: ReferralKind = Field(description="request_for_information, request_for_screening or do_not_load.")
+    deadline_hours: int | None = Field(
+        None, ge=1, le=720, description=f"Hours the carrier has to answer, from the lodging; default {DEFAULT_DEADLINE_HOURS}."
+    )
+
+    @property
+    def hours(self) -> int:
+        return self.deadline_hours if self.deadline_hours is not None else DEFAULT_DEADLINE_HOURS
+
+
 def _per_unit(below: Decimal | None, above: Decimal | None, quantity: Callable[[GoodsItem], Decimal | None]) -> list[ItemCheck]:
     """Customs value (national currency) per unit of ``quantity``; an item without quantity never matches."""
     if below is None and above is None:
@@ -252,7 +379,10 @@ def _per_unit(below: Decimal | None, above: Decimal | None, quantity: Callable[[
 
 
 class Rule(_Model):
-    """A selectivity profile: who wrote it, when it applies, what it tests, what it does."""
+    """A selectivity profile: who wrote it, when it applies, what it tests, what it does.
+
+    A declaration profile has ``when`` and a lane or a score; a cargo profile has ``cargo`` and
+    ``refer``."""
 
     id: ProfileId
     version: int = Field(1, ge=1, le=1_000_000, description="Set by the node: incremented on every change.")
@@ -261,17 +391,37 @@ class Rule(_Model):
     author: Annotated[str, StringConstraints(max_length=70)] | None = Field(None, description="Set by the node: who saved this version.")
     valid_from: date | None = None
     valid_to: date | None = None
-    when: Conditions
+    when: Conditions | None = Field(None, description="Declaration conditions (a declaration profile).")
+    cargo: CargoConditions | None = Field(None, description="Bill-of-lading conditions (a cargo profile, with `refer`).")
     lane: Lane | None = None
     score: Rate = Decimal(0)
+    refer: Referral | None = Field(None, description="The referral a bill matching `cargo` gets (a cargo profile).")
 
     @model_validator(mode="after")
     def _coherent(self) -> "Rule":
         if self.valid_from is not None and self.valid_to is not None and self.valid_to < self.valid_from:
             raise _rule_error("profiles.valid_to_before_from", "valid_to", "valid_to is before valid_from")
+        if self.when is None and self.cargo is None:
+            raise _rule_error("profiles.no_condition", "when", "a rule needs conditions: when (declarations) or cargo (bills of lading)")
+        if self.when is not None and self.cargo is not None:
+            raise _rule_error("profiles.when_and_cargo", "cargo", "a rule judges declarations (when) or bills of lading (cargo), not both")
+        if self.cargo is not None:
+            for field in ("lane", "score"):
+                if getattr(self, field):
+                    raise _rule_error("profiles.cargo_lane", field, "a cargo profile refers bills: it has no lane or score")
+            if self.refer is None:
+                raise _rule_error("profiles.no_referral", "refer", "a cargo profile needs a referral (refer)")
+            return self
+        if self.refer is not None:
+            raise _rule_error("profiles.refer_needs_cargo", "refer", "only a cargo profile refers bills of lading")
         if self.lane is None and self.score == 0:
             raise _rule_error("profiles.no_action", "lane", "a rule needs an action: a lane, a score above 0, or both")
         return self
+
+    @property
+    def targets_cargo(self) -> bool:
+        """Whether this is a cargo profile (it refers bills of lading, never judges declarations)."""
+        return self.cargo is not None
 
     def in_force(self, on: date) -> bool:
         return (self.valid_from is None or self.valid_from <= on) and (self.valid_to is None or on <= self.valid_to)
@@ -280,13 +430,19 @@ class Rule(_Model):
         """Whether the profile, active and in force, hits; ``item_conditions`` (default: computed)
         says whether it has item conditions, as the rule assessor precomputed it before."""
         d = subject.declaration
-        if not self.active or not self.in_force(subject.registration_date):
-            return False
+        if self.when is None or not self.active or not self.in_force(subject.registration_date):
+            return False  # a cargo profile never judges a declaration
         if not self.when.declaration_holds(d, subject):
             return False
         if not (self.when.has_item_conditions() if item_conditions is None else item_conditions):
             return True
         return any(self.when.item_holds(item, facts, d) for item, facts in zip(d.goods_items, subject.items))
+
+    def refers(self, report: CargoReport, bill: BillOfLading, on: date) -> bool:
+        """Whether the profile, a cargo profile active and in force on ``on``, refers ``bill`` of ``report``."""
+        if self.cargo is None or not self.active or not self.in_force(on):
+            return False  # a declaration profile never judges a bill
+        return self.cargo.holds(report, bill)
 
     def content(self) -> dict[str, Any]:
         """What the profile says, without what the node sets (version, author): equal means unchanged."""
@@ -330,6 +486,13 @@ def matching_rules(ruleset: RuleSet, subject: AssessmentInput) -> list[Rule]:
     return [rule for rule in ruleset.rules if rule.hits(subject)]
 
 
+def cargo_matches(rules: Iterable[Rule], report: CargoReport, on: date) -> list[tuple[Rule, BillOfLading]]:
+    """Each bill of ``report`` with each active cargo profile in force on ``on`` that refers it,
+    bill by bill in the report's order, profiles in the order given."""
+    cargo = [rule for rule in rules if rule.targets_cargo and rule.active and rule.in_force(on)]
+    return [(rule, bill) for bill in report.bills_of_lading for rule in cargo if rule.refers(report, bill, on)]
+
+
 def rule_reason(rule: Rule) -> Reason:
     """The stored reason of a hit: ``params`` name the profile, its version and its lane (hit tracking reads them)."""
     return Reason(
@@ -351,7 +514,7 @@ class RuleAssessor:
     draw: Draw | None = None
 
     def __post_init__(self) -> None:
-        self._rules = [rule for rule in self.rules.rules if rule.active]
+        self._rules = [rule for rule in self.rules.rules if rule.active and rule.when is not None]  # cargo profiles refer bills
         selection = self.rules.random_selection
         if self.draw is None and (selection.red > 0 or selection.yellow > 0):
             raise ValueError("a rule set with a random selection needs the node's draw (its selection secret)")

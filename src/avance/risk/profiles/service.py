@@ -6,6 +6,9 @@ criteria that made it. ``risk_profile_hits`` records which profiles hit which de
 with the inspection results it gives each profile's hit rate (frauds found / declarations inspected)
 and the extra duty it recovered.
 
+``CargoScreen`` is the node's screen of cargo reports (``avance.manifests.referrals.Screen``): the
+active cargo profiles, read from the table, asking a referral for each bill they match.
+
 Functions take an open ``Connection`` inside a transaction (``avance.store.engine.write``): an
 import is stored whole or not at all. Analysts and administrators change profiles; officers read
 them; declarants never see them (traders would learn to avoid them).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
@@ -29,9 +33,12 @@ from avance.auth.access import Action, require
 from avance.auth.model import Principal
 from avance.kit.datafiles import DataFileError, read_yaml
 from avance.kit.errors import Conflict, ConfigurationError, Issue, NotFound, ValidationFailed
+from avance.kit.i18n import t
 from avance.declarations.assessment import Lane
 from avance.declarations.extensions import Lodged
-from avance.risk.profiles.rules import RULE_ERROR, RandomSelection, Rule, RuleSet
+from avance.manifests.model import CargoReport
+from avance.manifests.referrals import ReferralAsk
+from avance.risk.profiles.rules import RULE_ERROR, RandomSelection, Rule, RuleSet, cargo_matches
 from avance.declarations.tables import declaration_events, declarations
 from avance.store import audit, node_settings
 from avance.risk.profiles.tables import risk_profile_hits, risk_profile_versions, risk_profiles
@@ -326,6 +333,63 @@ def seed_profiles(conn: Connection, ruleset: RuleSet, author: str, *, now: datet
     return len(ruleset.rules)
 
 
+# --- cargo profiles: the screen of cargo reports -----------------------------------------------
+
+
+def cargo_profiles(conn: Connection) -> list[Rule]:
+    """The active cargo profiles (those with ``cargo`` conditions), by id."""
+    rows = conn.execute(select(risk_profiles).where(risk_profiles.c.active.is_(True)).order_by(risk_profiles.c.id))
+    return [_stored_rule(r) for r in rows if "cargo" in (r.document or {})]
+
+
+def referral_reason(rule: Rule) -> str:
+    """What the carrier reads as the reason of a referral a profile raised: its description, in
+    French and in English (the referral has one text, read by the carrier in either language)."""
+    return "\n".join(t("profile_referral.reason", lang, description=getattr(rule.description, lang)) for lang in ("fr", "en"))
+
+
+def referral_author(rule: Rule) -> str:
+    """Who refers, as the referral records it: the profile and its version."""
+    return f"profile {rule.id} v{rule.version}"[:70]
+
+
+class CargoScreen:
+    """The node's screen of cargo reports (``avance.manifests.referrals.Screen``): each bill that
+    an active cargo profile in force on the lodging day matches gets the referral the profile
+    names, due ``deadline_hours`` after the lodging.
+
+    The profiles are read from the table in the lodging's transaction, again whenever a profile
+    was saved since (``profiles_revision``): a change made in any process of the node applies
+    from the next lodging."""
+
+    def __init__(self) -> None:
+        self._loaded: tuple[int, tuple[Rule, ...]] | None = None
+
+    def profiles(self, conn: Connection) -> tuple[Rule, ...]:
+        revision, _ = profiles_revision(conn)
+        loaded = self._loaded
+        if loaded is None or loaded[0] != revision:
+            loaded = (revision, tuple(cargo_profiles(conn)))
+            self._loaded = loaded  # one assignment: threads of one process share it safely
+        return loaded[1]
+
+    def __call__(self, conn: Connection, report: CargoReport, *, now: datetime) -> list[ReferralAsk]:
+        asks = []
+        for rule, bill in cargo_matches(self.profiles(conn), report, now.date()):
+            if rule.refer is None:  # never: a cargo profile has one (Rule._coherent)
+                continue
+            asks.append(
+                ReferralAsk(
+                    transport_document_reference=bill.transport_document_reference,
+                    kind=rule.refer.kind,
+                    reason=referral_reason(rule),
+                    deadline=now + timedelta(hours=rule.refer.hours),
+                    author=referral_author(rule),
+                )
+            )
+        return asks
+
+
 # --- YAML import and export ---------------------------------------------------------------------
 
 
@@ -402,16 +466,18 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, Lane):
+    if isinstance(value, Enum):  # a lane, a referral kind
         return value.value
     return value
 
 
-_ORDER = ("id", "version", "active", "description", "author", "valid_from", "valid_to", "when", "lane", "score")
+_ORDER = ("id", "version", "active", "description", "author", "valid_from", "valid_to", "when", "lane", "score", "cargo", "refer")
 
 
 def _rule_document(rule: Rule) -> dict[str, Any]:
     dumped = _plain(rule.model_dump(mode="python", exclude_none=True))
+    if rule.targets_cargo:
+        dumped.pop("score", None)  # a cargo profile refers bills: it has no score
     return {k: dumped[k] for k in _ORDER if k in dumped}
 
 
