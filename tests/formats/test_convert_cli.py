@@ -15,7 +15,7 @@ from avance.formats.documents import Document
 from avance.kit.settings import get_settings
 from tests.support import ROOT, declaration, manifest, notice, run_cli
 
-SHARED = ROOT.parent / "shared" / "reference"
+SAMPLES = ROOT / "tests" / "formats" / "samples"  # the shared reference samples, copied with their notices
 
 
 @pytest.fixture(autouse=True)
@@ -73,9 +73,8 @@ def test_xml_is_written_to_standard_output(tmp_path):
     assert code == 0 and out.lstrip().startswith("<") and "ASYCUDA" in out and "2026-DKR-CLI002" in out
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared reference samples are not beside the checkout")
 def test_the_shared_wco_sample_converts():
-    code, out, err = run_cli(["convert", str(SHARED / "wco-dm" / "examples" / "Step1_TT_IM001a.xml")])
+    code, out, err = run_cli(["convert", str(SAMPLES / "wco" / "Step1_TT_IM001a.xml")])
     assert code == 0, err
     assert orjson.loads(out)["goods_items"]
 

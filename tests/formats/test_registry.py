@@ -17,7 +17,7 @@ from avance.manifests.model import CargoReport
 from avance.movements.payloads import ExportDeclarationNotice
 from tests.support import ROOT, declaration, manifest, notice
 
-SHARED = ROOT.parent / "shared" / "reference"  # the shared reference material, beside the checkout
+SAMPLES = ROOT / "tests" / "formats" / "samples"  # the shared reference samples, copied with their notices
 
 
 def codes(exc: pytest.ExceptionInfo[ValidationFailed]) -> list[str]:
@@ -34,12 +34,11 @@ def test_each_format_is_told_from_its_content():
     assert registry.detect(b'{"lrn": "A"}\n{"lrn": "B"}\n') == "json"
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared reference samples are not beside the checkout")
 def test_the_shared_reference_samples_are_recognised():
-    assert registry.detect((SHARED / "wco-dm" / "examples" / "Step1_TT_IM001a.xml").read_bytes()) == "wco-xml"
-    assert registry.detect((SHARED / "asycuda" / "asycuda_world_sad_blank_template.xml").read_bytes()) == "asycuda"
-    assert registry.detect((SHARED / "edifact" / "cuscar_d99b_ts-edifact.edi").read_bytes()) == "edifact"
-    cargo = registry.read((SHARED / "edifact" / "cuscar_d99b_ts-edifact.edi").read_bytes())
+    assert registry.detect((SAMPLES / "wco" / "Step1_TT_IM001a.xml").read_bytes()) == "wco-xml"
+    assert registry.detect((SAMPLES / "asycuda" / "asycuda_world_sad_blank_template.xml").read_bytes()) == "asycuda"
+    assert registry.detect((SAMPLES / "edifact" / "cuscar_d99b_ts-edifact.edi").read_bytes()) == "edifact"
+    cargo = registry.read((SAMPLES / "edifact" / "cuscar_d99b_ts-edifact.edi").read_bytes())
     assert [d.kind for d in cargo] == ["cargo_report"]
 
 
