@@ -33,7 +33,7 @@ def test_every_record_is_either_stored_or_listed_with_a_reason(lines):
         node = make_node(f"sqlite:///{(folder / 'avance.db').as_posix()}", folder)
         source = folder / "extract.jsonl"
         source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        report = run_import(node, source, workers=1, rejects_path=folder / "rejects.csv")
+        report = run_import(node, source, workers=1, rejects_path=folder / "rejects.csv", lang="en")
         records = sum(1 for text in lines if text.strip())
         assert report.accepted + report.rejected == records
         with node.engine.connect() as conn:

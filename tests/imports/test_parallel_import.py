@@ -45,7 +45,7 @@ def test_parallel_workers_store_everything_once_and_report_every_reject(node, tm
     with write(node.engine) as conn:
         store_rates(conn, demo_rates("XOF"))
     node.reload()
-    report = run_import(node, source, batch_size=10, workers=2, rejects_path=tmp_path / "rejects.csv")
+    report = run_import(node, source, batch_size=10, workers=2, rejects_path=tmp_path / "rejects.csv", lang="en")
     assert (report.accepted, report.rejected) == (120, 3)
     with node.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(declarations)).scalar_one() == 120
@@ -77,7 +77,7 @@ def test_a_row_with_a_character_the_database_refuses_goes_to_the_rejects_and_the
     with write(node.engine) as conn:
         store_rates(conn, demo_rates("XOF"))
     node.reload()
-    report = run_import(node, source, batch_size=50, workers=1, rejects_path=tmp_path / "rejects.csv")
+    report = run_import(node, source, batch_size=50, workers=1, rejects_path=tmp_path / "rejects.csv", lang="en")
     if node.engine.dialect.name == "postgresql":
         assert (report.accepted, report.rejected) == (11, 1)
         with (tmp_path / "rejects.csv").open() as handle:
@@ -96,11 +96,11 @@ def test_an_import_run_again_counts_what_is_already_stored_and_rejects_nothing(n
     with write(node.engine) as conn:
         store_rates(conn, demo_rates("XOF"))
     node.reload()
-    first = run_import(node, source, batch_size=10, workers=1, rejects_path=tmp_path / "first.csv")
+    first = run_import(node, source, batch_size=10, workers=1, rejects_path=tmp_path / "first.csv", lang="en")
     assert (first.accepted, first.rejected, first.already_stored) == (30, 0, 0)
     changed = dict(generated[0].payload, ucr="ANOTHER-DOCUMENT")
     _write(source, generated, [json.dumps({"registration_date": generated[0].registration_date.isoformat(), "declaration": changed})])
-    again = run_import(node, source, batch_size=10, workers=1, rejects_path=tmp_path / "again.csv")
+    again = run_import(node, source, batch_size=10, workers=1, rejects_path=tmp_path / "again.csv", lang="en")
     assert (again.accepted, again.rejected, again.already_stored) == (0, 1, 30)
     with (tmp_path / "again.csv").open() as handle:
         assert [(r["line"], r["code"]) for r in csv.DictReader(handle)] == [("31", "lrn.duplicate")]
