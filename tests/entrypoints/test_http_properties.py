@@ -88,8 +88,10 @@ def test_a_damaged_cargo_report_is_rejected_whole(shared_api, data, ref):
     after = _counts(shared_api.node)
     if response.status_code in (200, 422):
         assert after == before
-    else:
+    elif response.json()["version"] == 1:
         assert after[3] == before[3] + 1
+    else:  # the same reference drawn again with other content: an amendment, a new version of that report
+        assert after[3] == before[3]
 
 
 def test_a_nul_character_is_refused_where_the_database_cannot_keep_it(shared_api):
