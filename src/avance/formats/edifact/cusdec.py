@@ -307,7 +307,8 @@ def read_declaration(message: Message, tree: list[Seg | Group], reading: Reading
     return body
 
 
-def _declaration_item_read(reading: Reading, item: Group) -> dict[str, Any]:
+def _item_head(reading: Reading, item: Group) -> dict[str, Any]:
+    """What an import and an export goods item both say: sequence, HS code, description, origin."""
     out: dict[str, Any] = {}
     sequence = reading.integer(item.trigger, 0, 0, "1496")
     if sequence is not None:
@@ -321,6 +322,11 @@ def _declaration_item_read(reading: Reading, item: Group) -> dict[str, Any]:
     origin = next((seg.get(1) for seg in item.segments("LOC") if seg.get(0) == "27" and seg.get(1)), None)
     if origin:
         out["origin_country"] = origin
+    return out
+
+
+def _declaration_item_read(reading: Reading, item: Group) -> dict[str, Any]:
+    out = _item_head(reading, item)
     codes = _codes(item.trigger)
     if codes.get("CPC"):
         out["procedure_code"] = codes["CPC"]
@@ -415,19 +421,7 @@ def read_export_notice(message: Message, tree: list[Seg | Group], reading: Readi
 
 
 def _export_item(reading: Reading, item: Group, currency: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    sequence = reading.integer(item.trigger, 0, 0, "1496")
-    if sequence is not None:
-        out["sequence"] = sequence
-    hs = _hs(item)
-    if hs:
-        out["hs_code"] = hs
-    description = texts(item.segments("FTX"))
-    if description:
-        out["description"] = description
-    origin = next((seg.get(1) for seg in item.segments("LOC") if seg.get(0) == "27" and seg.get(1)), None)
-    if origin:
-        out["origin_country"] = origin
+    out = _item_head(reading, item)
     net, _ = _masses(reading, item.segments("MEA"))
     if net is not None:
         out["net_mass"] = net
