@@ -154,9 +154,16 @@ class Session:
     csrf: str
 
 
-def resume(conn: Connection, cookie: str | None, *, now: datetime, idle: timedelta = IDLE) -> Session:
+class NeedsWrite(Exception):
+    """``resume(read_only=True)`` met a session it must change (mark as used, or end): call it
+    again in a write transaction."""
+
+
+def resume(conn: Connection, cookie: str | None, *, now: datetime, idle: timedelta = IDLE, read_only: bool = False) -> Session:
     """The session behind a cookie, marked as used now; 401 ``unauthorized.session`` when there is
-    none, it has been idle too long (then it is ended), or its user is revoked."""
+    none, it has been idle too long (then it is ended), or its user is revoked. With
+    ``read_only``, a session that needs a change raises ``NeedsWrite`` instead: most page views
+    then take no write lock."""
     if not cookie:
         raise Unauthorized("unauthorized.session")
     key = hash_token(cookie)
@@ -165,14 +172,15 @@ def resume(conn: Connection, cookie: str | None, *, now: datetime, idle: timedel
     ).mappings().first()
     if row is None or row["step"] is not None:  # a half-open session opens no page
         raise Unauthorized("unauthorized.session")
-    if now - row["last_seen_at"] > idle:
-        conn.execute(delete(sessions).where(sessions.c.id_hash == key))
-        raise Unauthorized("unauthorized.session")
     user = conn.execute(select(users).where(users.c.id == row["user_id"])).mappings().first()
-    if user is None or not user["active"]:
+    ended = now - row["last_seen_at"] > idle or user is None or not user["active"]
+    stale = (now - row["last_seen_at"]) > timedelta(seconds=30)  # one write a minute or so, not one per page
+    if read_only and (ended or stale):
+        raise NeedsWrite()
+    if ended:
         conn.execute(delete(sessions).where(sessions.c.id_hash == key))
         raise Unauthorized("unauthorized.session")
-    if (now - row["last_seen_at"]) > timedelta(seconds=30):  # one write a minute or so, not one per page
+    if stale:
         conn.execute(update(sessions).where(sessions.c.id_hash == key).values(last_seen_at=now))
     return Session(principal=_principal(conn, user), csrf=row["csrf"])
 

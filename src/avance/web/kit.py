@@ -25,7 +25,7 @@ from markupsafe import Markup
 from avance import __version__
 from avance.auth.access import Action, may
 from avance.auth.model import Principal
-from avance.auth.sessions import Session, csrf_matches, resume
+from avance.auth.sessions import NeedsWrite, Session, csrf_matches, resume
 from avance.kit import formatting
 from avance.kit.errors import Forbidden, Issue, Unauthorized
 from avance.kit.i18n import LANGUAGES, negotiate, t
@@ -68,9 +68,14 @@ def signed_in(request: Request) -> PageUser:
     _use_page_errors(request)
     node = request.app.state.node
     idle = timedelta(minutes=node.settings.session_idle_minutes)
+    cookie, now = request.cookies.get(SESSION_COOKIE), datetime.now(timezone.utc)
     try:
-        with write(node.engine) as conn:
-            session: Session = resume(conn, request.cookies.get(SESSION_COOKIE), now=datetime.now(timezone.utc), idle=idle)
+        try:
+            with node.engine.connect() as conn:
+                session: Session = resume(conn, cookie, now=now, idle=idle, read_only=True)
+        except NeedsWrite:  # mark it as used, or end it: the one case that writes
+            with write(node.engine) as conn:
+                session = resume(conn, cookie, now=now, idle=idle)
     except Unauthorized:
         raise SignInNeeded() from None
     principal = replace(session.principal, via="session", address=request.client.host if request.client else None)
