@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from multiprocessing import get_context
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -249,12 +250,21 @@ class ImportAbandoned(Exception):
 
 
 def lodge_units(
-    node: Node, principal: Principal, work: list[Work], today: date, selection: str = "stream", *, wanted: Callable[[], bool] | None = None
+    node: Node,
+    principal: Principal,
+    work: list[Work],
+    today: date,
+    selection: str = "stream",
+    *,
+    wanted: Callable[[], bool] | None = None,
+    turn: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> list[Result]:
     """Parse, check, assess and store one batch; the CPU work happens outside the transaction.
 
-    ``wanted`` is asked inside the write transaction, just before it commits: when it says no
-    (the import's process was killed), nothing of the batch is stored."""
+    ``turn`` is entered around the write transaction: worker processes store their batches in
+    the order of the file, so that of two declarations of one consignment the earlier line is
+    the one kept. ``wanted`` is asked inside the write transaction, just before it commits: when
+    it says no (the import's process was killed), nothing of the batch is stored."""
     results: list[Result | None] = [None] * len(work)
     parsed: list[tuple[int, GoodsDeclaration, date]] = []
     for position, (document, raw, registration, issues) in enumerate(work):
@@ -281,8 +291,8 @@ def lodge_units(
                 manifests = service.cited_manifests(conn, references)
         batch = [(d, r) for _, d, r in parsed]
         prepared = service.prepare_batch(node.context, batch, principal, manifests, selection=selection)
-        now = datetime.now(timezone.utc)
-        with write(node.engine) as conn:
+        with turn(), write(node.engine) as conn:
+            now = datetime.now(timezone.utc)
             outcome = service.store_batch(conn, node.context, prepared, principal, [now] * len(prepared))
             if wanted is not None and not wanted():
                 raise ImportAbandoned
@@ -291,13 +301,23 @@ def lodge_units(
     return results  # type: ignore[return-value]
 
 
-_WORKER: tuple[Node, Principal, int] | None = None
+@dataclass(frozen=True)
+class _Turns:
+    """How many batches of a run are stored (shared by its worker processes), and the condition
+    a worker waits on for its batch's turn."""
+
+    count: Any  # multiprocessing.Value("q")
+    changed: Any  # multiprocessing.Condition on count's lock
 
 
-def _start_worker(settings: Any, principal: Principal, parent: int) -> None:
-    """Set up a worker process of the import run by process ``parent``."""
+_WORKER: tuple[Node, Principal, int, _Turns] | None = None
+
+
+def _start_worker(settings: Any, principal: Principal, parent: int, stored: _Turns) -> None:
+    """Set up a worker process of the import run by process ``parent``; ``stored`` is the shared
+    count of the run's batches stored so far and the condition on its lock (``_Turns``)."""
     global _WORKER
-    _WORKER = (open_node(settings), principal, parent)
+    _WORKER = (open_node(settings), principal, parent, stored)
     threading.Thread(target=_exit_with, args=(parent,), name="avance-import-parent-watch", daemon=True).start()
     # A worker allocates many short-lived objects that reference counting frees; the cyclic
     # collector's frequent passes over the long-lived ones (modules, schemas, the node's
@@ -315,17 +335,48 @@ def _exit_with(parent: int) -> None:
     os._exit(3)
 
 
-def _work_in_worker(work: list[Work], today: date, selection: str) -> list[Result]:
+def _work_in_worker(work: list[Work], today: date, selection: str, number: int) -> list[Result]:
+    """Check and assess batch ``number`` of the run (in parallel with the other workers), then
+    store it once the batches before it are stored; the next one's turn comes even when this
+    batch stores nothing or fails."""
     assert _WORKER is not None, "worker not started"
-    node, principal, parent = _WORKER
+    node, principal, parent, stored = _WORKER
+    taken = False
 
     def wanted() -> bool:  # a killed parent leaves its workers to another parent (POSIX)
         return os.getppid() == parent
 
+    def wait_for_turn() -> None:
+        with stored.changed:
+            while stored.count.value != number:
+                if not wanted():
+                    raise ImportAbandoned
+                stored.changed.wait(0.5)
+
+    def pass_turn() -> None:
+        with stored.changed:
+            stored.count.value = number + 1
+            stored.changed.notify_all()
+
+    @contextmanager
+    def turn() -> Iterator[None]:
+        nonlocal taken
+        wait_for_turn()
+        taken = True
+        try:
+            yield
+        finally:
+            pass_turn()
+
     try:
         if not wanted():
             raise ImportAbandoned
-        return lodge_units(node, principal, work, today, selection, wanted=wanted)
+        try:
+            return lodge_units(node, principal, work, today, selection, wanted=wanted, turn=turn)
+        finally:
+            if not taken:
+                wait_for_turn()
+                pass_turn()
     except ImportAbandoned:  # nobody will read our results: stop now (the batch was rolled back)
         node.engine.dispose()
         os._exit(3)
@@ -384,7 +435,7 @@ def run_import(
     """Import declarations from ``path``; rejected ones are listed in the rejects file.
 
     Batches are checked and assessed in ``workers`` processes (default: one per core) that each
-    store their own batches; a small file is done in this process. ``selection="batch"`` places
+    store their own batches, in the order of the file; a small file is done in this process. ``selection="batch"`` places
     each batch's declarations in lanes together, each office's budget applied to the batch (for
     a file holding one vessel's declarations, use a batch size at least its number of lines).
     """
@@ -445,7 +496,10 @@ def run_import(
     pool = None
     if workers > 1:
         settings = node.settings.model_copy(update={"database_url": node.engine.url.render_as_string(hide_password=False)})
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(settings, principal, os.getpid()))
+        spawn = get_context("spawn")
+        count = spawn.Value("q", 0)
+        turns = _Turns(count, spawn.Condition(count.get_lock()))
+        pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(settings, principal, os.getpid(), turns))
     try:
         with progress:
             task = progress.add_task(path.name, total=total_lines)
@@ -459,11 +513,11 @@ def run_import(
                 else:
                     rejected += 1
                     rejects.write(Unit([number], document.body, None), issues or [], reference)
-            for chunk in _chunks(units, batch_size):
+            for number, chunk in enumerate(_chunks(units, batch_size)):
                 if pool is None:
                     settle(chunk, lodge_units(node, principal, work_of(chunk), today, selection))
                     continue
-                pending.append((chunk, pool.submit(_work_in_worker, work_of(chunk), today, selection)))
+                pending.append((chunk, pool.submit(_work_in_worker, work_of(chunk), today, selection, number)))
                 while len(pending) > 2 * workers:
                     done_chunk, future = pending.popleft()
                     settle(done_chunk, future.result())
