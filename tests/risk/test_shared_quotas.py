@@ -4,13 +4,15 @@ row per office and period, in the transaction that stores it."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 
 from avance.auth.model import SYSTEM
 from avance.bootstrap import Node
@@ -21,7 +23,7 @@ from avance.kit.errors import Conflict
 from avance.risk.policy.model import period_start
 from avance.risk.policy.tables import lane_quotas
 from avance.store.engine import make_engine, write
-from tests.support import declaration
+from tests.support import declaration, make_node
 
 
 @pytest.fixture
@@ -87,3 +89,52 @@ def test_a_node_upgraded_in_the_middle_of_a_period_starts_from_what_it_stored(tw
     assert quota_rows(a) == [stored_lanes(a)]
     counted = b.context.assessor.selector.counters()
     assert [(q.office, q.period_start, q.lodged) for q in counted] == [("SN-DKR-PORT", period_start(datetime.now(timezone.utc).date(), "day"), 4)]
+
+
+@pytest.fixture
+def pg_twins(pg_url: str, tmp_path) -> Iterator[tuple[Node, Node]]:
+    """Two processes' views of one PostgreSQL node (SQLite serialises writers: there two
+    transactions never hold a lock each)."""
+    node = make_node(pg_url, tmp_path)
+    other = Node(node.settings, make_engine(node.settings.resolved_database_url()))
+    yield node, other
+    other.engine.dispose()
+    node.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lodging_and_an_import_batch_on_one_bill_at_once_never_deadlock(pg_twins):
+    """An API lodging and an import batch that declare the same bill at the same moment, through
+    two processes: the batch (checked outside its transaction) locks the bill, then its office's
+    quota row; the lodging must take them in the same order, so that one waits for the other
+    instead of both being stuck until PostgreSQL aborts one (a deadlock). The first to hold the
+    bill keeps the consignment; the other is refused as already declared."""
+    a, b = pg_twins
+    lodge(a, "2026-DKR-D00000")  # the office's quota row exists: both will want it
+    batch_holds_the_bill = threading.Event()
+
+    def pause_before_the_quota_row(conn, cursor, statement, parameters, context, executemany):
+        if "lane_quotas" in statement and not batch_holds_the_bill.is_set():
+            batch_holds_the_bill.set()
+            time.sleep(1.5)  # the lodging starts meanwhile
+
+    today = datetime.now(timezone.utc).date()
+    prepared = service.prepare_batch(b.context, [(GoodsDeclaration.model_validate(declaration(lrn="2026-DKR-D00001", transport_document_reference="BL-RACE")), today)], SYSTEM, {})
+
+    def import_batch():
+        with write(b.engine) as conn:
+            return service.store_batch(conn, b.context, prepared, SYSTEM, [datetime.now(timezone.utc)])
+
+    event.listen(b.engine, "before_cursor_execute", pause_before_the_quota_row)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            batch = pool.submit(import_batch)
+            assert batch_holds_the_bill.wait(10)
+            with pytest.raises(Conflict) as refused:
+                lodge(a, "2026-DKR-D00002", transport_document_reference="BL-RACE")
+            outcome = batch.result()
+    finally:
+        event.remove(b.engine, "before_cursor_execute", pause_before_the_quota_row)
+    assert refused.value.code == "consignment.already_declared"
+    assert outcome.ids[0] is not None
+    assert quota_rows(a) == [stored_lanes(a)]

@@ -49,7 +49,7 @@ from avance.declarations import duties, release_notes
 from avance.manifests import service as manifests_service
 from avance.declarations.extensions import Lodged
 from avance.declarations.processing import MemoryLookups, NodeContext, ProcessedDeclaration, consignment_claim, process
-from avance.manifests.model import BillFacts
+from avance.manifests.model import BillFacts, Claim
 from avance.declarations.assessment import Assessment, AssessmentInput, Lane, Reason
 from avance.kit.errors import Conflict, Forbidden, Issue, NotFound, ValidationFailed
 from avance.revenue.calculator import DutyBreakdown, decimal_text, rate_text
@@ -278,8 +278,10 @@ def lodge(
     if earlier is not None:
         return Lodging(earlier, replayed=True)
     now = now or utcnow()
+    claim = consignment_claim(d)
+    _lock_documents(conn, [claim])
     processed = process(ctx, d, registration_date or now.astimezone(timezone.utc).date(), StoreLookups(conn))
-    (write_off,) = manifests_service.plan_write_offs(conn, [consignment_claim(d)])  # after the rules (a reused LRN is a 422); locks the bill until commit
+    (write_off,) = manifests_service.plan_write_offs(conn, [claim])  # after the rules (a reused LRN is a 422)
     if isinstance(write_off, Conflict):
         raise write_off
     try:
@@ -293,6 +295,14 @@ def lodge(
     _after_lodging(conn, ctx, done)
     _record_lodged(conn, principal, done)
     return lodging
+
+
+def _lock_documents(conn: Connection, claims: Sequence[Claim | None]) -> None:
+    """Lock the transport documents a lodging claims before its assessment runs: an assessment
+    in a write transaction holds its office's quota row, and every path takes the documents
+    first (an import batch, checked outside its transaction, locks them when it stores), so two
+    lodgings never wait on each other in a circle."""
+    manifests_service.lock_documents(conn, [c.transport_document_reference for c in claims if c is not None])
 
 
 @dataclass(frozen=True)
@@ -455,6 +465,7 @@ def lodge_batch(
     """
     now = now or utcnow()
     times = list(lodged_at) if lodged_at is not None else [now] * len(batch)
+    _lock_documents(conn, [consignment_claim(d) for d, _ in batch])
     manifests = cited_manifests(conn, (d.manifest_reference for d, _ in batch if d.manifest_reference))
     return store_batch(conn, ctx, prepare_batch(ctx, batch, principal, manifests), principal, times)
 

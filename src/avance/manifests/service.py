@@ -254,7 +254,7 @@ def _amend(conn: Connection, manifest_id: int, version: int, stored: Any, m: Car
     new_bills = {b.transport_document_reference: b for b in m.bills_of_lading}
     if what is None:
         what = {"report": {}, "bills_added": [r for r in new_bills if r not in bills], "bills_removed": [r for r in bills if r not in new_bills], "bills_changed": []}
-    _lock(conn, set(bills) | set(new_bills))
+    lock_documents(conn, set(bills) | set(new_bills))
     removed = [bills[r].id for r in bills if r not in new_bills]
     if removed:
         conn.execute(update(consignment_lines).where(consignment_lines.c.bill_id.in_(removed)).values(bill_id=None))
@@ -390,10 +390,12 @@ def _figure(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _lock(conn: Connection, references: Iterable[str]) -> None:
-    """Lock the consignment rows of ``references`` until the transaction ends, creating those
-    that do not exist yet. Rows are locked in order, so that two lodgings never wait on each
-    other in a circle. SQLite serialises writers already (BEGIN IMMEDIATE): there the upsert suffices."""
+def lock_documents(conn: Connection, references: Iterable[str]) -> None:
+    """Lock the consignment rows of the transport documents ``references`` until the transaction
+    ends, creating those that do not exist yet. Rows are locked in order, so that two lodgings
+    never wait on each other in a circle; a lodging locks its documents before anything else it
+    locks (its office's quota row), as a batch does. SQLite serialises writers already (BEGIN
+    IMMEDIATE): there the upsert suffices."""
     ordered = sorted(set(references))
     if not ordered:
         return
@@ -474,7 +476,7 @@ def plan_write_offs(conn: Connection, claims: Sequence[Claim | None]) -> list[Wr
     the earlier declaration, its declarant or its lane.
     """
     wanted = [c for c in claims if c is not None]
-    _lock(conn, (c.transport_document_reference for c in wanted))
+    lock_documents(conn, (c.transport_document_reference for c in wanted))
     if not wanted:
         return [None] * len(claims)
     references = {c.transport_document_reference for c in wanted}
@@ -566,7 +568,7 @@ def give_back(conn: Connection, declaration_id: int, at: datetime) -> None:
     ).scalars().all()
     if not references:
         return
-    _lock(conn, references)
+    lock_documents(conn, references)
     conn.execute(
         update(consignment_lines)
         .where(consignment_lines.c.declaration_id == declaration_id, consignment_lines.c.given_back_at.is_(None))
@@ -590,7 +592,7 @@ def _write_off_earlier(conn: Connection, manifest_id: int, at: datetime, *, only
     references = [b.transport_document_reference for b in bills]
     if not references:
         return
-    _lock(conn, references)
+    lock_documents(conn, references)
     waiting: dict[str, list[tuple[int, int, int, Decimal]]] = {}
     rows = conn.execute(
         select(consignment_lines.c.id, consignment_lines.c.transport_document_reference, consignment_lines.c.declaration_id, consignment_lines.c.packages, consignment_lines.c.gross_mass)
