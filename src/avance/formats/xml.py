@@ -32,7 +32,7 @@ def parse(data: bytes, *, what: str = "xml") -> etree._Element:
     try:
         tree = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as exc:
-        raise ValidationFailed([Issue("", "format.xml.malformed", {"what": what, "line": exc.lineno or 0, "reason": str(exc.msg or exc)})]) from None
+        raise ValidationFailed([Issue("", "format.xml.malformed", {"what": what, "line": exc.lineno or 0, "reason": " ".join(str(exc.msg or exc).split())[:300]})]) from None
     doc = tree.getroottree()
     if doc.docinfo.doctype or doc.docinfo.internalDTD is not None:
         raise ValidationFailed([Issue("", "format.xml.doctype", {"what": what})])

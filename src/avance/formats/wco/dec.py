@@ -8,6 +8,7 @@ below is the same table in code, used to point a RES error at the DEC element of
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,11 +32,18 @@ TRANSPORT_DOCUMENT_READ = frozenset({"704", "705", "706", "707", "708", "710", "
 MANIFEST_CODES = ("785", "355")  # cargo manifest; entry summary declaration (the EU's cargo report)
 UCR_CODE = "DCR"  # the UK's declaration UCR, read when GoodsShipment/UCR is absent
 INSURANCE_CODES = frozenset({"67", "AS"})  # UN/EDIFACT 5025 insurance; the UK's code
-FREIGHT_CODE = "64"  # UN/EDIFACT 5025 freight charge, read when FreightChargeAmount is absent
+FREIGHT_CODES = ("64", "AK")
+"""Read as the freight when FreightChargeAmount is absent: UN/EDIFACT 5025 freight charge (64),
+and the EU/UK DE 4/9 addition AK (transport, loading and insurance up to the place of entry)."""
 CLASSIFICATION_TYPE = "TSP"  # the tariff line, as the DMS profile names it
-CLASSIFICATION_READ = frozenset({"TSP", "HS", "CN", "TAR", "TRF", "NAT", "CV"})
+CLASSIFICATION_READ = frozenset({"TSP", "HS", "CN", "TAR", "TRF", "NAT"})
+"""Classification types read as the tariff line. Others are not tariff lines and are skipped: TRC
+(the TARIC digits, appended), TRA (TARIC additional code), GN (national additional code), CV (the
+CUS number of a chemical, such as 0010164-4)."""
 SPLIT_STATEMENT = "SPLIT"  # AdditionalInformation/StatementCode of a partial clearance (national extension)
 REGIME_CODES = {"general": "100", "community": "300"}
+REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._-]{0,34}")
+"""A reference as Avance holds it (an LRN, a transport document number)."""
 MASS_UNITS = {"KGM": Decimal(1), "TNE": Decimal(1000), "GRM": Decimal("0.001")}
 
 FIELDS: dict[str, str] = {
@@ -197,22 +205,84 @@ class _Reader:
                 party["address"] = joined
         return party or None
 
+    def documents(self, *, produced: bool = False) -> list[tuple[etree._Element, bool]]:
+        """The shipment's previous documents, then, as fallbacks (flag True), its goods items'
+        (a sender may give the bill of lading or the entry summary declaration on each item only)
+        and, when ``produced``, the documents produced (``AdditionalDocument`` of category N)."""
+        d = self.declaration
+        found = [(e, False) for e in self.all(d, "GoodsShipment/PreviousDocument")]
+        found += [(e, True) for e in self.all(d, "GoodsShipment/GovernmentAgencyGoodsItem/PreviousDocument")]
+        if produced:
+            for element in self.all(d, "AdditionalDocument") + self.all(d, "GoodsShipment/GovernmentAgencyGoodsItem/AdditionalDocument"):
+                if (self.text(element, "CategoryCode") or "N").upper() == "N":
+                    found.append((element, True))
+        return found
+
+    def pick(self, documents: list[tuple[etree._Element, bool]]) -> str | None:
+        """The first document's ID; a fallback's is taken only when it is a reference Avance
+        can hold (a produced document's ID often carries its date: ``0567/202 21.01.2025``)."""
+        for document, fallback in documents:
+            identifier = self.text(document, "ID")
+            if identifier and (not fallback or REFERENCE.fullmatch(identifier)):
+                return identifier
+        return None
+
     def previous_document(self, codes: frozenset[str] | tuple[str, ...]) -> str | None:
-        documents = self.all(self.declaration, "GoodsShipment/PreviousDocument")
+        documents = self.documents()
         for code in codes:  # in order of preference
-            for document in documents:
-                if (self.text(document, "TypeCode") or "") == code and self.text(document, "ID"):
-                    return self.text(document, "ID")
+            found = self.pick([(e, f) for e, f in documents if (self.text(e, "TypeCode") or "").upper() == code])
+            if found:
+                return found
         return None
 
     def transport_document(self) -> str | None:
-        for document in self.all(self.declaration, "GoodsShipment/PreviousDocument"):
-            if (self.text(document, "TypeCode") or "") in TRANSPORT_DOCUMENT_READ and self.text(document, "ID"):
-                return self.text(document, "ID")
-        return None
+        """The transport document: a previous document of a transport type (shipment, then
+        items), else a document produced (``AdditionalDocument``, category N) of that type."""
+        return self.pick([(e, f) for e, f in self.documents(produced=True) if (self.text(e, "TypeCode") or "") in TRANSPORT_DOCUMENT_READ])
 
     def ucr(self) -> str | None:
-        return self.text(self.declaration, "GoodsShipment/UCR/ID") or self.previous_document((UCR_CODE,))
+        d = self.declaration
+        return (
+            self.text(d, "GoodsShipment/UCR/ID")
+            or self.text(d, "GoodsShipment/UCR/TraderAssignedReferenceID")
+            or self.previous_document((UCR_CODE,))
+            or self.item_text("UCR/ID")
+            or self.item_text("UCR/TraderAssignedReferenceID")
+        )
+
+    def item_text(self, path: str) -> str | None:
+        """The first goods item's value at ``path`` (for what a sender gives per item only)."""
+        for item in self.all(self.declaration, "GoodsShipment/GovernmentAgencyGoodsItem"):
+            value = self.text(item, path)
+            if value is not None:
+                return value
+        return None
+
+    def item_party(self, role: str, *, address: bool = True) -> dict[str, Any] | None:
+        """A party given on the goods items only (``GovernmentAgencyGoodsItem/Consignee``...):
+        the first item's."""
+        for item in self.all(self.declaration, "GoodsShipment/GovernmentAgencyGoodsItem"):
+            party = self.party(self.find(item, role), address=address)
+            if party is not None:
+                return party
+        return None
+
+    def charges(self, node: etree._Element, currency: str | None) -> dict[str, Decimal]:
+        """The freight and insurance of a ``CustomsValuation`` (``freight``, ``insurance``)."""
+        found: dict[str, Decimal] = {}
+        freight = self.amount(node, "FreightChargeAmount", currency)
+        if freight is not None:
+            found["freight"] = Decimal(freight[0])
+        for charge in self.all(node, "ChargeDeduction"):
+            code = (self.text(charge, "ChargesTypeCode") or "").upper()
+            value = self.amount(charge, "OtherChargeDeductionAmount", currency)
+            if value is None:
+                continue
+            if code in INSURANCE_CODES:
+                found["insurance"] = found.get("insurance", Decimal(0)) + Decimal(value[0])
+            elif code in FREIGHT_CODES and freight is None:
+                found["freight"] = found.get("freight", Decimal(0)) + Decimal(value[0])
+        return found
 
     def classification(self, item: etree._Element) -> str | None:
         main: str | None = None
@@ -283,9 +353,16 @@ class _Reader:
                 item["procedure_code"] = procedure
         _put(body, "declarant", self.party(self.find(d, "Declarant")))
         _put(body, "importer", self.party(self.find(d, "GoodsShipment/Importer")))
-        _put(body, "exporter", self.party(self.find(d, "Exporter")) or self.party(self.find(d, "GoodsShipment/Seller")))
-        _put(body, "consignor", self.party(self.find(d, "GoodsShipment/Consignor")) or self.party(self.find(d, "Consignment/Consignor")))
-        _put(body, "consignee", self.party(self.find(d, "GoodsShipment/Consignee")))
+        _put(body, "exporter", self.party(self.find(d, "Exporter")) or self.party(self.find(d, "GoodsShipment/Seller")) or self.item_party("Seller"))
+        _put(
+            body,
+            "consignor",
+            self.party(self.find(d, "GoodsShipment/Consignor"))
+            or self.party(self.find(d, "Consignment/Consignor"))
+            or self.item_party("Consignor")
+            or self.party(self.find(d, "Consignment/ConsignmentItem/Consignor")),
+        )
+        _put(body, "consignee", self.party(self.find(d, "GoodsShipment/Consignee")) or self.item_party("Consignee"))
         _put(body, "office_code", self.text(d, "DeclarationOfficeID") or self.text(d, "PresentationOffice/ID"))
         mode = self.text(d, "BorderTransportMeans/ModeCode") or self.text(d, "GoodsShipment/Consignment/ArrivalTransportMeans/ModeCode")
         if mode is not None and mode.isdigit():
@@ -322,18 +399,17 @@ class _Reader:
             if currency is not None and code is not None and code != currency:
                 self.issues.append(Issue(element_path(self.root, d), "format.wco.currency_mismatch", {"element": element_path(self.root, d), "line": d.sourceline or 0, "found": code, "expected": currency}))
         _put(body, "invoice_currency", currency)
-        freight = self.amount(d, "GoodsShipment/CustomsValuation/FreightChargeAmount", currency)
-        for charge in self.all(d, "GoodsShipment/CustomsValuation/ChargeDeduction"):
-            code = self.text(charge, "ChargesTypeCode") or ""
-            value = self.amount(charge, "OtherChargeDeductionAmount", currency)
-            if value is None:
-                continue
-            if code in INSURANCE_CODES:
-                body["insurance_amount"] = value[0]
-            elif code == FREIGHT_CODE and freight is None:
-                freight = value
-        if freight is not None:
-            body["freight_amount"] = freight[0]
+        valuation = self.find(d, "GoodsShipment/CustomsValuation")
+        charges = self.charges(valuation, currency) if valuation is not None else {}
+        given = set(charges)
+        for element in self.all(d, "GoodsShipment/GovernmentAgencyGoodsItem/CustomsValuation"):  # per item: summed, unless the shipment gives it
+            for kind, value in self.charges(element, currency).items():
+                if kind not in given:
+                    charges[kind] = charges.get(kind, Decimal(0)) + value
+        if "freight" in charges:
+            body["freight_amount"] = _plain(charges["freight"])
+        if "insurance" in charges:
+            body["insurance_amount"] = _plain(charges["insurance"])
         count = self.integer(d, "GoodsItemQuantity")
         body["goods_item_quantity"] = count if count is not None else len(items)
         _put(body, "total_package_quantity", self.integer(d, "TotalPackageQuantity"))
@@ -381,14 +457,18 @@ class _Reader:
 
     def export_body(self) -> dict[str, Any]:
         d, body = self.declaration, {}
-        _put(body, "export_declaration_reference", self.text(d, "ID"))
+        _put(body, "export_declaration_reference", self.text(d, "ID") or self.text(d, "FunctionalReferenceID"))
         _put(body, "ucr", self.ucr())
         _put(body, "transport_document_reference", self.transport_document())
-        _put(body, "exporter", self.party(self.find(d, "Exporter"), address=False) or self.party(self.find(d, "GoodsShipment/Seller"), address=False))
-        _put(body, "consignee", self.party(self.find(d, "GoodsShipment/Consignee"), address=False))
-        country = self.text(d, "GoodsShipment/ExportCountry/ID")
+        _put(
+            body,
+            "exporter",
+            self.party(self.find(d, "Exporter"), address=False) or self.party(self.find(d, "GoodsShipment/Seller"), address=False) or self.item_party("Seller", address=False),
+        )
+        _put(body, "consignee", self.party(self.find(d, "GoodsShipment/Consignee"), address=False) or self.item_party("Consignee", address=False))
+        country = self.text(d, "GoodsShipment/ExportCountry/ID") or self.item_text("ExportCountry/ID")
         _put(body, "exporting_country", country.upper() if country else None)
-        country = self.text(d, "GoodsShipment/Destination/CountryCode")
+        country = self.text(d, "GoodsShipment/Destination/CountryCode") or self.item_text("Destination/CountryCode")
         _put(body, "destination_country", country.upper() if country else None)
         _put(body, "office_of_exit", self.text(d, "ExitOffice/ID"))
         _put(body, "export_date", self.date(d, "AcceptanceDateTime") or self.date(d, "IssueDateTime"))

@@ -25,10 +25,17 @@ _SHORT = {f"{{{DEC_NS}}}": "", f"{{{RES_NS}}}": "", f"{{{MD_NS}}}": "md:"}
 _CLARK = re.compile(r"\{(" + "|".join(re.escape(ns) for ns in (DEC_NS, RES_NS, MD_NS)) + r")\}")
 
 
+_QUOTED = re.compile(r"'([^']{61,})'?")  # libxml2 cuts its own messages near 64 KB, maybe before the closing quote
+REASON_VALUE_CHARS = 60
+"""A value quoted in an XSD message is cut to this many characters (libxml2 quotes the offending
+value whole: a 5 MB text would otherwise make a 64 KB error line)."""
+
+
 def _short(message: str) -> str:
     """An XSD message with the message's own namespaces left out (others, such as the date-time
-    module's, stay: they are what a sender got wrong)."""
-    return _CLARK.sub(lambda m: _SHORT["{" + m.group(1) + "}"], message)
+    module's, stay: they are what a sender got wrong) and long quoted values cut."""
+    message = _CLARK.sub(lambda m: _SHORT["{" + m.group(1) + "}"], message)
+    return _QUOTED.sub(lambda m: "'" + m.group(1)[:REASON_VALUE_CHARS] + "…'", message)
 
 
 def schema_dir() -> Path:
