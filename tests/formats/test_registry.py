@@ -34,6 +34,19 @@ def test_each_format_is_told_from_its_content():
     assert registry.detect(b'{"lrn": "A"}\n{"lrn": "B"}\n') == "json"
 
 
+def test_an_xml_message_written_in_utf16_is_recognised_and_read():
+    """Some Windows exports write XML as UTF-16 with a byte-order mark: a DEC or a SAD so written
+    is told by its root element like any other, without --from."""
+    doc = [Document("declaration", declaration(lrn="2026-DKR-U16"))]
+    for name in ("wco-xml", "asycuda"):
+        utf8 = registry.write(doc, name).decode("utf-8")
+        for encoding in ("utf-16-le", "utf-16-be"):
+            mark = b"\xff\xfe" if encoding.endswith("le") else b"\xfe\xff"
+            data = mark + utf8.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1).encode(encoding)
+            assert registry.detect(data) == name
+            assert [d.body["lrn"] for d in registry.read(data)] == ["2026-DKR-U16"]
+
+
 def test_the_shared_reference_samples_are_recognised():
     assert registry.detect((SAMPLES / "wco" / "Step1_TT_IM001a.xml").read_bytes()) == "wco-xml"
     assert registry.detect((SAMPLES / "asycuda" / "asycuda_world_sad_blank_template.xml").read_bytes()) == "asycuda"

@@ -41,7 +41,18 @@ _BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r\n"
 
 
+_UTF16 = (b"\xff\xfe", b"\xfe\xff")
+"""The byte-order marks of UTF-16 (little and big endian): an XML message may be written so."""
+
+
 def _head(data: bytes) -> bytes:
+    """The first meaningful bytes: after a UTF-8 byte-order mark and blank lines; a UTF-16 text
+    (its byte-order mark) as its first characters in ASCII, so that its opening ``<`` is seen."""
+    if data.startswith(_UTF16):
+        try:
+            return data[:64].decode("utf-16", errors="ignore").lstrip().encode("ascii", errors="replace")[:16]
+        except UnicodeError:
+            return data[:16]
     text = data[3:] if data.startswith(_BOM) else data
     return text.lstrip(_BLANK)[:16]
 
