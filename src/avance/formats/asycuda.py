@@ -11,6 +11,7 @@ procedure code that the SAD keeps on every item. See docs/formats/asycuda.md.
 from __future__ import annotations
 
 import copy
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -63,6 +64,7 @@ def read(data: bytes, mapping: Mapping | None = None) -> list[Document]:
         body = found.document
         if mapping.items is not None and not body.get("goods_items"):
             issues.append(Issue(element_path(record) + "/" + mapping.items.path, "format.asycuda.no_items", {"path": mapping.items.path}))
+        issues.extend(_charges_in_invoice_currency(body, mapping, element_path(record)))
         _item_procedures_read(body)
         documents.append(Document("declaration", body))
     if issues:
@@ -91,6 +93,38 @@ def write_one(doc: Document, mapping: Mapping | None = None) -> bytes:
     if root.tag == ROOT_TAG:
         _in_sad_order(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+_CENT = Decimal("0.01")
+
+
+def _charges_in_invoice_currency(body: dict[str, Any], mapping: Mapping, where: str) -> list[Issue]:
+    """Avance holds freight and insurance in the invoice currency; a SAD gives each its own
+    currency and rate. A charge in another currency is converted through the rates (its amount
+    x its rate / the invoice's rate, to the cent); without both rates it is refused. The mapping's
+    read-only ``_…`` fields (``_invoice_rate``, ``_freight_currency``, ``_freight_rate``,
+    ``_insurance_currency``, ``_insurance_rate``) give what is needed and are taken out of the body."""
+    extras = {name: body.pop(name) for name in [n for n in body if n.startswith("_")]}
+    currency = body.get("invoice_currency")
+    issues: list[Issue] = []
+    for charge in ("freight", "insurance"):
+        own, amount = extras.get(f"_{charge}_currency"), body.get(f"{charge}_amount")
+        if amount is None or not own or not currency or str(own).upper() == str(currency).upper():
+            continue
+        try:
+            value = Decimal(str(amount))
+            if value == 0:
+                continue  # nothing, in any currency
+            rate, invoice_rate = Decimal(str(extras.get(f"_{charge}_rate") or 0)), Decimal(str(extras.get("_invoice_rate") or 0))
+        except InvalidOperation:
+            continue  # the amount itself is reported when the declaration is checked
+        if rate <= 0 or invoice_rate <= 0:
+            source = mapping.fields[f"_{charge}_rate" if rate <= 0 and f"_{charge}_rate" in mapping.fields else f"_{charge}_currency"]
+            at = where + "/" + source.where
+            issues.append(Issue(at, f"format.asycuda.{charge}_rate", {"where": at, "currency": own, "invoice_currency": currency}))
+            continue
+        body[f"{charge}_amount"] = str((value * rate / invoice_rate).quantize(_CENT, rounding=ROUND_HALF_UP))
+    return issues
 
 
 def _item_procedures_read(body: dict[str, Any]) -> None:

@@ -73,6 +73,7 @@ class Source(BaseModel):
     default: Any = None  # when the cell is empty
     map: dict[str, Any] | None = None  # code translation, e.g. {"1": "IM"}
     split: str | None = None  # a cell holding several values
+    pattern: str | None = None  # a regular expression the value must match; its first group (else the match) is the value read
     format: str | list[str] | None = None  # strptime format(s) of a date or datetime cell (write: the first)
     type: Literal["text", "number", "integer", "date", "datetime", "boolean"] = "text"
     unmapped: Literal["keep", "error"] = "keep"
@@ -91,6 +92,11 @@ class Source(BaseModel):
             _check_xpath(path)
         if self.parts is not None and not self.parts:
             raise ValueError("'parts' needs at least one part")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"bad pattern {self.pattern!r}: {exc}") from None
         return self
 
     @property
@@ -159,7 +165,9 @@ class Mapping(BaseModel):
     format: Literal["csv", "jsonl", "xml"] | None = None
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8-sig"
-    decimal_separator: Literal[".", ","] = "."
+    decimal_separator: Literal[".", ",", "auto"] = Field(
+        ".", description="'auto' (XML exports): 1250.5, 1 250,50 and 1,250.50 all read; a lone comma before three digits (1,250) is refused as ambiguous"
+    )
     group_by: list[str] = Field(default_factory=list, description="Columns identifying one declaration")
     record: str | None = Field(None, description="XML: path of the declaration elements from the document, e.g. ASYCUDA (the root)")
     items: Items | None = None
@@ -210,6 +218,38 @@ class CellError(ValueError):
         self.column = column
         self.value = value
         self.expected = expected
+
+
+_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?P<sep>[ \u00a0\u202f\u2009.,'])\d{3})(?:(?P=sep)\d{3})*(?:(?P<dec>[.,])\d+)?")
+_PLAIN = re.compile(r"[+-]?(?:\d+(?:(?P<dec>[.,])\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+
+
+def _number(text: str, separator: str) -> Decimal:
+    """A finite decimal number from ``text`` as an export writes it. ``.`` or ``,``: that
+    decimal separator, the other one (and spaces) grouping thousands. ``auto``: 1250.5,
+    1 250,50, 1,250.50, 1.250,50 and 12,5 all read; 1,250 (a lone comma before three digits, a
+    thousand or one and a quarter) is refused. ValueError when it is no number."""
+    text = text.strip()
+    if separator == "auto":
+        if (plain := _PLAIN.fullmatch(text)) is not None:
+            if plain["dec"] == "," and re.fullmatch(r"[+-]?\d{1,3},\d{3}", text):
+                raise ValueError(text)  # ambiguous
+            normal = text.replace(",", ".")
+        elif (grouped := _GROUPED.fullmatch(text)) is not None and grouped["sep"] != grouped["dec"]:
+            normal = re.sub(r"[ \u00a0\u202f\u2009.,']", "", text[: grouped.start("dec")] if grouped["dec"] else text)
+            if grouped["dec"]:
+                normal += "." + text[grouped.end("dec") :]
+        else:
+            raise ValueError(text)
+    elif separator == ",":
+        normal = _SPACES.sub("", text).replace(".", "").replace(",", ".")
+    else:
+        normal = text
+    number = Decimal(normal)
+    if not number.is_finite() or number.adjusted() > MAX_DIGITS:
+        raise ValueError(text)
+    return number
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -299,9 +339,14 @@ def writable_steps(path: str) -> tuple[_Step, ...] | None:
     return tuple(steps)
 
 
+_LINE_BREAK = re.compile(r"[ \t]*[\r\n][\s]*")
+
+
 def _text(node: Any) -> str:
+    """The value of an element (its text, without ``<null/>``'s nothing) or of an XPath result;
+    a line break and the indentation around it (a name written over several lines) is one space."""
     if isinstance(node, etree._Element):
-        return "".join(node.itertext()).strip()
+        return _LINE_BREAK.sub(" ", "".join(node.itertext()).strip())
     if isinstance(node, bool):
         return "true" if node else "false"
     if isinstance(node, float):
@@ -403,18 +448,19 @@ class Applier:
                 raise CellError(column, key, "one of " + ", ".join(map(str, source.map)))
         if not isinstance(text, str):
             return text
+        if source.pattern is not None:
+            match = re.fullmatch(source.pattern, text)
+            if match is None:
+                raise CellError(column, text, source.pattern)
+            text = (match.group(1) if match.re.groups else match.group(0)) or ""
         try:
             if source.type == "number":
-                if self.mapping.decimal_separator == ",":
-                    text = text.replace(" ", "").replace("\u00a0", "").replace(".", "").replace(",", ".")
-                number = Decimal(text)
-                if not number.is_finite():
-                    raise ValueError(text)
+                number = _number(text, self.mapping.decimal_separator)
                 return str(number)
             if source.type == "integer":
-                number = Decimal(text.replace(",", ".") if self.mapping.decimal_separator == "," else text)
-                if not number.is_finite() or number.adjusted() > MAX_DIGITS:
-                    raise ValueError(text)
+                number = _number(text, self.mapping.decimal_separator)
+                if number != number.to_integral_value():
+                    raise ValueError(text)  # 12.0 is 12; 0.06 packages is not a count
                 return int(number)
             if source.type in ("date", "datetime"):
                 moment = self._moment(source, text)
@@ -524,8 +570,8 @@ class Applier:
         where = element_path(context)
         if source.parts is not None:
             pieces = [(_first(context, [p.path], variables)[0] or "") for p in source.parts]
-            raw: Any = "".join(pieces) or None
-            at = where + "/" + source.where
+            raw: Any = "".join(pieces) if pieces[0] else None  # the first part holds the value, the others its precision
+            at = where + "/" + (source.parts[0].path if raw is None else source.where)
         elif source.paths:
             if target_list:
                 values: list[str] = []
