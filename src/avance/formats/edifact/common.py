@@ -54,9 +54,14 @@ class Reading:
         return int(value)
 
     def moment(self, seg: Seg, name: str = "C507") -> str | None:
-        """DTM C507 as an ISO 8601 UTC timestamp (formats 102, 203, 204, 303, 304; a date alone is
-        midnight UTC; a time without zone is read as UTC)."""
+        """DTM C507 as an ISO 8601 UTC timestamp (formats 101, 102, 201, 203, 204, 303, 304; a date
+        alone is midnight UTC; a time without zone is read as UTC; a two-digit year is 20yy)."""
         value, fmt = seg.get(0, 1).strip(), seg.get(0, 2).strip() or "102"
+        given = f"{value}:{fmt}"
+        short = {"101": (r"\d{6}", "102"), "201": (r"\d{10}", "203")}.get(fmt)
+        if short and re.fullmatch(short[0], value):
+            # YYMMDD and YYMMDDHHMM: the century of the customs messages Avance receives.
+            value, fmt = f"20{value}", short[1]
         patterns = {
             "102": r"(\d{4})(\d{2})(\d{2})()()()()",
             "203": r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})()()",
@@ -67,13 +72,13 @@ class Reading:
         pattern = patterns.get(fmt)
         found = re.fullmatch(pattern, value) if pattern else None
         if found is None:
-            self.bad(seg, name, "format.edifact.bad_date", f"{value}:{fmt}")
+            self.bad(seg, name, "format.edifact.bad_date", given)
             return None
         year, month, day, hour, minute, second, zone = found.groups()
         try:
             moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=timezone.utc)
         except ValueError:
-            self.bad(seg, name, "format.edifact.bad_date", f"{value}:{fmt}")
+            self.bad(seg, name, "format.edifact.bad_date", given)
             return None
         if zone and zone[0] in "+-":
             offset = int(zone[1:3]) * 60 + int(zone[3:5] or 0)
@@ -116,6 +121,20 @@ def joined(parts: Iterable[str], width: int) -> str:
         out += part
         previous_full = len(part) == width
     return out.strip()
+
+
+DESCRIPTION = "AAA"
+"""FTX text subject (4451) of a goods description."""
+
+
+def description(segments: Iterable[Seg]) -> str | None:
+    """The goods description among FTX segments: those with subject AAA when there is one (the
+    other subjects, such as AAI general information or HAN handling instructions, are remarks and
+    are left out), else every FTX's text."""
+    found = list(segments)
+    if any(seg.get(0) == DESCRIPTION for seg in found):
+        return texts(found, DESCRIPTION)
+    return texts(found)
 
 
 def texts(segments: Iterable[Seg], subject: str | None = None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from avance.formats.edifact.common import Reading, amount, ftx, nad, party, stamp, texts
+from avance.formats.edifact.common import Reading, amount, description, ftx, nad, party, stamp
 from avance.formats.edifact.structure import Group, groups, top
 from avance.formats.edifact.syntax import Message, Seg
 
@@ -19,6 +19,8 @@ BILL_REFERENCES = ("BM", "BH", "MB", "AWB", "MWB", "HWB")
 """RFF qualifiers (1153) of a transport document; BM (bill of lading number) is written."""
 GROSS = ("AAB", "G", "")
 """MEA C502 qualifiers read as a gross mass (with 6311 WT or AAE); AAB is written."""
+VOYAGE = "VON"
+"""RFF qualifier (1153) of the voyage number, read from segment group 1 when TDT 8028 is empty."""
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -90,17 +92,19 @@ def read(message: Message, tree: list[Seg | Group], reading: Reading) -> dict[st
         body["reference"] = bgm[0].get(1)
     transports = groups(tree, 4)
     main = next((g for g in transports if g.trigger.get(0) == "20"), transports[0] if transports else None)
-    locations = top(tree, "LOC") + (main.segments("LOC") if main else [])
+    # A port given only for the consignments (SG8 LOC) is the report's when the header has none.
+    consignment_locations = [seg for consignment in groups(tree, 7) for detail in consignment.groups(8) for seg in detail.segments("LOC")]
+    locations = top(tree, "LOC") + (main.segments("LOC") if main else []) + consignment_locations
     dates = top(tree, "DTM") + (main.segments("DTM") if main else [])
     for seg in locations:
         qualifier, place = seg.get(0), seg.get(1)
-        if qualifier in OFFICE and place:
+        if qualifier in OFFICE and place and seg not in consignment_locations:
             body.setdefault("office_code", place)
         elif qualifier == "9" and place:
             body.setdefault("port_of_loading", place)
         elif qualifier in ("11", "12") and place:
             body.setdefault("port_of_discharge", place)
-        elif qualifier == "149" and place:
+        elif qualifier == "149" and place and seg not in consignment_locations:
             body.setdefault("place_of_loading", place)
     for seg in dates:
         if seg.get(0, 0) == "132" and "estimated_arrival" not in body:
@@ -112,14 +116,21 @@ def read(message: Message, tree: list[Seg | Group], reading: Reading) -> dict[st
             if moment:
                 body["loading_date"] = moment
     carriers = [g.trigger for g in groups(tree, 2) if g.trigger.get(0) == "CA"]
-    if carriers:
-        body["carrier"] = party(carriers[0])
-    elif main and (main.trigger.get(4, 0) or main.trigger.get(4, 3)):
-        body["carrier"] = {k: v for k, v in (("id", main.trigger.get(4, 0)), ("name", main.trigger.get(4, 3))) if v}
+    # The carrier of TDT C040 (3127 id, 3128 name) completes or stands for NAD+CA.
+    carrier = party(carriers[0]) if carriers else {}
+    if main:
+        for key, value in (("id", main.trigger.get(4, 0)), ("name", main.trigger.get(4, 3))):
+            if value and key not in carrier:
+                carrier[key] = value
+    if carrier:
+        body["carrier"] = carrier
+    voyages = [g.trigger.get(0, 1) for g in groups(tree, 1) if g.trigger.get(0, 0) == VOYAGE and g.trigger.get(0, 1)]
+    if main and main.trigger.get(1):
+        body["voyage_number"] = main.trigger.get(1)
+    elif voyages:
+        body["voyage_number"] = voyages[0]
     if main:
         tdt = main.trigger
-        if tdt.get(1):
-            body["voyage_number"] = tdt.get(1)
         mode = reading.integer(tdt, 2, 0, "C220/8067")
         if mode is not None:
             body["transport_mode_code"] = mode
@@ -134,7 +145,13 @@ def read(message: Message, tree: list[Seg | Group], reading: Reading) -> dict[st
         container_id = equipment.trigger.get(1)
         if container_id:
             seals.setdefault(container_id, []).extend(s.get(0) for s in equipment.segments("SEL") if s.get(0))
-    body["bills_of_lading"] = [_bill(reading, consignment, seals) for consignment in groups(tree, 7)]
+    consignments = groups(tree, 7)
+    bills = [_bill(reading, consignment, seals) for consignment in consignments]
+    containers = [e.trigger.get(1) for e in groups(tree, 5) if e.trigger.get(0) == "CN" and e.trigger.get(1)]
+    if len(bills) == 1 and "containers" not in bills[0] and containers:
+        # One consignment and no SGP: every container of the message carries it (a full load).
+        bills[0]["containers"] = [{"id": c, "seals": seals[c]} for c in dict.fromkeys(containers)]
+    body["bills_of_lading"] = bills
     return body
 
 
@@ -152,11 +169,11 @@ def _bill(reading: Reading, consignment: Group, seals: dict[str, list[str]]) -> 
             found = next((g.trigger for g in detail.groups(11) if g.trigger.get(0) == role), None)
             if found is not None and key not in bill:
                 bill[key] = party(found)
-    description = texts([s for item in goods for s in item.segments("FTX")]) or texts(
+    text = description([s for item in goods for s in item.segments("FTX")]) or description(
         [s for detail in details for quantity in detail.groups(13) for s in quantity.segments("FTX")]
     )
-    if description:
-        bill["description"] = description
+    if text:
+        bill["description"] = text
     quantities = [reading.integer(item.trigger, 1, 0, "C213/7224") for item in goods]
     if any(q is not None for q in quantities):
         bill["package_quantity"] = sum(q for q in quantities if q is not None)

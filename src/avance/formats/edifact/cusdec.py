@@ -7,10 +7,11 @@ control. The mapping table is in ``docs/formats/edifact.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-from avance.formats.edifact.common import NAME_WIDTH, Reading, amount, calendar, chunks, ftx, joined, nad, party, stamp, texts
+from avance.formats.edifact.common import NAME_WIDTH, Reading, amount, calendar, chunks, description, ftx, joined, nad, party, stamp
 from avance.formats.edifact.structure import Group, groups, top
 from avance.formats.edifact.syntax import Message, Seg
 
@@ -194,6 +195,18 @@ def _header(tree: list[Seg | Group]) -> tuple[dict[str, Seg], dict[str, str], di
     return locations, references, {role: p for role, p in _parties(tree).items()}
 
 
+def _currency(amount: Group, fallback: Sequence[Group] = ()) -> str:
+    """The currency of a monetary amount group (SG8, SG33): MOA C516/6345, else the reference
+    currency (C504/6345) of the CUX in the group, else of the first CUX among ``fallback``."""
+    if amount.trigger.get(0, 2):
+        return amount.trigger.get(0, 2)
+    for group in [amount, *fallback]:
+        for currencies in group.groups(34 if group.number == 33 else 9):
+            if currencies.trigger.get(0, 1):
+                return currencies.trigger.get(0, 1)
+    return ""
+
+
 def _parties(tree: list[Seg | Group]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for group in groups(tree, 6):
@@ -294,8 +307,9 @@ def read_declaration(message: Message, tree: list[Seg | Group], reading: Reading
             value = reading.number(moa, 0, 1, "C516/5004")
             if value is not None:
                 body[key] = value
-            if key == "invoice_amount" and moa.get(0, 2):
-                body["invoice_currency"] = moa.get(0, 2)
+            currency = _currency(group, groups(tree, 8))
+            if key == "invoice_amount" and currency:
+                body["invoice_currency"] = currency
     items = [_declaration_item_read(reading, item) for item in groups(tree, 30)]
     body["goods_items"] = items
     counts = {seg.get(0, 0): seg for seg in top(tree, "CNT")}
@@ -316,9 +330,9 @@ def _item_head(reading: Reading, item: Group) -> dict[str, Any]:
     hs = _hs(item)
     if hs:
         out["hs_code"] = hs
-    description = texts(item.segments("FTX"))
-    if description:
-        out["description"] = description
+    text = description(item.segments("FTX"))
+    if text:
+        out["description"] = text
     origin = next((seg.get(1) for seg in item.segments("LOC") if seg.get(0) == "27" and seg.get(1)), None)
     if origin:
         out["origin_country"] = origin
@@ -400,7 +414,7 @@ def read_export_notice(message: Message, tree: list[Seg | Group], reading: Readi
     total: str | None = None
     for group in groups(tree, 8):
         if group.trigger.get(0, 0) == "63":
-            currency = group.trigger.get(0, 2)
+            currency = _currency(group, groups(tree, 8))
             total = reading.number(group.trigger, 0, 1, "C516/5004")
             break
     items = [_export_item(reading, item, currency) for item in groups(tree, 30)]
@@ -430,7 +444,7 @@ def _export_item(reading: Reading, item: Group, currency: str) -> dict[str, Any]
         if group.trigger.get(0, 0) == "63":
             value = reading.number(group.trigger, 0, 1, "C516/5004")
             if value is not None:
-                out["statistical_value"] = {"amount": value, "currency": group.trigger.get(0, 2) or currency}
+                out["statistical_value"] = {"amount": value, "currency": _currency(group) or currency}
                 if not out["statistical_value"]["currency"]:
                     del out["statistical_value"]["currency"]
             break
