@@ -42,7 +42,8 @@ ONE_ROUTE_PER_ACTION: dict[Action, tuple[str, str, str, Any]] = {
     Action.SEND_MOVEMENTS: ("POST", "/transits", "/transits", {}),
     Action.READ_MOVEMENTS: ("GET", "/transits", "/transits", None),
     Action.READ_PARTNERS: ("GET", "/exchange/partners", "/exchange/partners", None),
-    Action.RUN_EXCHANGE: ("GET", "/exchange/status", "/exchange/status", None),
+    Action.READ_EXCHANGE: ("GET", "/exchange/status", "/exchange/status", None),
+    Action.RUN_EXCHANGE: ("POST", "/exchange/reference-data", "/exchange/reference-data", {}),
     Action.READ_DEBTS: ("GET", "/debts", "/debts", None),
 }
 

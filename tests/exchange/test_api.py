@@ -101,7 +101,7 @@ def test_whatever_is_posted_the_inbox_answers_without_error_and_stores_nothing(s
         assert conn.execute(select(func.count()).select_from(exchange_inbox)).scalar_one() == 0
 
 
-def test_anyone_can_read_the_nodes_public_identity_but_only_administrators_see_the_links(api):
+def test_anyone_can_read_the_nodes_public_identity_but_only_analysts_and_administrators_see_the_links(api):
     identify(api)
     with api.client() as http:
         identity = http.get("/exchange/identity").json()
@@ -112,6 +112,10 @@ def test_anyone_can_read_the_nodes_public_identity_but_only_administrators_see_t
         assert http.get("/exchange/status").status_code == 403
         assert http.get("/exchange/alerts").status_code == 403
     Partner().register_at(api)
+    with api.client("analyst") as http:  # follows the queues and alerts toward partners, publishes nothing
+        assert [p["node_id"] for p in http.get("/exchange/status").json()["partners"]] == ["CI-AVANCE"]
+        assert http.get("/exchange/alerts").json() == []
+        assert http.post("/exchange/reference-data", json={}).status_code == 403
     with api.client("admin") as http:
         status = http.get("/exchange/status").json()
         assert status["node_id"] == "SN-AVANCE"

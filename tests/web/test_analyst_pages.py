@@ -13,10 +13,16 @@ import httpx
 import pytest
 from lxml import html
 
+import base64
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from avance.auth.model import SYSTEM, Principal
 from avance.auth.sessions import set_password
 from avance.risk.profiles import service as profiles
 from avance.risk.valuation import service as valuation
+from avance.exchange import partners
+from avance.store.engine import write
 from tests.support import LiveApi, make_node, serve
 
 PASSWORD = "correct horse battery"
@@ -203,10 +209,14 @@ def test_the_model_page_explains_the_engine_policy_and_quotas(site: LiveApi) -> 
 
 def test_partners_transits_and_mirror_control_are_read_only_pages(site: LiveApi) -> None:
     analyst = signed_in(site, "analyst", "en")
-    exchange = analyst.get("/analysis/exchange")
-    assert exchange.status_code == 200 and 'id="open-alerts"' not in exchange.text  # queues and alerts: administrators
-    admin = signed_in(site, "admin")
-    assert 'id="open-alerts"' in admin.get("/analysis/exchange").text
+    with write(site.node.engine) as conn:
+        raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+        partners.add(conn, node_id="ML-AVANCE", country="ML", endpoint="http://127.0.0.1:9", public_key=base64.b64encode(raw).decode())
+    exchange = html.fromstring(analyst.get("/analysis/exchange").text)  # the partners with their queues and the open alerts
+    assert exchange.get_element_by_id("open-alerts") is not None
+    row = exchange.xpath('//tr[@data-test="partner-row"][th="ML-AVANCE"]')[0]
+    assert [c.text_content().strip() for c in row.xpath("td")][3:5] == ["0", ""]  # nothing queued toward Mali, nothing pending
+    assert "<form method=\"post\"" not in analyst.get("/analysis/exchange").text.split("<main", 1)[1]
     for path in ("/analysis/transits?status=overdue", "/analysis/mirror-control?outcome=non_conforme"):
         answer = analyst.get(path)
         assert answer.status_code == 200

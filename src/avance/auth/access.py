@@ -28,7 +28,8 @@ class Action(str, Enum):
     SEND_MOVEMENTS = "send_movements"  # export notices and matching to partners, transit movements
     READ_MOVEMENTS = "read_movements"  # mirror-control outcomes, transits, guarantees, partners' reference data
     READ_PARTNERS = "read_partners"  # the partner registry
-    RUN_EXCHANGE = "run_exchange"  # queues, alerts, publishing reference data
+    READ_EXCHANGE = "read_exchange"  # the exchange's queues toward each partner, dead letters and alerts
+    RUN_EXCHANGE = "run_exchange"  # publishing reference data to partners
     READ_REPORTS = "read_reports"  # release times, lanes, revenue and hit-rate dashboards
     REFER_CARGO = "refer_cargo"  # pre-loading referrals of bills of lading: make them, lift them
     ANSWER_REFERRALS = "answer_referrals"  # a carrier answers the referrals of its own cargo
@@ -46,6 +47,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.SEND_MOVEMENTS: frozenset({Role.OFFICER, Role.ADMIN}),
     Action.READ_MOVEMENTS: _STAFF,
     Action.READ_PARTNERS: frozenset({Role.ANALYST, Role.ADMIN}),
+    Action.READ_EXCHANGE: frozenset({Role.ANALYST, Role.ADMIN}),
     Action.RUN_EXCHANGE: frozenset({Role.ADMIN}),
     Action.READ_REPORTS: _STAFF,
     Action.LODGE_CARGO: frozenset({Role.DECLARANT, Role.CARRIER, Role.ADMIN}),

@@ -1,7 +1,7 @@
 """HTTP routes of the exchange: the inbox partners post to, this node's identity, and its state.
 
 The inbox and the identity are public (a partner authenticates each message by its signature);
-the rest names its action in the role table (``RUN_EXCHANGE``, ``READ_PARTNERS``,
+the rest names its action in the role table (``READ_EXCHANGE``, ``RUN_EXCHANGE``, ``READ_PARTNERS``,
 ``READ_MOVEMENTS``)."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from avance.store.engine import write
 router = APIRouter(prefix="/exchange", tags=["exchange"])
 
 Administrator = Annotated[Principal, Allowed(Action.RUN_EXCHANGE)]
+ExchangeReader = Annotated[Principal, Allowed(Action.READ_EXCHANGE)]
 
 
 def _json(data: Any, status_code: int = 200) -> Response:
@@ -100,13 +101,13 @@ def identity(node: NodeDep) -> dict[str, Any]:
 
 
 @router.get("/status", response_model=ExchangeStatus, summary="Per partner: queue depth, oldest pending message, last success and error, dead letters")
-def exchange_status(node: NodeDep, caller: Administrator) -> dict[str, Any]:
+def exchange_status(node: NodeDep, caller: ExchangeReader) -> dict[str, Any]:
     with node.engine.connect() as conn:
         return status.report(conn)
 
 
 @router.get("/alerts", response_model=list[Alert], summary="Exchange alerts: dead letters and messages partners rejected")
-def exchange_alerts(node: NodeDep, caller: Administrator, open_only: Annotated[bool, Query(alias="open")] = True) -> list[dict[str, Any]]:
+def exchange_alerts(node: NodeDep, caller: ExchangeReader, open_only: Annotated[bool, Query(alias="open")] = True) -> list[dict[str, Any]]:
     with node.engine.connect() as conn:
         return status.alerts(conn, open_only=open_only)
 

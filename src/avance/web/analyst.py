@@ -42,7 +42,7 @@ router = APIRouter(include_in_schema=False)
 Analyst = Annotated[PageUser, PageFor(Action.EDIT_RISK)]
 RiskReader = Annotated[PageUser, PageFor(Action.READ_RISK)]
 EngineReader = Annotated[PageUser, PageFor(Action.RUN_RISK_ENGINE)]
-PartnerReader = Annotated[PageUser, PageFor(Action.READ_PARTNERS)]
+ExchangeReader = Annotated[PageUser, PageFor(Action.READ_EXCHANGE)]  # the partners, their queues and the alerts
 MovementReader = Annotated[PageUser, PageFor(Action.READ_MOVEMENTS)]
 
 PAGE_SIZE = 50
@@ -529,15 +529,12 @@ def model_page(request: Request, user: EngineReader) -> Response:
 
 
 @router.get("/analysis/exchange")
-def exchange_page(request: Request, user: PartnerReader) -> Response:
-    status_report = None
-    alerts: list[dict[str, Any]] = []
+def exchange_page(request: Request, user: ExchangeReader) -> Response:
     with request.app.state.node.engine.connect() as conn:
         found = exchange_partners.list_partners(conn)
-        if user.may(Action.RUN_EXCHANGE):
-            status_report = exchange_status.report(conn)
-            alerts = exchange_status.alerts(conn, open_only=True)
-    queues = {p["node_id"]: p for p in (status_report or {}).get("partners", [])}
+        status_report = exchange_status.report(conn)
+        alerts = exchange_status.alerts(conn, open_only=True)
+    queues = {p["node_id"]: p for p in status_report.get("partners", [])}
     return render(request, "analyst/exchange.html", user, partners=found, queues=queues, report=status_report, alerts=alerts)
 
 
