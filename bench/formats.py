@@ -12,7 +12,9 @@ peak memory (RSS) is its own:
   the profile has it), then each read back (XSD-validated);
 - import CUSCAR: the interchange through ``run_import`` into a fresh node;
 - import DEC: the 10,000 DEC files dropped in a folder and taken by one ``avance watch --once``
-  pass (claim by rename, ledger row, import, move to done/ or rejected/);
+  pass (claim by rename, ledger row, import, move to done/ or rejected/); the DEC profile has no
+  estimated arrival, so the carriers' cargo reports of the declarations' bills are lodged first
+  (not timed) and each declaration takes its arrival from its bill's report;
 - import CUSDEC: the same 10,000 declarations as one CUSDEC interchange through ``run_import``
   (read whole, then checked, assessed and stored in batches by the worker processes).
 """
@@ -91,7 +93,13 @@ else:
                 reasons.update(row["code"] + " " + row["pointer"] for row in csv.DictReader(handle))
         figures = {"accepted": report.accepted, "rejected": report.rejected, "seconds": seconds}
     else:
+        from avance.auth.model import SYSTEM
         from avance.imports.watch import Watcher
+        from avance.manifests import service as manifests
+        from avance.manifests.model import CargoReport
+        for line in (workdir / "dec-reports.jsonl").read_text(encoding="utf-8").splitlines():  # the carriers' reports first (not timed)
+            with write(engine) as conn:
+                manifests.lodge(conn, node.context, CargoReport.model_validate(json.loads(line)), SYSTEM)
         started = time.perf_counter()
         outcomes = Watcher(node, workdir / "drop", interval=0.01, lang="en").run(once=True)
         seconds = time.perf_counter() - started
@@ -108,47 +116,64 @@ print(json.dumps(figures))
 
 def generate(workdir: Path, declarations: int, bills: int, per_report: int) -> None:
     from datetime import date, datetime, timedelta, timezone
+    from decimal import Decimal
 
     from avance.demo.generator import DemoConfig, DemoGenerator
 
     generator = DemoGenerator(DemoConfig(country="SN", seed=7, start=date(2025, 1, 1), days=365))
     eta = (datetime.now(timezone.utc) + timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+    carried: list[dict] = []  # each declaration's bill, for the cargo reports a DEC declaration takes its arrival from
     with (workdir / "declarations.jsonl").open("w", encoding="utf-8") as handle:
         for g in generator.generate(declarations):
             # a message carries no registration date: the declarations are lodged today, arriving next week
             handle.write(json.dumps({**g.payload, "estimated_arrival": eta}, ensure_ascii=False) + "\n")
+            items = g.payload["goods_items"]
+            carried.append(
+                {
+                    "transport_document_reference": g.payload["transport_document_reference"],
+                    "consignee": {k: g.payload["importer"][k] for k in ("id", "name")},
+                    "description": items[0]["description"],
+                    "package_quantity": sum(p["quantity"] for i in items for p in i.get("packages", [])) or 1,
+                    "package_type": items[0].get("packages", [{}])[0].get("type_code", "CT"),
+                    "gross_mass": str(sum(Decimal(i["gross_mass"]) for i in items)),
+                }
+            )
+    with (workdir / "dec-reports.jsonl").open("w", encoding="utf-8") as handle:  # the carriers' reports, lodged before the DEC files (not timed)
+        for first in range(0, len(carried), per_report):
+            listed = list({b["transport_document_reference"]: b for b in carried[first : first + per_report]}.values())
+            handle.write(json.dumps(_report(f"MAN-DEC-{first // per_report:04d}", eta, listed), ensure_ascii=False) + "\n")
     with (workdir / "reports.jsonl").open("w", encoding="utf-8") as handle:
         for report in range(0, bills, per_report):
             count = min(per_report, bills - report)
-            handle.write(
-                json.dumps(
-                    {
-                        "reference": f"MAN-BENCH-{report // per_report:04d}",
-                        "carrier": {"id": "SN0055555C1", "name": "Grimaldi Sénégal", "country": "SN"},
-                        "office_code": "SN-DKR-PORT",
-                        "transport_mode_code": 1,
-                        "voyage_number": f"GD{report // per_report:04d}",
-                        "conveyance": {"identification": "9321483", "name": "GRANDE DAKAR", "nationality": "IT"},
-                        "port_of_loading": "BEANR",
-                        "port_of_discharge": "SNDKR",
-                        "estimated_arrival": eta,
-                        "bills_of_lading": [
-                            {
-                                "transport_document_reference": f"BENCH{report + n:09d}",
-                                "consignee": {"id": "SN0098765B2", "name": "Société Générale d'Import Dakar"},
-                                "description": "Pièces détachées automobiles",
-                                "package_quantity": 1 + n % 40,
-                                "package_type": "CT",
-                                "gross_mass": f"{100 + n % 900}.5",
-                                "containers": [{"id": "CSQU3054383", "seals": [f"SN{n:06d}"]}],
-                            }
-                            for n in range(count)
-                        ],
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
+            bills_of_lading = [
+                {
+                    "transport_document_reference": f"BENCH{report + n:09d}",
+                    "consignee": {"id": "SN0098765B2", "name": "Société Générale d'Import Dakar"},
+                    "description": "Pièces détachées automobiles",
+                    "package_quantity": 1 + n % 40,
+                    "package_type": "CT",
+                    "gross_mass": f"{100 + n % 900}.5",
+                    "containers": [{"id": "CSQU3054383", "seals": [f"SN{n:06d}"]}],
+                }
+                for n in range(count)
+            ]
+            handle.write(json.dumps(_report(f"MAN-BENCH-{report // per_report:04d}", eta, bills_of_lading), ensure_ascii=False) + "\n")
+
+
+def _report(reference: str, eta: str, bills: list[dict]) -> dict:
+    """A sea cargo report for Dakar of ``bills``, arriving at ``eta``."""
+    return {
+        "reference": reference,
+        "carrier": {"id": "SN0055555C1", "name": "Grimaldi Sénégal", "country": "SN"},
+        "office_code": "SN-DKR-PORT",
+        "transport_mode_code": 1,
+        "voyage_number": reference.rsplit("-", 1)[-1],
+        "conveyance": {"identification": "9321483", "name": "GRANDE DAKAR", "nationality": "IT"},
+        "port_of_loading": "BEANR",
+        "port_of_discharge": "SNDKR",
+        "estimated_arrival": eta,
+        "bills_of_lading": bills,
+    }
 
 
 def run(step: str, workdir: Path) -> dict:
