@@ -136,3 +136,16 @@ def shared_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             yield from serve(n)
         finally:
             n.engine.dispose()
+
+
+@pytest.fixture
+def english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process command-line runs in English (``AVANCE_LANG=en``); the settings are cached, so
+    they are cleared before and after."""
+    from avance.kit.settings import get_settings
+
+    monkeypatch.setenv("AVANCE_LANG", "en")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()

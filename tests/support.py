@@ -29,7 +29,7 @@ import pandas as pd
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from hypothesis import strategies as st
 
 from avance.auth.model import SYSTEM, Role
@@ -268,6 +268,25 @@ def serve(node: Node) -> Iterator[LiveApi]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def serve_fresh(tmp_path_factory: Any, name: str, *, exchange: bool = False) -> Iterator[LiveApi]:
+    """``serve`` a fresh SQLite node of its own (a module's fixture), set up for the exchange when
+    ``exchange``; its engine is disposed of afterwards."""
+    tmp = tmp_path_factory.mktemp(name)
+    node = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
+    if exchange:
+        exchange_ready(node)
+    try:
+        yield from serve(node)
+    finally:
+        node.engine.dispose()
+
+
+def count_rows(node: Any, table: Any) -> int:
+    """How many rows ``table`` holds in ``node``'s store."""
+    with node.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 # --- the command line -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance
 
-from tests.support import LiveApi, exchange_ready, make_node, serve
+from tests.support import LiveApi, serve_fresh
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 10  # per operation: enough to reach every body and parameter branch the schema has, in seconds
@@ -23,13 +23,7 @@ SEED = 20261206
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     """One node, set up for the exchange, served over HTTP (SQLite: the PostgreSQL edge is covered
     by the property tests)."""
-    tmp = tmp_path_factory.mktemp("schema")
-    node = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
-    exchange_ready(node)
-    try:
-        yield from serve(node)
-    finally:
-        node.engine.dispose()
+    yield from serve_fresh(tmp_path_factory, "schema", exchange=True)
 
 
 def operations(live: LiveApi) -> list[schemathesis.APIOperation]:

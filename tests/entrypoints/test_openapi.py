@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support import LiveApi, declaration, make_node, serve
+from tests.support import LiveApi, declaration, serve_fresh
 
 PUBLIC = {("post", "/exchange/messages"), ("get", "/exchange/identity"), ("get", "/health")}
 """Reached without a token: partners post signed messages and read the node's keys; monitoring."""
@@ -38,12 +38,7 @@ METHODS = {"get", "put", "post", "delete", "patch"}
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    tmp = tmp_path_factory.mktemp("openapi")
-    node = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
-    try:
-        yield from serve(node)
-    finally:
-        node.engine.dispose()
+    yield from serve_fresh(tmp_path_factory, "openapi")
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,14 @@ from datetime import datetime
 
 import pytest
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from avance.declarations.tables import declarations
 from avance.formats import registry
 from avance.formats.documents import Document
 from avance.manifests.tables import manifests
 from avance.movements.tables import export_notices
-from tests.support import LiveApi, declaration, exchange_ready, make_node, manifest, notice, serve
+from tests.support import LiveApi, declaration, manifest, notice, serve_fresh, count_rows
 
 EDIFACT = {"Content-Type": "application/edifact"}
 XML = {"Content-Type": "application/xml"}
@@ -25,18 +25,8 @@ XML = {"Content-Type": "application/xml"}
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    tmp = tmp_path_factory.mktemp("api-formats")
-    node = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
-    exchange_ready(node)
-    try:
-        yield from serve(node)
-    finally:
-        node.engine.dispose()
+    yield from serve_fresh(tmp_path_factory, "api-formats", exchange=True)
 
-
-def count(live: LiveApi, table) -> int:
-    with live.node.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def message(kind: str, body: dict, fmt: str) -> bytes:
@@ -71,7 +61,7 @@ def test_a_cuscar_is_lodged_as_a_cargo_report_with_french_names_kept(live):
         lodged = http.post("/manifests", content=message("cargo_report", doc, "edifact"), headers=EDIFACT)
         assert lodged.status_code == 201, lodged.text
         assert "RFF+ACW:MAN-EDI-0001" in segments(lodged.content)
-        stored = http.get(lodged.headers.get("location") or f"/manifests/{count(live, manifests)}").json()
+        stored = http.get(lodged.headers.get("location") or f"/manifests/{count_rows(live.node, manifests)}").json()
     assert stored["manifest"]["carrier"]["name"] == "Grimaldi Sénégal"
 
 
@@ -99,7 +89,7 @@ def test_a_cusdec_export_declaration_is_taken_as_an_export_notice(live):
 
 def test_a_truncated_interchange_is_a_problem_or_a_cusres_rejection_and_nothing_is_stored(live):
     broken = message("cargo_report", manifest("MAN-EDI-BROKEN"), "edifact")[:-40]
-    before = count(live, manifests)
+    before = count_rows(live.node, manifests)
     with live.client("carrier", "en") as http:
         problem = http.post("/manifests", content=broken, headers=EDIFACT)
         rejection = http.post("/manifests", content=broken, headers={**EDIFACT, "Accept": "application/edifact"})
@@ -109,13 +99,13 @@ def test_a_truncated_interchange_is_a_problem_or_a_cusres_rejection_and_nothing_
     answer = segments(rejection.content)
     assert any(s.startswith("ERC+format.edifact.") for s in answer)
     assert any(s.startswith("FTX+") for s in answer)  # the reason, in words
-    assert count(live, manifests) == before
+    assert count_rows(live.node, manifests) == before
 
 
 def test_a_declaration_breaking_the_rules_is_rejected_in_the_request_format_with_every_error_in_the_callers_language(live):
     doc = declaration("2026-DKR-EDI002", office_code="SN-XXX-NOWHERE")
     doc["goods_items"][0]["hs_code"] = "0000000000"
-    before = count(live, declarations)
+    before = count_rows(live.node, declarations)
     with live.client("broker", "fr") as http:
         answered = http.post("/declarations", content=message("declaration", doc, "edifact"), headers={**EDIFACT, "Accept": "application/edifact"})
         problem = http.post("/declarations", content=message("declaration", doc, "edifact"), headers=EDIFACT)
@@ -125,17 +115,17 @@ def test_a_declaration_breaking_the_rules_is_rejected_in_the_request_format_with
     assert len(codes) == len(problem.json()["errors"]) >= 2  # every error, not the first one
     assert "/office_code" in pointers and "/goods_items/0/hs_code" in pointers
     assert problem.headers["content-language"] == "fr"
-    assert count(live, declarations) == before
+    assert count_rows(live.node, declarations) == before
 
 
 def test_a_wco_rejection_carries_every_error_with_its_pointer(live):
     doc = notice(reference="SN-EX-XML-BAD", exporting_country="ML", destination_country="CI", office_of_exit="SN-DKR-PORT")
-    before = count(live, export_notices)
+    before = count_rows(live.node, export_notices)
     with live.client("officer", "en") as http:
         answered = http.post("/matching/export-notices", content=message("export_notice", doc, "wco-xml"), headers={**XML, "Accept": "application/xml"})
     assert answered.status_code == 422 and answered.headers["content-type"].startswith("application/xml")
     assert "/exporting_country" in answered.text and "SN-EX-XML-BAD" in answered.text
-    assert count(live, export_notices) == before
+    assert count_rows(live.node, export_notices) == before
 
 
 @pytest.mark.parametrize(
@@ -147,22 +137,22 @@ def test_a_wco_rejection_carries_every_error_with_its_pointer(live):
     ],
 )
 def test_a_message_of_another_kind_is_refused(live, path, kind, body, fmt, code):
-    before = (count(live, declarations), count(live, manifests), count(live, export_notices))
+    before = (count_rows(live.node, declarations), count_rows(live.node, manifests), count_rows(live.node, export_notices))
     with live.client("admin", "en") as http:
         response = http.post(path, content=message(kind, body, fmt), headers={"Content-Type": registry.MEDIA_TYPES[fmt]})
     assert response.status_code == 422, response.text
     assert [e["code"] for e in response.json()["errors"]] == [code]
-    assert (count(live, declarations), count(live, manifests), count(live, export_notices)) == before
+    assert (count_rows(live.node, declarations), count_rows(live.node, manifests), count_rows(live.node, export_notices)) == before
 
 
 def test_a_message_holding_several_declarations_is_refused_whole(live):
     docs = [Document("declaration", declaration(f"2026-DKR-EDI10{i}")) for i in (1, 2)]
-    before = count(live, declarations)
+    before = count_rows(live.node, declarations)
     with live.client("broker", "en") as http:
         response = http.post("/declarations", content=registry.write(docs, "edifact"), headers=EDIFACT)
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "format.http.one_document"
-    assert count(live, declarations) == before
+    assert count_rows(live.node, declarations) == before
 
 
 def test_xml_is_not_a_cargo_report_format(live):
@@ -201,10 +191,10 @@ def test_a_wco_declaration_takes_its_estimated_arrival_from_the_lodged_cargo_rep
     dec = message("declaration", doc, registry.WCO_XML)
     assert b"ArrivalDateTime" not in dec
     broker = live.client("broker", lang="en")
-    before = count(live, declarations)
+    before = count_rows(live.node, declarations)
     refused = broker.post("/declarations", content=dec, headers=XML)
     assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/estimated_arrival"
-    assert "GRIMDEC0001" in refused.json()["errors"][0]["detail"] and count(live, declarations) == before
+    assert "GRIMDEC0001" in refused.json()["errors"][0]["detail"] and count_rows(live.node, declarations) == before
     report = manifest(reference="MAN-DEC-0001", bills_of_lading=[{**manifest()["bills_of_lading"][0], "transport_document_reference": "GRIMDEC0001"}])
     assert live.client("carrier").post("/manifests", json=report).status_code == 201
     lodged = broker.post("/declarations", content=dec, headers=XML)

@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 import pytest
 from lxml import etree
-from sqlalchemy import func, select
 
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.tables import declarations
@@ -26,8 +25,7 @@ from avance.formats.mapping import Applier, Mapping
 from avance.imports.runner import run_import
 from avance.kit.datafiles import load_yaml_model
 from avance.kit.errors import ValidationFailed
-from avance.kit.settings import get_settings
-from tests.support import TODAY, LiveApi, make_node, run_cli, serve
+from tests.support import TODAY, LiveApi, make_node, run_cli, serve_fresh, count_rows
 
 VARIANTS = Path(__file__).parent / "samples" / "asycuda" / "variants"
 SAMPLES = sorted(VARIANTS.glob("*.xml"))
@@ -56,12 +54,6 @@ def refusal(data: bytes) -> dict[str, str]:
     return {issue.pointer: issue.code for issue in exc.value.issues}
 
 
-@pytest.fixture
-def english(monkeypatch):
-    monkeypatch.setenv("AVANCE_LANG", "en")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 # --- every sample is read whole ----------------------------------------------------------------
@@ -245,17 +237,7 @@ def test_a_mapping_pattern_must_be_a_regular_expression():
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    tmp = tmp_path_factory.mktemp("asycuda-variants")
-    node = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
-    try:
-        yield from serve(node)
-    finally:
-        node.engine.dispose()
-
-
-def stored(node) -> int:
-    with node.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(declarations)).scalar_one()
+    yield from serve_fresh(tmp_path_factory, "asycuda-variants")
 
 
 def dakar_sad(lrn: str, data: bytes | None = None) -> bytes:
@@ -270,23 +252,23 @@ def dakar_sad(lrn: str, data: bytes | None = None) -> bytes:
 
 
 def test_a_brokers_indented_sad_with_null_fields_is_lodged_through_the_api(live):
-    before = stored(live.node)
+    before = count_rows(live.node, declarations)
     with live.client("broker", "en") as http:
         response = http.post("/declarations", content=dakar_sad("CAD-2026-API001"), headers={"Content-Type": "application/xml"})
     assert response.status_code == 201, response.text
     assert b"CAD-2026-API001" in response.content
-    assert stored(live.node) == before + 1
+    assert count_rows(live.node, declarations) == before + 1
 
 
 @pytest.mark.parametrize(("name", "damage", "pointer", "code"), BROKEN[:3], ids=[b[0] for b in BROKEN[:3]])
 def test_a_broken_sad_is_a_problem_naming_the_element_and_nothing_is_stored(live, name, damage, pointer, code):
-    before = stored(live.node)
+    before = count_rows(live.node, declarations)
     with live.client("broker", "fr") as http:
         response = http.post("/declarations", content=dakar_sad(f"CAD-2026-BAD-{name}", damage(SN.read_bytes())), headers={"Content-Type": "application/xml"})
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
     assert [(e["pointer"], e["code"]) for e in errors] == [(pointer, code)]
-    assert stored(live.node) == before
+    assert count_rows(live.node, declarations) == before
 
 
 def test_the_importer_lodges_a_sad_and_rejects_a_broken_one_whole(tmp_path):
@@ -303,6 +285,6 @@ def test_the_importer_lodges_a_sad_and_rejects_a_broken_one_whole(tmp_path):
         with (tmp_path / "broken.csv").open(newline="", encoding="utf-8") as handle:
             [row] = list(csv.reader(handle))[1:]
         assert any("Total_number_of_items" in cell for cell in row) and any("annonce 2 article(s) mais en contient 3" in cell for cell in row)
-        assert stored(node) == 1
+        assert count_rows(node, declarations) == 1
     finally:
         node.engine.dispose()

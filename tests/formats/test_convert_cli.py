@@ -12,18 +12,12 @@ import pytest
 
 from avance.formats import registry
 from avance.formats.documents import Document
-from avance.kit.settings import get_settings
 from tests.support import ROOT, declaration, manifest, notice, run_cli
 
 SAMPLES = ROOT / "tests" / "formats" / "samples"  # the shared reference samples, copied with their notices
 
 
-@pytest.fixture(autouse=True)
-def english(monkeypatch):
-    monkeypatch.setenv("AVANCE_LANG", "en")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("english")  # the command line in English (tests/conftest.py)
 
 
 def test_a_declaration_goes_to_edifact_and_back_to_json(tmp_path):

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
 from avance.declarations.model import GoodsDeclaration
 from avance.declarations.tables import declarations
@@ -25,7 +24,7 @@ from avance.kit.errors import ValidationFailed
 from avance.manifests.model import CargoReport
 from avance.manifests.tables import manifests
 from avance.movements.payloads import ExportDeclarationNotice
-from tests.support import LiveApi, make_node, run_cli, serve
+from tests.support import LiveApi, run_cli, serve_fresh, count_rows
 
 SAMPLES = Path(__file__).parent / "samples" / "edifact"
 VARIANTS = {
@@ -250,17 +249,8 @@ EDIFACT = {"Content-Type": "application/edifact"}
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    tmp = tmp_path_factory.mktemp("edifact-variants")
-    node = make_node(f"sqlite:///{(tmp / 'avance.db').as_posix()}", tmp)
-    try:
-        yield from serve(node)
-    finally:
-        node.engine.dispose()
+    yield from serve_fresh(tmp_path_factory, "edifact-variants")
 
-
-def count(live: LiveApi, table) -> int:
-    with live.node.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def arriving(name: str, days: int = 3) -> bytes:
@@ -296,9 +286,9 @@ def test_a_broken_variant_is_refused_over_http_with_nothing_stored(live: LiveApi
     path, table = ("/manifests", manifests) if name.startswith("cuscar") else ("/declarations", declarations)
     data = arriving(name).decode("latin-1")
     broken = re.sub(r"UNT\+(\d+)", lambda m: f"UNT+{int(m[1]) - 1}", data, count=1).encode("latin-1")
-    before = count(live, table)
+    before = count_rows(live.node, table)
     with live.client("admin", "en") as http:
         answer = http.post(path, content=broken, headers=EDIFACT)
     assert answer.status_code == 422 and answer.headers["content-type"].startswith("application/problem+json")
     assert [e["code"] for e in answer.json()["errors"]] == ["format.edifact.unt_count"]
-    assert count(live, table) == before
+    assert count_rows(live.node, table) == before

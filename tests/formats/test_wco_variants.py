@@ -16,7 +16,6 @@ import pytest
 from avance.declarations.model import GoodsDeclaration
 from avance.formats import registry, wco
 from avance.kit.errors import ValidationFailed
-from avance.kit.settings import get_settings
 from avance.movements.payloads import ExportDeclarationNotice
 from tests.support import run_cli
 
@@ -25,12 +24,7 @@ VARIANTS = SAMPLES / "variants"
 ARRIVAL = "2026-12-10T06:00:00Z"
 
 
-@pytest.fixture(autouse=True)
-def english(monkeypatch):
-    monkeypatch.setenv("AVANCE_LANG", "en")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("english")  # the command line in English (tests/conftest.py)
 
 
 def body(name: str) -> dict:

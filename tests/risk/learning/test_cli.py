@@ -53,18 +53,6 @@ def in_dir(workdir: Path, args: list[str]) -> list[str]:
     return [str(workdir / a) if (workdir / a).exists() or a.endswith((".csv", ".yaml")) or a in ("x", "nomodel", "model") else a for a in args]
 
 
-@pytest.fixture
-def english(monkeypatch: pytest.MonkeyPatch):
-    """In-process runs in English (settings are cached: clear them before and after)."""
-    from avance.kit.settings import get_settings
-
-    monkeypatch.setenv("AVANCE_LANG", "en")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A labelled extract (with recovered revenue), its mapping, and a model fitted on it."""
