@@ -22,7 +22,7 @@ from avance.auth.service import create_user, list_users
 from avance.auth.sessions import FREE_ATTEMPTS, HALF_OPEN, enrol_totp, give_code, resume, set_password, sign_in
 from avance.auth.tables import users
 from avance.bootstrap import Node
-from avance.kit.errors import Unauthorized
+from avance.kit.errors import NotReady, Unauthorized
 from avance.store.engine import make_engine, write
 from tests.support import LiveApi, make_node, run_avance, serve
 
@@ -30,25 +30,30 @@ PASSWORD = "correct horse battery"
 NOW = datetime(2026, 12, 6, 9, 0, 10, tzinfo=timezone.utc)
 
 
-def _people(engine) -> str:  # type: ignore[no-untyped-def]
+def seal(node: Node) -> totp.Sealer:
+    """The node's sealer, as its pages and command line use it."""
+    return totp.sealer(node.settings.data_dir)
+
+
+def _people(node: Node) -> str:
     """An enrolled administrator, an analyst and an officer without a second factor; the admin's secret."""
-    with write(engine) as conn:
+    with write(node.engine) as conn:
         for name, role in (("aminata", Role.ADMIN), ("ibrahim", Role.ANALYST), ("awa", Role.OFFICER)):
             create_user(conn, name=name, role=role)
             set_password(conn, name, PASSWORD)
-        secret, _ = enrol_totp(conn, "aminata", issuer="Avance SN")
+        secret, _ = enrol_totp(conn, "aminata", issuer="Avance SN", sealer=seal(node))
     return secret
 
 
 def test_an_enrolled_user_gets_a_half_open_session_that_opens_with_the_code(sqlite_node) -> None:  # type: ignore[no-untyped-def]
-    secret = _people(sqlite_node.engine)
+    secret = _people(sqlite_node)
     with write(sqlite_node.engine) as conn:
         half = sign_in(conn, "aminata", PASSWORD, now=NOW)
     assert half.step == "totp"
     with write(sqlite_node.engine) as conn, pytest.raises(Unauthorized):
         resume(conn, half.cookie, now=NOW)  # the password alone opens no page
     with write(sqlite_node.engine) as conn:
-        opened = give_code(conn, half.cookie, totp.code_at(secret, NOW), now=NOW + timedelta(seconds=5))
+        opened = give_code(conn, half.cookie, totp.code_at(secret, NOW), now=NOW + timedelta(seconds=5), sealer=seal(sqlite_node))
     assert opened.cookie != half.cookie, "a new cookie once the second factor is given"
     with write(sqlite_node.engine) as conn:
         assert resume(conn, opened.cookie, now=NOW + timedelta(seconds=6)).principal.name == "aminata"
@@ -57,14 +62,14 @@ def test_an_enrolled_user_gets_a_half_open_session_that_opens_with_the_code(sqli
 
 
 def test_a_code_is_used_once_and_only_around_its_time(sqlite_node) -> None:  # type: ignore[no-untyped-def]
-    secret = _people(sqlite_node.engine)
+    secret = _people(sqlite_node)
     code = totp.code_at(secret, NOW)
     with write(sqlite_node.engine) as conn:
-        give_code(conn, sign_in(conn, "aminata", PASSWORD, now=NOW).cookie, code, now=NOW)
+        give_code(conn, sign_in(conn, "aminata", PASSWORD, now=NOW).cookie, code, now=NOW, sealer=seal(sqlite_node))
     with write(sqlite_node.engine) as conn:
         again = sign_in(conn, "aminata", PASSWORD, now=NOW + timedelta(seconds=10))
     with pytest.raises(Unauthorized) as replayed, write(sqlite_node.engine) as conn:
-        give_code(conn, again.cookie, code, now=NOW + timedelta(seconds=10))
+        give_code(conn, again.cookie, code, now=NOW + timedelta(seconds=10), sealer=seal(sqlite_node))
     assert replayed.value.code == "unauthorized.totp"
     assert totp.accepted_step(secret, totp.code_at(secret, NOW - timedelta(minutes=3)), now=NOW, last_step=None) is None, "an old code"
     assert totp.accepted_step(secret, totp.code_at(secret, NOW + timedelta(seconds=30)), now=NOW, last_step=None) is not None, "a clock 30 s ahead"
@@ -72,44 +77,44 @@ def test_a_code_is_used_once_and_only_around_its_time(sqlite_node) -> None:  # t
 
 
 def test_wrong_codes_slow_the_account_down_and_the_password_alone_does_not_clear_them(sqlite_node) -> None:  # type: ignore[no-untyped-def]
-    secret = _people(sqlite_node.engine)
+    secret = _people(sqlite_node)
     right = totp.code_at(secret, NOW)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     with write(sqlite_node.engine) as conn:
         for attempt in range(FREE_ATTEMPTS):
             cookie = sign_in(conn, "aminata", PASSWORD, now=NOW).cookie  # a right password each time
             with pytest.raises(Unauthorized) as refused:
-                give_code(conn, cookie, wrong, now=NOW)
+                give_code(conn, cookie, wrong, now=NOW, sealer=seal(sqlite_node))
             assert refused.value.code == "unauthorized.totp", attempt
         with pytest.raises(Unauthorized) as waiting:
-            give_code(conn, cookie, right, now=NOW)
+            give_code(conn, cookie, right, now=NOW, sealer=seal(sqlite_node))
         assert waiting.value.code == "unauthorized.slow_down", "even the right code waits"
         with pytest.raises(Unauthorized) as password_waits:
             sign_in(conn, "aminata", PASSWORD, now=NOW)
         assert password_waits.value.code == "unauthorized.slow_down"
     later = NOW + timedelta(seconds=5)
     with write(sqlite_node.engine) as conn:
-        opened = give_code(conn, sign_in(conn, "aminata", PASSWORD, now=later).cookie, totp.code_at(secret, later), now=later)
+        opened = give_code(conn, sign_in(conn, "aminata", PASSWORD, now=later).cookie, totp.code_at(secret, later), now=later, sealer=seal(sqlite_node))
     assert opened.principal.name == "aminata"
     with sqlite_node.engine.connect() as conn:
         assert conn.execute(sa.select(users.c.failed_sign_ins).where(users.c.name == "aminata")).scalar_one() == 0
 
 
 def test_a_half_open_session_ends_after_five_minutes(sqlite_node) -> None:  # type: ignore[no-untyped-def]
-    secret = _people(sqlite_node.engine)
+    secret = _people(sqlite_node)
     late = NOW + HALF_OPEN + timedelta(seconds=1)
     with write(sqlite_node.engine) as conn:
         cookie = sign_in(conn, "aminata", PASSWORD, now=NOW).cookie
     with pytest.raises(Unauthorized) as ended, write(sqlite_node.engine) as conn:
-        give_code(conn, cookie, totp.code_at(secret, late), now=late)
+        give_code(conn, cookie, totp.code_at(secret, late), now=late, sealer=seal(sqlite_node))
     assert ended.value.code == "unauthorized.session"
 
 
 def test_where_required_admins_and_analysts_enrol_and_officers_are_not_asked(sqlite_node) -> None:  # type: ignore[no-untyped-def]
-    _people(sqlite_node.engine)
+    _people(sqlite_node)
     with write(sqlite_node.engine) as conn:
-        analyst = sign_in(conn, "ibrahim", PASSWORD, now=NOW, require_totp=True)
-        officer = sign_in(conn, "awa", PASSWORD, now=NOW, require_totp=True)
+        analyst = sign_in(conn, "ibrahim", PASSWORD, now=NOW, require_totp=True, sealer=seal(sqlite_node))
+        officer = sign_in(conn, "awa", PASSWORD, now=NOW, require_totp=True, sealer=seal(sqlite_node))
         unrequired = sign_in(conn, "ibrahim", PASSWORD, now=NOW, require_totp=False)
     assert (analyst.step, officer.step, unrequired.step) == ("totp_setup", None, None)
 
@@ -120,7 +125,7 @@ def site(sqlite_url: str, tmp_path: Path) -> Iterator[LiveApi]:
     base = make_node(sqlite_url, tmp_path)
     node = Node(base.settings.model_copy(update={"require_totp": True}), base.engine)
     try:
-        _people(node.engine)
+        _people(node)
         yield from serve(node)
     finally:
         node.engine.dispose()
@@ -138,7 +143,7 @@ def _form_token(page: str) -> str:
 
 def test_the_pages_ask_an_enrolled_admin_for_the_code_before_anything_opens(site: LiveApi) -> None:
     with site.node.engine.connect() as conn:
-        secret = conn.execute(sa.select(users.c.totp_secret).where(users.c.name == "aminata")).scalar_one()
+        secret = seal(site.node).open(conn.execute(sa.select(users.c.totp_secret).where(users.c.name == "aminata")).scalar_one())
     client = _browser(site, "fr")
     assert client.post("/signin", data={"username": "aminata", "password": "not the password"}).status_code == 401
     with site.node.engine.connect() as conn:
@@ -172,7 +177,8 @@ def test_the_pages_enrol_an_analyst_without_a_second_factor_at_sign_in(site: Liv
     opened = client.post("/signin/code", data={"csrf": _form_token(page.text), "code": pyotp.TOTP(secret).now()})
     assert opened.status_code == 303 and client.get("/analysis").status_code == 200
     with site.node.engine.connect() as conn:
-        assert conn.execute(sa.select(users.c.totp_secret).where(users.c.name == "ibrahim")).scalar_one() == secret
+        stored = conn.execute(sa.select(users.c.totp_secret).where(users.c.name == "ibrahim")).scalar_one()
+    assert secret not in stored and seal(site.node).open(stored) == secret, "kept sealed"
     again = _browser(site).post("/signin", data={"username": "ibrahim", "password": PASSWORD})
     assert again.headers["location"] == "/signin/code", "enrolled: the code from now on"
     officer = _browser(site).post("/signin", data={"username": "awa", "password": PASSWORD})
@@ -192,8 +198,53 @@ def test_the_command_line_enrols_a_second_factor_and_never_shows_it_again(tmp_pa
     try:
         with engine.connect() as conn:
             assert all("totp_secret" not in row for row in list_users(conn))
-            assert conn.execute(sa.select(users.c.totp_secret)).scalar_one() == secret
+            stored = conn.execute(sa.select(users.c.totp_secret)).scalar_one()
+        assert secret not in stored and totp.sealer(tmp_path).open(stored) == secret, "the database holds it sealed only"
     finally:
         engine.dispose()
     missing = run_avance(["users", "totp", "--name", "nobody"], tmp_path)
     assert missing.returncode == 2 and "nobody" in missing.stderr
+
+
+def test_a_copy_of_the_database_alone_does_not_give_the_codes_away(sqlite_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The secrets are sealed with the node's key, a file beside its exchange keys: a database
+    dump, or a server given the database without the node's key folder, cannot make a code; it
+    answers 503 saying which file it lacks, and nothing is counted against the user."""
+    secret = _people(sqlite_node)
+    with sqlite_node.engine.connect() as conn:
+        stored = conn.execute(sa.select(users.c.totp_secret).where(users.c.name == "aminata")).scalar_one()
+    assert stored.startswith(totp.SEALED) and secret not in stored
+    assert (Path(sqlite_node.settings.data_dir) / "exchange-keys" / totp.SEAL_FILE).stat().st_mode & 0o077 == 0, "readable by the node's user only"
+    stranger = totp.sealer(tmp_path / "another-host")
+    with write(sqlite_node.engine) as conn:
+        cookie = sign_in(conn, "aminata", PASSWORD, now=NOW).cookie
+    with pytest.raises(NotReady) as unreadable, write(sqlite_node.engine) as conn:
+        give_code(conn, cookie, totp.code_at(secret, NOW), now=NOW, sealer=stranger)
+    assert unreadable.value.code == "identity.totp_key" and unreadable.value.status == 503
+    with write(sqlite_node.engine) as conn:
+        assert give_code(conn, cookie, totp.code_at(secret, NOW), now=NOW, sealer=seal(sqlite_node)).principal.name == "aminata"
+
+
+def test_a_secret_stored_before_sealing_still_opens_and_is_sealed_at_the_next_code(sqlite_node) -> None:  # type: ignore[no-untyped-def]
+    secret = _people(sqlite_node)
+    with write(sqlite_node.engine) as conn:  # as an upgraded node holds it
+        conn.execute(sa.update(users).where(users.c.name == "aminata").values(totp_secret=secret))
+        cookie = sign_in(conn, "aminata", PASSWORD, now=NOW).cookie
+        give_code(conn, cookie, totp.code_at(secret, NOW), now=NOW, sealer=seal(sqlite_node))
+        stored = conn.execute(sa.select(users.c.totp_secret).where(users.c.name == "aminata")).scalar_one()
+    assert stored.startswith(totp.SEALED) and seal(sqlite_node).open(stored) == secret
+
+
+def test_processes_starting_at_once_share_one_sealing_key(tmp_path: Path) -> None:
+    """Each process makes the key when it finds none: the first one linked is the one all keep."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        sealed = list(pool.map(_seal_in_a_process, [str(tmp_path)] * 4))
+    opener = totp.sealer(tmp_path)
+    assert [opener.open(value) for value in sealed] == ["JBSWY3DPEHPK3PXP"] * 4
+    assert sorted(p.name for p in (tmp_path / "exchange-keys").iterdir()) == [totp.SEAL_FILE], "no draft left behind"
+
+
+def _seal_in_a_process(data_dir: str) -> str:
+    return totp.sealer(data_dir).seal("JBSWY3DPEHPK3PXP")

@@ -19,6 +19,11 @@ import typer
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from sqlalchemy import inspect, select, text
 
+from avance.auth import totp
+from avance.auth.model import Role
+from avance.auth.service import create_user
+from avance.auth.sessions import enrol_totp
+from avance.auth.tables import users
 from avance.declarations.tables import declaration_events, declarations, goods_items
 from avance.entrypoints.cli import run
 from avance.kit.i18n import catalog
@@ -27,7 +32,7 @@ from avance.operations import archive, backup as backups
 from avance.operations.archive import BackupError, OpeningReader, SealingWriter
 from avance.operations.backup import create_backup, restore_backup, verify_backup
 from avance.operations.cli import backup_app, restore
-from avance.store.engine import make_engine
+from avance.store.engine import make_engine, write
 from tests.conftest import scratch_database
 from tests.support import ROOT, declaration, exchange_ready, lodge_document, make_node
 
@@ -100,10 +105,13 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def _round_trip(node, source_url: str, target_url: str, tmp_path: Path) -> None:
     _populate(node)
+    with write(node.engine) as conn:  # an administrator's second factor, sealed with the node's key
+        create_user(conn, name="aminata", role=Role.ADMIN)
+        secret, _ = enrol_totp(conn, "aminata", issuer="Avance SN", sealer=totp.sealer(node.settings.data_dir))
     settings, rules = _with_rules_file(node, tmp_path)
     file = tmp_path / "node.avb"
     made = create_backup(settings, file, PASSPHRASE)
-    assert made.rows > 0 and made.members == 1 + 1 + 3 + 1  # database, key, model files, rules
+    assert made.rows > 0 and made.members == 1 + 2 + 3 + 1  # database, signing and sealing keys, model files, rules
     assert oct(file.stat().st_mode & 0o777) == "0o600"
 
     target_dir = tmp_path / "restored"
@@ -113,7 +121,14 @@ def _round_trip(node, source_url: str, target_url: str, tmp_path: Path) -> None:
     assert restored == source
     assert source["declarations"][0] == 3 and source["exchange_keys"][0] == 1 and source["node_settings"][0] >= 3
     keys = node.settings.data_dir / "exchange-keys"
-    assert _files(target_dir / "exchange-keys") == _files(keys) and len(_files(keys)) == 1
+    assert _files(target_dir / "exchange-keys") == _files(keys) and len(_files(keys)) == 2
+    restored_engine = make_engine(target_url)
+    try:
+        with restored_engine.connect() as conn:
+            sealed = conn.execute(select(users.c.totp_secret).where(users.c.name == "aminata")).scalar_one()
+    finally:
+        restored_engine.dispose()
+    assert totp.sealer(target_dir).open(sealed) == secret, "the restored node opens its users' second factors"
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in (target_dir / "exchange-keys").iterdir())
     assert oct((target_dir / "exchange-keys").stat().st_mode & 0o777) == "0o700"
     assert _files(target_dir / "models") == _files(node.settings.resolved_models_dir())

@@ -12,6 +12,7 @@ import sys
 from avance.auth.model import Principal, Role
 from avance.auth.service import create_user, list_users, revoke_user, rotate_token
 from avance.auth.sessions import check_password_rules, enrol_totp, offices_of, set_offices, set_password
+from avance.auth.totp import sealer
 from avance.kit.cli import H, author, err, fail, headed_table, lang, open_store, out
 from avance.kit.i18n import t
 from avance.store import audit
@@ -111,7 +112,7 @@ def users_totp(name: Annotated[str, typer.Option("--name", help=H("users.totp.na
     """Enrol a user's second factor: print its secret and otpauth:// address once."""
     store = open_store()
     with write(store.engine) as conn:
-        secret, uri = enrol_totp(conn, name, issuer=f"Avance {store.country}")
+        secret, uri = enrol_totp(conn, name, issuer=f"Avance {store.country}", sealer=sealer(store.settings.data_dir))
         audit.record(conn, operator(), "users.totp_enrolled", "user", name)
     err.print(t("cli.totp_once", lang(), name=name), markup=False)
     print(uri)

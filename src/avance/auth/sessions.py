@@ -106,11 +106,12 @@ class SignedIn:
     """None: the session is open; ``CODE_STEP`` or ``SETUP_STEP``: it is half-open."""
 
 
-def sign_in(conn: Connection, username: str, password: str, *, now: datetime, require_totp: bool = False) -> SignedIn:
+def sign_in(conn: Connection, username: str, password: str, *, now: datetime, require_totp: bool = False, sealer: totp.Sealer | None = None) -> SignedIn:
     """Open a session for ``username`` with ``password``. Refused (401 ``unauthorized.sign_in``,
     the same for an unknown name and a wrong password) or, while an account waits after wrong
     passwords, 401 ``unauthorized.slow_down`` with the seconds left. The session is half-open when
-    the user has a second factor, or must enrol one (``require_totp``, administrators and analysts)."""
+    the user has a second factor, or must enrol one (``require_totp``, administrators and
+    analysts: the secret offered is kept sealed by ``sealer``, which that case needs)."""
     row = conn.execute(select(users).where(users.c.name == username.strip())).mappings().first()
     if row is None or not row["active"] or row["password_hash"] is None:
         _verify(_DUMMY, password)
@@ -124,6 +125,8 @@ def sign_in(conn: Connection, username: str, password: str, *, now: datetime, re
         conn.execute(update(users).where(users.c.id == row["id"]).values(failed_sign_ins=failures, sign_in_blocked_until=(now + wait) if wait else None))
         raise Unauthorized("unauthorized.sign_in")
     step = CODE_STEP if row["totp_secret"] else SETUP_STEP if require_totp and Role(row["role"]) in SECOND_FACTOR_ROLES else None
+    if step == SETUP_STEP and sealer is None:
+        raise ValueError("enrolling a second factor needs the node's sealer")
     # with a second factor, only its right code clears the count of failures (the password alone proves too little)
     values: dict = {} if step == CODE_STEP else {"failed_sign_ins": 0, "sign_in_blocked_until": None}
     if _HASHER.check_needs_rehash(row["password_hash"]):
@@ -142,7 +145,7 @@ def sign_in(conn: Connection, username: str, password: str, *, now: datetime, re
             created_at=now,
             last_seen_at=now,
             step=step,
-            totp_setup_secret=totp.new_secret() if step == SETUP_STEP else None,
+            totp_setup_secret=sealer.seal(totp.new_secret()) if step == SETUP_STEP and sealer is not None else None,
         )
     )
     return SignedIn(cookie=cookie, csrf=csrf, principal=_principal(conn, row), step=step)
@@ -197,9 +200,10 @@ class HalfOpen:
     setup_secret: str | None
 
 
-def half_open(conn: Connection, cookie: str | None, *, now: datetime) -> HalfOpen:
-    """The half-open session behind a cookie; 401 ``unauthorized.session`` when there is none or
-    it is older than ``HALF_OPEN`` (then it is ended)."""
+def half_open(conn: Connection, cookie: str | None, *, now: datetime, sealer: totp.Sealer) -> HalfOpen:
+    """The half-open session behind a cookie, with the secret offered for enrolment opened by
+    ``sealer``; 401 ``unauthorized.session`` when there is none or it is older than ``HALF_OPEN``
+    (then it is ended)."""
     if not cookie:
         raise Unauthorized("unauthorized.session")
     key = hash_token(cookie)
@@ -213,20 +217,23 @@ def half_open(conn: Connection, cookie: str | None, *, now: datetime) -> HalfOpe
     if now - row["created_at"] > HALF_OPEN or not row["active"]:
         conn.execute(delete(sessions).where(sessions.c.id_hash == key))
         raise Unauthorized("unauthorized.session")
-    return HalfOpen(user_id=row["user_id"], name=row["name"], step=row["step"], csrf=row["csrf"], setup_secret=row["totp_setup_secret"])
+    offered = row["totp_setup_secret"]
+    return HalfOpen(user_id=row["user_id"], name=row["name"], step=row["step"], csrf=row["csrf"], setup_secret=sealer.open(offered) if offered else None)
 
 
-def give_code(conn: Connection, cookie: str | None, code: str, *, now: datetime) -> SignedIn:
+def give_code(conn: Connection, cookie: str | None, code: str, *, now: datetime, sealer: totp.Sealer) -> SignedIn:
     """Open a half-open session with the second factor's ``code``: a code of the user's secret
-    (or, on enrolment, of the secret offered, which becomes the user's). The open session has a
+    (or, on enrolment, of the secret offered, which becomes the user's), opened and stored again
+    sealed by ``sealer`` (a secret stored before sealing is sealed then). The open session has a
     new cookie (the half-open one ends). A wrong code is 401 ``unauthorized.totp`` and counts as a
     wrong password; while the account waits, 401 ``unauthorized.slow_down``."""
-    pending = half_open(conn, cookie, now=now)
+    pending = half_open(conn, cookie, now=now, sealer=sealer)
     user = conn.execute(select(users).where(users.c.id == pending.user_id)).mappings().one()
     blocked = user["sign_in_blocked_until"]
     if blocked is not None and blocked > now:
         raise Unauthorized("unauthorized.slow_down", seconds=max(1, int((blocked - now).total_seconds() + 0.999)))
-    secret = pending.setup_secret if pending.step == SETUP_STEP else user["totp_secret"]
+    stored = user["totp_secret"]
+    secret = pending.setup_secret if pending.step == SETUP_STEP else sealer.open(stored) if stored else None
     last = None if pending.step == SETUP_STEP else user["totp_last_step"]
     step = totp.accepted_step(secret, code, now=now, last_step=last) if secret else None
     if step is None:
@@ -237,7 +244,7 @@ def give_code(conn: Connection, cookie: str | None, code: str, *, now: datetime)
     conn.execute(
         update(users)
         .where(users.c.id == user["id"])
-        .values(failed_sign_ins=0, sign_in_blocked_until=None, totp_secret=secret, totp_last_step=step)
+        .values(failed_sign_ins=0, sign_in_blocked_until=None, totp_secret=sealer.seal(secret), totp_last_step=step)
     )
     new_cookie = secrets.token_urlsafe(32)
     conn.execute(
@@ -248,14 +255,14 @@ def give_code(conn: Connection, cookie: str | None, code: str, *, now: datetime)
     return SignedIn(cookie=new_cookie, csrf=pending.csrf, principal=_principal(conn, user))
 
 
-def enrol_totp(conn: Connection, name: str, *, issuer: str) -> tuple[str, str]:
-    """Give ``name`` a new second factor (replacing any earlier one) and return its secret and
-    its ``otpauth://`` address, to show once; the user's sessions end."""
+def enrol_totp(conn: Connection, name: str, *, issuer: str, sealer: totp.Sealer) -> tuple[str, str]:
+    """Give ``name`` a new second factor (replacing any earlier one, stored sealed by ``sealer``)
+    and return its secret and its ``otpauth://`` address, to show once; the user's sessions end."""
     row = conn.execute(select(users.c.id).where(users.c.name == name)).mappings().first()
     if row is None:
         raise NotFound("not_found.user", name=name)
     secret = totp.new_secret()
-    conn.execute(update(users).where(users.c.id == row["id"]).values(totp_secret=secret, totp_last_step=None))
+    conn.execute(update(users).where(users.c.id == row["id"]).values(totp_secret=sealer.seal(secret), totp_last_step=None))
     end_sessions(conn, row["id"])
     return secret, totp.enrolment_uri(secret, name, issuer)
 

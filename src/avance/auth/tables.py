@@ -30,7 +30,7 @@ users = Table(
     Column("sign_in_blocked_until", UTCDateTime, nullable=True, comment="After five wrong passwords in a row, no sign-in before this time"),
     Column("token_expires_at", UTCDateTime, nullable=False, comment="The token stops working at this time (AVANCE_TOKEN_DAYS after it was issued)"),
     Column("token_last_used_at", UTCDateTime, nullable=True, comment="Last call with the token, to the minute (written at most once a minute)"),
-    Column("totp_secret", String(64), nullable=True, comment="Base32 secret of the user's second factor (TOTP); never shown after enrolment"),
+    Column("totp_secret", String(128), nullable=True, comment="Secret of the user's second factor (TOTP), sealed with the node's key (auth.totp.Sealer); never shown after enrolment"),
     Column("totp_last_step", Integer, nullable=True, comment="Time step of the last code accepted: a code is used once"),
 )
 
@@ -51,7 +51,7 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("step", String(16), nullable=True, comment="A half-open session: 'totp' waits for the second factor's code, 'totp_setup' for its enrolment; none: open"),
-    Column("totp_setup_secret", String(64), nullable=True, comment="The secret offered on the enrolment step, until its first code is given"),
+    Column("totp_setup_secret", String(128), nullable=True, comment="The secret offered on the enrolment step, sealed, until its first code is given"),
     Index("ix_sessions_user", "user_id"),
     comment="Signed-in browser sessions, kept on the server; ended by sign-out, idle time, revocation or a new password",
 )

@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from avance.auth.model import SYSTEM, Principal, Role
 from avance.auth.service import create_user
 from avance.auth.sessions import enrol_totp, offices_of, set_offices, set_password
+from avance.auth.totp import sealer
 from avance.auth.tables import users
 from avance.bootstrap import Node, init_node, store_rates
 from avance.declarations import service
@@ -139,7 +140,7 @@ def _users(node: Node, declarant: str, data_dir: Path, api_url: str) -> Path:
                 set_offices(conn, name, attached)
             user = {"name": name, "role": role.value, "party_id": party, "offices": attached, "token": token, "password": password}
             if second_factor:
-                user["totp_secret"], user["totp_uri"] = enrol_totp(conn, name, issuer=f"Avance {node.context.country}")
+                user["totp_secret"], user["totp_uri"] = enrol_totp(conn, name, issuer=f"Avance {node.context.country}", sealer=sealer(node.settings.data_dir))
             users.append(user)
     path = data_dir / "demo-credentials.json"
     path.write_text(json.dumps({"api": api_url, "pages": api_url + "/", "docs": api_url + "/docs", "users": users}, indent=2), encoding="utf-8")

@@ -33,13 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, insert, select, update
 
 from avance.kit.errors import ConfigurationError, Conflict, Issue, NotReady, ValidationFailed
-from avance.kit.settings import Settings, get_settings
+from avance.kit.settings import KEY_DIR, Settings, get_settings
 from avance.exchange.envelope import NODE_ID_PATTERN, b64u, b64u_decode, canonical, now
 from avance.store import node_settings
 from avance.exchange.tables import exchange_keys
 
 NODE_ID_KEY = "exchange.node_id"
-KEY_DIR = "exchange-keys"
 DEFAULT_GRACE = timedelta(days=7)
 _NODE_ID = re.compile(NODE_ID_PATTERN)
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

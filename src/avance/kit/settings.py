@@ -12,6 +12,12 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+KEY_DIR = "exchange-keys"
+"""The folder of ``data_dir`` holding the node's private keys (0700, files 0600): its exchange
+signing keys (``avance.exchange.keys``) and the key that seals second-factor secrets
+(``avance.auth.totp``). Backed up together, copied to every host of the node."""
+
+
 class Settings(BaseSettings):
     """Configuration of one Avance node (one administration)."""
 

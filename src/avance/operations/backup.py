@@ -8,7 +8,7 @@ tar archive whose members are:
 | ``manifest.json`` | first member: what the backup holds (below) | — |
 | ``database/avance.sqlite`` | SQLite: a copy made with the online backup API | the target database file |
 | ``database/avance.pgdump`` | PostgreSQL: ``pg_dump -Fc`` | the target database, by ``pg_restore`` |
-| ``keys/<file>`` | the node's private exchange keys (``DATA_DIR/exchange-keys``) | ``DATA_DIR/exchange-keys`` (0700, files 0600) |
+| ``keys/<file>`` | the node's private keys (``DATA_DIR/exchange-keys``: exchange signing keys, the second-factor sealing key) | ``DATA_DIR/exchange-keys`` (0700, files 0600) |
 | ``models/<path>`` | the installed learned models and ``CURRENT`` | the models folder |
 | ``settings/<setting>/<path>`` | the files the node's settings name (rules, policy, schedule, offices, the tariff folder, ``.env``) | ``DATA_DIR/restored-settings/<setting>/`` |
 

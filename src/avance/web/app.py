@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from avance.auth.model import Role
 from avance.auth.sessions import CODE_STEP, give_code, half_open, sign_in, sign_out
-from avance.auth.totp import enrolment_uri
+from avance.auth.totp import enrolment_uri, sealer
 from avance.kit.errors import Forbidden, Unauthorized
 from avance.kit.i18n import LANGUAGES, t
 from avance.store.engine import write
@@ -73,7 +73,9 @@ async def sign_in_post(request: Request, lang: PublicPage) -> Response:
     password = str(data.get("password") or "")[:256]
     target = local_target(str(data.get("next") or ""), "/")
     node = request.app.state.node
-    signed, refused = _attempt(node.engine, lambda conn: sign_in(conn, username, password, now=datetime.now(timezone.utc), require_totp=node.settings.require_totp))
+    signed, refused = _attempt(
+        node.engine, lambda conn: sign_in(conn, username, password, now=datetime.now(timezone.utc), require_totp=node.settings.require_totp, sealer=sealer(node.settings.data_dir))
+    )
     if refused is not None:
         message = t(refused.code, lang, **refused.params)
         return render(request, "signin.html", None, lang=lang, status=401, next=target if target != "/" else "", values={"username": username}, failed=message)
@@ -107,7 +109,7 @@ def second_factor_page(request: Request, lang: PublicPage, next: str | None = No
     """The second step of a sign-in: the code of the user's authenticator, or, to enrol one, the
     new secret to enter in it and its first code."""
     node = request.app.state.node
-    pending, refused = _attempt(node.engine, lambda conn: half_open(conn, request.cookies.get(SESSION_COOKIE), now=datetime.now(timezone.utc)))
+    pending, refused = _attempt(node.engine, lambda conn: half_open(conn, request.cookies.get(SESSION_COOKIE), now=datetime.now(timezone.utc), sealer=sealer(node.settings.data_dir)))
     if refused is not None:
         return see_other("/signin")
     return _second_factor(request, lang, pending, local_target(next, ""), failed=None)
@@ -132,12 +134,12 @@ async def second_factor_post(request: Request, lang: PublicPage) -> Response:
     node = request.app.state.node
     cookie = request.cookies.get(SESSION_COOKIE)
     now = datetime.now(timezone.utc)
-    pending, refused = _attempt(node.engine, lambda conn: half_open(conn, cookie, now=now))
+    pending, refused = _attempt(node.engine, lambda conn: half_open(conn, cookie, now=now, sealer=sealer(node.settings.data_dir)))
     if refused is not None:
         return see_other("/signin")
     if not hmac.compare_digest(pending.csrf.encode(), str(data.get("csrf") or "").encode()):
         raise Forbidden("forbidden.csrf")
-    signed, refused = _attempt(node.engine, lambda conn: give_code(conn, cookie, code, now=now))
+    signed, refused = _attempt(node.engine, lambda conn: give_code(conn, cookie, code, now=now, sealer=sealer(node.settings.data_dir)))
     if refused is not None:
         if refused.code == "unauthorized.session":
             return see_other("/signin")
