@@ -56,6 +56,11 @@ def _page_number(value: str | None) -> int:
         return 1
 
 
+def _chosen(query: Mapping[str, str], **allowed: tuple[str, ...]) -> dict[str, str]:
+    """Each list filter's value in the query when it is one of its allowed values, else ""."""
+    return {name: query.get(name, "") if query.get(name) in values else "" for name, values in allowed.items()}
+
+
 def _pages(total: int, page: int) -> dict[str, Any]:
     last = max(1, -(-total // PAGE_SIZE))
     return {"page": page, "last": last, "total": total, "previous": page - 1 if page > 1 else None, "next": page + 1 if page < last else None}
@@ -544,12 +549,10 @@ TRANSIT_ROLES = ("departure", "en_route", "destination")
 
 @router.get("/analysis/transits")
 def transits_page(request: Request, user: MovementReader) -> Response:
-    q = request.query_params
-    chosen = q.get("status") if q.get("status") in TRANSIT_STATUSES else None
-    role = q.get("role") if q.get("role") in TRANSIT_ROLES else None
-    page = _page_number(q.get("page"))
+    chosen = _chosen(request.query_params, status=TRANSIT_STATUSES, role=TRANSIT_ROLES)
+    page = _page_number(request.query_params.get("page"))
     with request.app.state.node.engine.connect() as conn:
-        rows, total = transit.search(conn, status=chosen, role=role, page=page, page_size=PAGE_SIZE)
+        rows, total = transit.search(conn, status=chosen["status"] or None, role=chosen["role"] or None, page=page, page_size=PAGE_SIZE)
         balances = transit.guarantee_balances(conn)
     items = [transit_views.summary(r, user.lang) for r in rows]
     return render(
@@ -559,8 +562,7 @@ def transits_page(request: Request, user: MovementReader) -> Response:
         items=items,
         balances=balances,
         pages=_pages(total, page),
-        chosen={"status": chosen or "", "role": role or ""},
-        filters=FormState(values={"status": chosen or "", "role": role or ""}),
+        filters=FormState(values=chosen),
         statuses=TRANSIT_STATUSES,
         roles=TRANSIT_ROLES,
     )
@@ -572,12 +574,10 @@ DIRECTIONS = ("received", "sent")
 
 @router.get("/analysis/mirror-control")
 def mirror_page(request: Request, user: MovementReader) -> Response:
-    q = request.query_params
-    outcome = q.get("outcome") if q.get("outcome") in OUTCOMES else None
-    direction = q.get("direction") if q.get("direction") in DIRECTIONS else None
-    page = _page_number(q.get("page"))
+    chosen = _chosen(request.query_params, outcome=OUTCOMES, direction=DIRECTIONS)
+    page = _page_number(request.query_params.get("page"))
     with request.app.state.node.engine.connect() as conn:
-        rows, total = matching.search(conn, outcome=outcome, direction=direction, page=page, page_size=PAGE_SIZE)
+        rows, total = matching.search(conn, outcome=chosen["outcome"] or None, direction=chosen["direction"] or None, page=page, page_size=PAGE_SIZE)
     items = [matching_views.summary(r, user.lang) for r in rows]
     return render(
         request,
@@ -585,8 +585,7 @@ def mirror_page(request: Request, user: MovementReader) -> Response:
         user,
         items=items,
         pages=_pages(total, page),
-        chosen={"outcome": outcome or "", "direction": direction or ""},
-        filters=FormState(values={"outcome": outcome or "", "direction": direction or ""}),
+        filters=FormState(values=chosen),
         outcomes=OUTCOMES,
         directions=DIRECTIONS,
     )
