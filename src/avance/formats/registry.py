@@ -49,10 +49,7 @@ def _head(data: bytes) -> bytes:
     """The first meaningful bytes: after a UTF-8 byte-order mark and blank lines; a UTF-16 text
     (its byte-order mark) as its first characters in ASCII, so that its opening ``<`` is seen."""
     if data.startswith(_UTF16):
-        try:
-            return data[:64].decode("utf-16", errors="ignore").lstrip().encode("ascii", errors="replace")[:16]
-        except UnicodeError:
-            return data[:16]
+        return data[:64].decode("utf-16", errors="ignore").lstrip().encode("ascii", errors="replace")[:16]
     text = data[3:] if data.startswith(_BOM) else data
     return text.lstrip(_BLANK)[:16]
 
